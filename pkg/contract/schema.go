@@ -1,0 +1,175 @@
+package contract
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/wanotify/wanotify/schemas"
+)
+
+// FieldError is one reason a document failed its schema. Field is a JSON
+// pointer into the document ("/recipient", "/template/name"); an empty
+// Field means the document as a whole.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func (e FieldError) String() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
+
+// ValidationError reports every field of a document that broke its schema.
+type ValidationError struct {
+	Schema string
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.String()
+	}
+	return fmt.Sprintf("invalid %s: %s", e.Schema, strings.Join(parts, "; "))
+}
+
+// ErrInvalid is matched (errors.Is) by every *ValidationError and by
+// documents that are not JSON at all.
+var ErrInvalid = errors.New("invalid document")
+
+// Is makes errors.Is(err, ErrInvalid) true for validation errors.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+var (
+	compileOnce sync.Once
+	compiled    map[string]*jsonschema.Schema
+	compileErr  error
+	printer     = message.NewPrinter(language.English)
+)
+
+func schemaFor(name string) (*jsonschema.Schema, error) {
+	compileOnce.Do(func() {
+		c := jsonschema.NewCompiler()
+		c.AssertFormat()
+		compiled = map[string]*jsonschema.Schema{}
+		for _, n := range []string{schemas.NotificationRequestedV1, schemas.NotificationStatusV1, schemas.FailureHeadersV1} {
+			raw, err := schemas.FS.ReadFile(n)
+			if err != nil {
+				compileErr = err
+				return
+			}
+			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+			if err != nil {
+				compileErr = fmt.Errorf("schema %s: %w", n, err)
+				return
+			}
+			if err := c.AddResource(n, doc); err != nil {
+				compileErr = fmt.Errorf("schema %s: %w", n, err)
+				return
+			}
+		}
+		for _, n := range []string{schemas.NotificationRequestedV1, schemas.NotificationStatusV1, schemas.FailureHeadersV1} {
+			s, err := c.Compile(n)
+			if err != nil {
+				compileErr = fmt.Errorf("schema %s: %w", n, err)
+				return
+			}
+			compiled[n] = s
+		}
+	})
+	if compileErr != nil {
+		return nil, compileErr
+	}
+	s, ok := compiled[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown schema %q", name)
+	}
+	return s, nil
+}
+
+// ValidateJSON checks raw JSON against one of the embedded schemas (see the
+// constants of package schemas). A document that is not JSON yields a
+// *ValidationError with an empty field.
+func ValidateJSON(schemaName string, raw []byte) error {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return &ValidationError{Schema: schemaName, Fields: []FieldError{{Reason: "not valid JSON: " + err.Error()}}}
+	}
+	return ValidateValue(schemaName, doc)
+}
+
+// ValidateValue checks an already decoded JSON value (maps, slices,
+// json.Number or float64, strings, bools) against a schema.
+func ValidateValue(schemaName string, doc any) error {
+	s, err := schemaFor(schemaName)
+	if err != nil {
+		return err
+	}
+	if err := s.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return &ValidationError{Schema: schemaName, Fields: flatten(ve)}
+		}
+		return &ValidationError{Schema: schemaName, Fields: []FieldError{{Reason: err.Error()}}}
+	}
+	return nil
+}
+
+// flatten turns the schema validator's error tree into one entry per
+// failing leaf, each naming the field it concerns.
+func flatten(ve *jsonschema.ValidationError) []FieldError {
+	var out []FieldError
+	seen := map[string]bool{}
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		field := pointer(e.InstanceLocation)
+		if req, ok := e.ErrorKind.(*kind.Required); ok {
+			for _, m := range req.Missing {
+				fe := FieldError{Field: field + "/" + m, Reason: "is required"}
+				if !seen[fe.String()] {
+					seen[fe.String()] = true
+					out = append(out, fe)
+				}
+			}
+			return
+		}
+		fe := FieldError{Field: field, Reason: e.ErrorKind.LocalizedString(printer)}
+		if !seen[fe.String()] {
+			seen[fe.String()] = true
+			out = append(out, fe)
+		}
+	}
+	walk(ve)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	return out
+}
+
+func pointer(loc []string) string {
+	if len(loc) == 0 {
+		return ""
+	}
+	var sb strings.Builder
+	for _, p := range loc {
+		sb.WriteByte('/')
+		sb.WriteString(strings.ReplaceAll(strings.ReplaceAll(p, "~", "~0"), "/", "~1"))
+	}
+	return sb.String()
+}

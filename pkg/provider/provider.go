@@ -1,0 +1,111 @@
+// Package provider is the boundary between wanotify and the WhatsApp
+// messaging providers it sends through (Xpressbot, Meta's WhatsApp Cloud
+// API). A Provider sends one message and returns the provider's message id
+// or a classified *Error; Classify is the one table that decides whether a
+// failure is retryable, throttled or permanent.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+)
+
+// Message is what a Provider sends: one notification's content.
+type Message struct {
+	NotificationID string
+	IdempotencyKey string
+	Sender         string // sender account (phone number id / channel)
+	Recipient      string // E.164
+	Template       *contract.Template
+	Text           *contract.Text
+}
+
+// FromNotification builds the Message for n.
+func FromNotification(n *contract.Notification) Message {
+	return Message{NotificationID: n.ID, IdempotencyKey: n.IdempotencyKey, Sender: n.Sender,
+		Recipient: n.Recipient, Template: n.Template, Text: n.Text}
+}
+
+// Provider sends WhatsApp messages.
+//
+// Send must return the provider's message id on success. On failure it must
+// return an error for which AsError yields a classified *Error (transport
+// failures included). Send must honour ctx cancellation and be safe for
+// concurrent use.
+type Provider interface {
+	Name() string
+	Send(ctx context.Context, m Message) (providerMessageID string, err error)
+}
+
+// Class is how a failure may be handled.
+type Class int
+
+const (
+	// Retryable failures may succeed on a later attempt (timeouts, 5xx).
+	Retryable Class = iota + 1
+	// Throttled failures mean "slow down": retry after RetryAfter at least.
+	Throttled
+	// Permanent failures will fail again; never retry them.
+	Permanent
+)
+
+func (c Class) String() string {
+	switch c {
+	case Retryable:
+		return "retryable"
+	case Throttled:
+		return "throttled"
+	case Permanent:
+		return "permanent"
+	}
+	return "unknown"
+}
+
+// Error is a classified provider failure.
+type Error struct {
+	Class      Class
+	Code       string        // stable code: "http_503", "meta_131047", "timeout", "network"
+	Message    string        // human-readable detail from the provider
+	HTTPStatus int           // 0 when no response was received
+	RetryAfter time.Duration // from Retry-After, 0 if none
+	Err        error         // underlying cause, if any
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("provider %s error %s", e.Class, e.Code)
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil && e.Message == "" {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether another attempt may succeed.
+func (e *Error) Retryable() bool { return e.Class != Permanent }
+
+// Info converts e to the contract's error description.
+func (e *Error) Info() contract.ErrorInfo {
+	return contract.ErrorInfo{Code: e.Code, Message: e.Message, Retryable: e.Retryable()}
+}
+
+// AsError extracts the classified error from err. Errors that are not
+// classified are treated as retryable network failures, so nothing is
+// dropped because of an unexpected error type.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return ClassifyTransport(err)
+}
