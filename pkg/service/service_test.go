@@ -1,0 +1,118 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
+)
+
+// TestMain lets the test binary run itself as a service process.
+func TestMain(m *testing.M) {
+	if os.Getenv("WANOTIFY_SERVICE_TEST_CHILD") == "1" {
+		Main("child", func(e *config.Env) (Body, error) {
+			return func(ctx context.Context, rt *Runtime) error {
+				rt.SetReady(true)
+				<-ctx.Done()
+				time.Sleep(100 * time.Millisecond) // drain
+				return nil
+			}, nil
+		}, Options{})
+	}
+	os.Exit(m.Run())
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func status(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestSIGTERMFlipsReadinessFirstThenExitsCleanly(t *testing.T) {
+	addr := freeAddr(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "WANOTIFY_SERVICE_TEST_CHILD=1", "WANOTIFY_ADMIN_ADDR="+addr,
+		"WANOTIFY_SHUTDOWN_READINESS_GRACE=1s")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	ready := "http://" + addr + "/readyz"
+	deadline := time.Now().Add(10 * time.Second)
+	for status(ready) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("child never became ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sawUnready := false
+	for i := 0; i < 40; i++ {
+		switch status(ready) {
+		case 503:
+			sawUnready = true
+		case 200:
+			continue
+		}
+		if sawUnready {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !sawUnready {
+		t.Fatal("readiness never reported 503 while the process drained")
+	}
+	if h := status("http://" + addr + "/healthz"); h != 200 {
+		t.Errorf("healthz during drain = %d, want 200", h)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child exited with %v, want a clean exit", err)
+	}
+}
+
+func TestInvalidConfigurationExits2NamingTheVariable(t *testing.T) {
+	e := config.New(func(k string) (string, bool) {
+		if k == "WANOTIFY_LOG_LEVEL" {
+			return "loud", true
+		}
+		return "", false
+	}, nil)
+	code := Run(context.Background(), "t", e, func(e *config.Env) (Body, error) {
+		return nil, errors.New("WANOTIFY_X: bad")
+	}, Options{}, make(chan os.Signal))
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2", code)
+	}
+}
+
+func TestBodyErrorExits1(t *testing.T) {
+	e := config.New(func(string) (string, bool) { return "", false }, nil)
+	code := Run(context.Background(), "t", e, func(e *config.Env) (Body, error) {
+		return func(ctx context.Context, rt *Runtime) error { return fmt.Errorf("boom") }, nil
+	}, Options{}, make(chan os.Signal))
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+}

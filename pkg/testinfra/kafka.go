@@ -1,0 +1,95 @@
+// Package testinfra starts the real infrastructure tests run against: an
+// in-process kfake cluster on random loopback ports (the Kafka wire
+// protocol, consumer groups and transactions) and the ClickHouse server
+// that `make test` starts once per run.
+package testinfra
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// Kafka starts a kfake cluster for the test and returns its seed brokers.
+// Extra options are appended to the defaults (fast group timeouts).
+func Kafka(t testing.TB, opts ...kfake.Opt) []string {
+	t.Helper()
+	base := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.GroupMinSessionTimeout(500 * time.Millisecond),
+		kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "500"}),
+	}
+	c, err := kfake.NewCluster(append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+// KafkaWithTopics starts a cluster and creates every topic of topics.yaml,
+// with partitions overriding the file's count when > 0.
+func KafkaWithTopics(t testing.TB, partitions int32) []string {
+	t.Helper()
+	brokers := Kafka(t)
+	f := TopicsFile(t)
+	if partitions > 0 {
+		for i := range f.Topics {
+			f.Topics[i].Partitions = partitions
+		}
+	}
+	cl := Client(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := topics.Reconcile(ctx, kadm.NewClient(cl), f, false); err != nil {
+		t.Fatalf("create topics: %v", err)
+	}
+	return brokers
+}
+
+// Client returns a plain client on brokers, closed at cleanup.
+func Client(t testing.TB, brokers []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	// A short metadata age: kgo caches metadata answers, and tests look at
+	// topics right after changing them.
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(10 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// TopicsFile loads the repository's topics.yaml.
+func TopicsFile(t testing.TB) *topics.File {
+	t.Helper()
+	f, err := topics.Load(filepath.Join(RepoRoot(), "topics.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// RepoRoot is the repository's top folder.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// RequireCI fails the test when CI=true and skips it otherwise, with why.
+func RequireCI(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("infrastructure missing in CI: %s", why)
+	}
+	t.Skip(why)
+}
