@@ -107,7 +107,11 @@ func (w *webhooks) shutdown() {
 // enqueue schedules body for delivery at due. It reports false (and counts
 // a drop) when the queue is full.
 func (w *webhooks) enqueue(due time.Time, body []byte) bool {
-	return w.push(&webhookJob{due: due, body: body})
+	if !w.push(&webhookJob{due: due, body: body}) {
+		return false
+	}
+	w.ledger.webhook(func(s *WebhookStats) { s.Scheduled++ })
+	return true
 }
 
 func (w *webhooks) push(j *webhookJob) bool {

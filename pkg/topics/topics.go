@@ -263,4 +263,3 @@ func Reconcile(ctx context.Context, adm *kadm.Client, f *File, dryRun bool) ([]C
 	}
 	return changes, errors.Join(errs...)
 }
-

@@ -1,0 +1,91 @@
+// Package broker runs a Kafka-protocol broker for local development and
+// tests: franz-go's kfake, which speaks the real wire protocol (consumer
+// groups, transactions, read_committed), listening on loopback with its log
+// persisted to a data directory. Production runs real Apache Kafka.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/wanotify/wanotify/pkg/config"
+)
+
+// Config of the local broker.
+type Config struct {
+	Port       int
+	DataDir    string // empty: in memory only
+	SyncWrites bool
+	// GroupMinSession is the smallest session timeout a classic group
+	// member may ask for; small values make killed members' partitions
+	// move quickly.
+	GroupMinSession time.Duration
+}
+
+// Load reads the WANOTIFY_BROKER_* variables.
+func Load(e *config.Env) Config {
+	return Config{
+		Port:            e.Int("WANOTIFY_BROKER_PORT", 9092, "local broker port on 127.0.0.1"),
+		DataDir:         e.String("WANOTIFY_BROKER_DATA_DIR", ".data/kafka", "local broker data directory (empty: memory only)"),
+		SyncWrites:      e.Bool("WANOTIFY_BROKER_SYNC_WRITES", false, "fsync every write of the local broker"),
+		GroupMinSession: e.Duration("WANOTIFY_BROKER_GROUP_MIN_SESSION", time.Second, "smallest consumer-group session timeout the local broker allows"),
+	}
+}
+
+// Validate names the bad variable.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Port < 1 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("WANOTIFY_BROKER_PORT: %d is not a port", c.Port))
+	}
+	if c.GroupMinSession <= 0 {
+		errs = append(errs, fmt.Errorf("WANOTIFY_BROKER_GROUP_MIN_SESSION: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Run serves until ctx is cancelled. ready is called with the listen
+// address once the broker accepts connections.
+func Run(ctx context.Context, c Config, log *slog.Logger, ready func(addr string)) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	opts := []kfake.Opt{
+		kfake.Ports(c.Port),
+		kfake.NumBrokers(1),
+		kfake.GroupMinSessionTimeout(c.GroupMinSession),
+		kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "500"}),
+	}
+	if c.DataDir != "" {
+		if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+			return fmt.Errorf("WANOTIFY_BROKER_DATA_DIR: %w", err)
+		}
+		opts = append(opts, kfake.DataDir(c.DataDir))
+	}
+	if c.SyncWrites {
+		opts = append(opts, kfake.SyncWrites())
+	}
+	cl, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return fmt.Errorf("start broker on 127.0.0.1:%d: %w", c.Port, err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(c.Port)
+	if addrs := cl.ListenAddrs(); len(addrs) > 0 {
+		addr = addrs[0]
+	}
+	log.Info("broker ready", "addr", addr, "data_dir", c.DataDir)
+	if ready != nil {
+		ready(addr)
+	}
+	<-ctx.Done()
+	cl.Close()
+	log.Info("broker stopped")
+	return nil
+}

@@ -1,0 +1,144 @@
+// Package cli is notifyctl, the operator's command line: topics, the
+// dead-letter queue, sending, status and stats. It reads the same
+// WANOTIFY_* environment as the services.
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/kafkaconf"
+)
+
+// Exit codes.
+const (
+	ExitOK       = 0
+	ExitFailure  = 1 // the operation failed
+	ExitUsage    = 2 // bad flags, arguments or configuration
+	ExitNotFound = 3 // the thing asked about does not exist
+)
+
+// UsageError marks errors caused by the caller's input.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// ErrNotFound marks lookups of things that do not exist.
+var ErrNotFound = errors.New("not found")
+
+// App carries what every command shares.
+type App struct {
+	Env    *config.Env
+	Out    io.Writer
+	Err    io.Writer
+	Output string // table or json
+	Kafka  kafkaconf.Config
+}
+
+// NewRoot builds the command tree.
+func NewRoot(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "notifyctl",
+		Short: "Operate wanotify: topics, the dead-letter queue, sending, status and stats",
+		Long: `notifyctl operates a wanotify pipeline. It reads the same WANOTIFY_* environment
+variables as the services (WANOTIFY_KAFKA_BROKERS, WANOTIFY_CLICKHOUSE_ADDR, ...).
+
+Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 not found.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if app.Output != "table" && app.Output != "json" {
+				return &UsageError{fmt.Errorf("--output: %q is not table or json", app.Output)}
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&app.Output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(newTopicsCmd(app))
+	for _, add := range extraCommands {
+		root.AddCommand(add(app))
+	}
+	return root
+}
+
+// extraCommands lets other files of this package register command groups.
+var extraCommands []func(*App) *cobra.Command
+
+// Main runs notifyctl with args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	env := config.New(os.LookupEnv, nil)
+	app := &App{Env: env, Out: stdout, Err: stderr}
+	app.Kafka = kafkaconf.Load(env, "notifyctl")
+	app.Kafka.Tracing = false
+	root := NewRoot(app)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		err = env.Err()
+	}
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "notifyctl:", err)
+	var ue *UsageError
+	switch {
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, ErrNotFound):
+		return ExitNotFound
+	case isCobraUsage(err):
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "flag needs an argument", "invalid argument"} {
+		if len(msg) >= len(p) && (msg[:len(p)] == p || contains(msg, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// KafkaClient opens a client with the shared settings plus opts.
+func (a *App) KafkaClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	base, err := a.Kafka.Opts()
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return kgo.NewClient(append(base, opts...)...)
+}
+
+// Print writes v as JSON, or calls table to render it.
+func (a *App) Print(v any, table func(w *tabwriter.Writer)) error {
+	if a.Output == "json" {
+		enc := json.NewEncoder(a.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
