@@ -208,6 +208,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("chlocal: invalid options: %w", err)
 	}
+	if started.Load() {
+		return ErrAlreadyStarted
+	}
 	o = o.withDefaults()
 	log := o.Logger
 

@@ -151,6 +151,7 @@ const (
 	escCSI    // inside ESC [ ... final byte
 	escOSC    // inside ESC ] ... BEL or ESC \
 	escOSCEsc // ESC seen inside OSC
+	escInterm // inside ESC, intermediate bytes ... final byte (e.g. ESC ( B)
 )
 
 func (s *escapeStripper) Write(p []byte) (int, error) {
@@ -170,6 +171,14 @@ func (s *escapeStripper) Write(p []byte) (int, error) {
 			case ']':
 				s.state = escOSC
 			default:
+				if c >= 0x20 && c <= 0x2f {
+					s.state = escInterm
+				} else {
+					s.state = escNormal
+				}
+			}
+		case escInterm:
+			if c < 0x20 || c > 0x2f {
 				s.state = escNormal
 			}
 		case escCSI:

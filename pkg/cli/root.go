@@ -4,16 +4,21 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/wanotify/wanotify/pkg/cli/dlq"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 )
@@ -38,10 +43,14 @@ var ErrNotFound = errors.New("not found")
 // App carries what every command shares.
 type App struct {
 	Env    *config.Env
+	In     io.Reader // confirmations are read from here
 	Out    io.Writer
 	Err    io.Writer
 	Output string // table or json
 	Kafka  kafkaconf.Config
+	// Timeout bounds each command's work against Kafka and ClickHouse
+	// (--timeout).
+	Timeout time.Duration
 }
 
 // NewRoot builds the command tree.
@@ -59,10 +68,14 @@ Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 not foun
 			if app.Output != "table" && app.Output != "json" {
 				return &UsageError{fmt.Errorf("--output: %q is not table or json", app.Output)}
 			}
+			if err := app.Env.Err(); err != nil {
+				return &UsageError{err}
+			}
 			return nil
 		},
 	}
 	root.PersistentFlags().StringVarP(&app.Output, "output", "o", "table", "output format: table or json")
+	root.PersistentFlags().DurationVar(&app.Timeout, "timeout", 2*time.Minute, "give up on a command after this long")
 	root.AddCommand(newTopicsCmd(app))
 	for _, add := range extraCommands {
 		root.AddCommand(add(app))
@@ -73,17 +86,28 @@ Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 not foun
 // extraCommands lets other files of this package register command groups.
 var extraCommands []func(*App) *cobra.Command
 
-// Main runs notifyctl with args and returns the exit code.
+// Main runs notifyctl with args and returns the exit code. Confirmations
+// are read from os.Stdin.
 func Main(args []string, stdout, stderr io.Writer) int {
+	return MainIO(args, os.Stdin, stdout, stderr)
+}
+
+// MainIO is Main with the confirmation input given.
+func MainIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := config.New(os.LookupEnv, nil)
-	app := &App{Env: env, Out: stdout, Err: stderr}
+	app := &App{Env: env, In: stdin, Out: stdout, Err: stderr}
 	app.Kafka = kafkaconf.Load(env, "notifyctl")
 	app.Kafka.Tracing = false
 	root := NewRoot(app)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	root.SetIn(stdin)
+	// Ctrl-C cancels the command's context: a replay stops between
+	// records, a scan stops reading.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		err = env.Err()
 	}
@@ -95,7 +119,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, dlq.ErrNotFound):
 		return ExitNotFound
 	case isCobraUsage(err):
 		return ExitUsage
@@ -129,6 +153,36 @@ func (a *App) KafkaClient(opts ...kgo.Opt) (*kgo.Client, error) {
 		return nil, &UsageError{err}
 	}
 	return kgo.NewClient(append(base, opts...)...)
+}
+
+// KafkaOpts returns the shared connection options (brokers, TLS, SASL).
+func (a *App) KafkaOpts() ([]kgo.Opt, error) {
+	base, err := a.Kafka.Opts()
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return base, nil
+}
+
+// DLQ opens the dead-letter queue store.
+func (a *App) DLQ() (*dlq.Store, error) {
+	opts, err := a.KafkaOpts()
+	if err != nil {
+		return nil, err
+	}
+	return dlq.New(opts)
+}
+
+// Context bounds a command's work by --timeout.
+func (a *App) Context(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if a.Timeout > 0 {
+		return context.WithTimeout(ctx, a.Timeout)
+	}
+	return context.WithCancel(ctx)
 }
 
 // Print writes v as JSON, or calls table to render it.

@@ -50,6 +50,9 @@ type Env struct {
 	flags  map[string]string
 	errs   []error
 	Help   bool
+	// HelpMarkdown asks for the variables as a Markdown table
+	// (--help-markdown), which README's configuration table is built from.
+	HelpMarkdown bool
 }
 
 // FromEnv reads the process environment and os.Args.
@@ -62,6 +65,10 @@ func New(lookup func(string) (string, bool), args []string) *Env {
 		a := args[i]
 		if a == "-h" || a == "-help" || a == "--help" {
 			e.Help = true
+			continue
+		}
+		if a == "--help-markdown" {
+			e.Help, e.HelpMarkdown = true, true
 			continue
 		}
 		if !strings.HasPrefix(a, "-") {
@@ -214,6 +221,23 @@ func Usage(service string) string {
 			def = "(secret)"
 		}
 		fmt.Fprintf(&sb, "  %-38s %-28s default %q\n      %s\n", v.Name, FlagName(v.Name), def, v.Description)
+	}
+	return sb.String()
+}
+
+// Markdown renders the variables registered so far as Markdown table rows
+// (no header), one per variable: | name | default | description |.
+func Markdown() string {
+	var sb strings.Builder
+	for _, v := range Registered() {
+		def := "`" + v.Default + "`"
+		if v.Default == "" {
+			def = ""
+		}
+		if v.Secret {
+			def = "(secret, no default)"
+		}
+		fmt.Fprintf(&sb, "| `%s` | %s | %s |\n", v.Name, def, strings.ReplaceAll(v.Description, "|", "\\|"))
 	}
 	return sb.String()
 }

@@ -99,6 +99,10 @@ func Run(ctx context.Context, name string, e *config.Env, configure Configure, o
 	}
 	opts.ShutdownTimeout = e.Duration("WANOTIFY_SHUTDOWN_TIMEOUT", opts.ShutdownTimeout, "how long in-flight work may drain after SIGTERM")
 	body, cerr := configure(e)
+	if e.HelpMarkdown {
+		fmt.Fprint(os.Stdout, config.Markdown())
+		return 0
+	}
 	if e.Help {
 		fmt.Fprint(os.Stdout, config.Usage(name))
 		return 0

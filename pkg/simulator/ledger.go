@@ -14,6 +14,8 @@ const (
 
 // Entry is one accepted send.
 type Entry struct {
+	// Time is when the send arrived and took its rate-limit token (before
+	// any injected latency): the moment the provider's limit applies to.
 	Time             time.Time `json:"time"`
 	API              string    `json:"api"`
 	NotificationID   string    `json:"notification_id,omitempty"` // biz_opaque_callback_data
@@ -67,7 +69,10 @@ type Snapshot struct {
 	// ThrottledBySender.
 	Throttled         int            `json:"throttled"`
 	ThrottledBySender map[string]int `json:"throttled_by_sender"`
-	// Failures counts injected failures by code (429s included).
+	// Failures counts every send answered with something else than
+	// success, by code: "meta_<code>" and "http_<status>" as
+	// provider.Error.Code, plus "outage", "timeout", "reset" and
+	// "client_gone" (the client left during injected latency).
 	Failures map[string]int `json:"failures"`
 	// MaxPerSecond is, per sender, the most sends accepted within any
 	// one-second window.

@@ -22,6 +22,7 @@
 // "[sim:timeout]", "[sim:reset]", "[sim:http_503]", "[sim:meta_131047]",
 // and for 429s an optional Retry-After in seconds: "[sim:meta_130429:5]",
 // "[sim:http_429:2]". The vocabulary is the one of provider.Error.Code.
+// Forced failures skip the rate limiter (they take no token).
 //
 // Lifecycle: New builds; Start starts webhook delivery and, when
 // Config.Addr is set, listens; Shutdown flips /healthz to 503, releases
@@ -114,7 +115,8 @@ func New(cfg Config) (*Simulator, error) {
 	return s, nil
 }
 
-// Handler serves the whole HTTP API.
+// Handler serves the whole HTTP API. Status webhooks are only delivered
+// once Start has been called.
 func (s *Simulator) Handler() http.Handler { return s.handler }
 
 // Start starts webhook delivery and, if Config.Addr is set, listens on it.

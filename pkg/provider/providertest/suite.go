@@ -153,6 +153,10 @@ func Run(t *testing.T, s Suite) {
 		_, url := newSim(t, func(c *simulator.Config) {
 			c.Webhook.URL, c.Webhook.Secret = rec.URL, "whsec"
 			c.Behavior.Webhooks, c.Behavior.ReadRate = true, 1
+			// Spaced out so they arrive in order: the simulator delivers
+			// concurrently, and equal due times may overtake each other.
+			c.Behavior.DeliveredDelay = simulator.Fixed(50 * time.Millisecond)
+			c.Behavior.ReadDelay = simulator.Fixed(50 * time.Millisecond)
 		})
 		p := client(t, url, 0)
 		m := TextMessage(3, "hello")

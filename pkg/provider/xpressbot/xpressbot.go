@@ -296,9 +296,10 @@ func (c *Client) Send(ctx context.Context, m provider.Message) (string, error) {
 	if err != nil {
 		return "", &provider.Error{Class: provider.Permanent, Code: "invalid_message", Message: err.Error(), Err: err}
 	}
-	h := c.header.Clone()
-	h.Set("Idempotency-Key", req.IdempotencyKey)
-	resp, err := c.call.PostJSON(ctx, c.url, h, body)
+	// The key travels in the body only: an Idempotency-Key header would make
+	// net/http replay the POST by itself after a dropped connection, and
+	// whether to resend is the dispatcher's decision, not the transport's.
+	resp, err := c.call.PostJSON(ctx, c.url, c.header, body)
 	if err != nil {
 		c.logFailure(m, err)
 		return "", err

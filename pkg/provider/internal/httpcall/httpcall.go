@@ -80,7 +80,9 @@ type Response struct {
 	Body   []byte
 }
 
-// PostJSON posts body to url with the given headers. A non-nil error is
+// PostJSON posts body to url with the given headers, exactly once: header
+// must not carry Idempotency-Key, which would let net/http replay the POST
+// on its own after a dropped connection. A non-nil error is
 // always a classified *provider.Error from ClassifyTransport: no response
 // (or no complete response) was received.
 func (c *Caller) PostJSON(ctx context.Context, url string, header http.Header, body []byte) (*Response, error) {

@@ -1,0 +1,123 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/kafkaconf"
+	"github.com/wanotify/wanotify/pkg/sdk"
+)
+
+// DevAPIKey is the well-known key of tenant "demo" that the default
+// configuration accepts, so `make run` works out of the box. It is for
+// local use only: the service refuses to start with it on an address that
+// is not loopback.
+const DevAPIKey = "dev-key-demo"
+
+// devKeyEntry is DevAPIKey's WANOTIFY_INGEST_API_KEYS entry:
+// printf %s dev-key-demo | sha256sum.
+const devKeyEntry = "demo:85402ea0a0f53339c2b8e1fcde2ce5d7e129b472fa9fbd7c3700d878a53573ec"
+
+// MaxBatchItems is the most notifications one batch request may carry.
+const MaxBatchItems = 1000
+
+// Config is the ingest service's configuration.
+type Config struct {
+	// Addr is the listen address of the API (and of /healthz, /readyz,
+	// /metrics, which share its router).
+	Addr string
+	// APIKeys are "tenant:sha256hex" entries; a tenant may have several
+	// (key rotation). Only hashes are configured, never keys.
+	APIKeys []string
+	// MaxBody and MaxBatchBody bound request bodies in bytes (413 above).
+	MaxBody      int64
+	MaxBatchBody int64
+	// ProduceTimeout bounds the wait for Kafka's acknowledgement; past it
+	// the caller gets 503 and Retry-After.
+	ProduceTimeout time.Duration
+	// RetryAfter is the Retry-After given with 503 answers.
+	RetryAfter time.Duration
+	// DefaultSender is the sender account of requests that name none.
+	DefaultSender string
+	// DefaultSourceService is the source service of requests that name none.
+	DefaultSourceService string
+	// ClockSkew is how far in the past expires_at may lie and still be
+	// accepted (the notification is then recorded as expired).
+	ClockSkew time.Duration
+	// Linger is the producer's linger (franz-go's default is 10ms; single
+	// requests never wait for it, because ProduceSync flushes).
+	Linger time.Duration
+	// Kafka is how the producer reaches the brokers.
+	Kafka kafkaconf.Config
+}
+
+// Load reads the WANOTIFY_INGEST_* and WANOTIFY_KAFKA_* variables.
+func Load(e *config.Env) Config {
+	return Config{
+		Addr: e.String("WANOTIFY_INGEST_ADDR", "127.0.0.1:8080", "listen address of the ingest API, /healthz, /readyz and /metrics"),
+		APIKeys: e.List("WANOTIFY_INGEST_API_KEYS", []string{devKeyEntry},
+			"API keys as tenant:sha256hex entries, comma-separated (hash a key with: printf %s \"$KEY\" | sha256sum); the default accepts the local-only key \"dev-key-demo\" for tenant demo"),
+		MaxBody:              int64(e.Int("WANOTIFY_INGEST_MAX_BODY", 64<<10, "largest body of POST /v1/notifications in bytes (413 above)")),
+		MaxBatchBody:         int64(e.Int("WANOTIFY_INGEST_MAX_BATCH_BODY", 2<<20, "largest body of POST /v1/notifications/batch in bytes (413 above)")),
+		ProduceTimeout:       e.Duration("WANOTIFY_INGEST_PRODUCE_TIMEOUT", 5*time.Second, "how long a request waits for Kafka to acknowledge its record before answering 503"),
+		RetryAfter:           e.Duration("WANOTIFY_INGEST_RETRY_AFTER", 2*time.Second, "Retry-After sent with 503 answers (whole seconds)"),
+		DefaultSender:        e.String("WANOTIFY_INGEST_DEFAULT_SENDER", "default", "sender account of requests that name none"),
+		DefaultSourceService: e.String("WANOTIFY_INGEST_DEFAULT_SOURCE_SERVICE", "api", "source service of requests that name none"),
+		ClockSkew:            e.Duration("WANOTIFY_INGEST_CLOCK_SKEW", sdk.DefaultClockSkew, "how far in the past expires_at may lie and still be accepted (it is then recorded as expired)"),
+		Linger:               e.Duration("WANOTIFY_INGEST_PRODUCE_LINGER", 10*time.Millisecond, "producer linger for batch requests (single requests flush at once)"),
+		Kafka:                kafkaconf.Load(e, "wanotify-ingest"),
+	}
+}
+
+// Validate names every bad field by its variable.
+func (c Config) Validate() error {
+	var errs []error
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_ADDR: %q is not host:port", c.Addr))
+	}
+	if keys, err := ParseKeys(c.APIKeys); err != nil {
+		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_API_KEYS: %w", err))
+	} else if keys.hasDevKey() && !isLoopback(host) {
+		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_API_KEYS: the local development key of tenant demo is configured but WANOTIFY_INGEST_ADDR %q is not a loopback address; configure real keys", c.Addr))
+	}
+	if c.MaxBody < 1024 {
+		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_MAX_BODY: %d is below 1024 bytes", c.MaxBody))
+	}
+	if c.MaxBatchBody < c.MaxBody {
+		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_MAX_BATCH_BODY: %d is below WANOTIFY_INGEST_MAX_BODY", c.MaxBatchBody))
+	}
+	if c.ProduceTimeout <= 0 {
+		errs = append(errs, errors.New("WANOTIFY_INGEST_PRODUCE_TIMEOUT: must be positive"))
+	}
+	if c.RetryAfter < time.Second {
+		errs = append(errs, errors.New("WANOTIFY_INGEST_RETRY_AFTER: must be at least 1s"))
+	}
+	if len(c.DefaultSender) > sdk.MaxSender {
+		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_DEFAULT_SENDER: at most %d characters", sdk.MaxSender))
+	}
+	if c.DefaultSourceService == "" || len(c.DefaultSourceService) > sdk.MaxSourceService {
+		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_DEFAULT_SOURCE_SERVICE: 1 to %d characters", sdk.MaxSourceService))
+	}
+	if c.ClockSkew < 0 {
+		errs = append(errs, errors.New("WANOTIFY_INGEST_CLOCK_SKEW: must not be negative"))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, errors.New("WANOTIFY_INGEST_PRODUCE_LINGER: must not be negative"))
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

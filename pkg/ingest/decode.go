@@ -1,0 +1,223 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/sdk"
+)
+
+// wireRequest is the JSON body of POST /v1/notifications. Times stay
+// strings here so a bad one is reported with its field name; template and
+// text stay raw so an unknown field inside them is named with its path.
+// There is deliberately no tenant field: the tenant comes from the API key.
+type wireRequest struct {
+	IdempotencyKey string            `json:"idempotency_key"`
+	SourceService  string            `json:"source_service"`
+	EventType      string            `json:"event_type"`
+	UserID         string            `json:"user_id"`
+	EventTime      string            `json:"event_time"`
+	Recipient      string            `json:"recipient"`
+	Sender         string            `json:"sender"`
+	Template       json.RawMessage   `json:"template"`
+	Text           json.RawMessage   `json:"text"`
+	ExpiresAt      string            `json:"expires_at"`
+	TTL            *int64            `json:"ttl"`
+	Metadata       map[string]string `json:"metadata"`
+}
+
+type wireTemplate struct {
+	Name       string   `json:"name"`
+	Language   string   `json:"language"`
+	Parameters []string `json:"parameters"`
+}
+
+type wireText struct {
+	Body       string `json:"body"`
+	PreviewURL bool   `json:"preview_url"`
+}
+
+type wireBatch struct {
+	Notifications []json.RawMessage `json:"notifications"`
+}
+
+// DecodeRequest parses one request body into an sdk.Request. Unknown
+// fields, values of the wrong type, malformed times and a bad ttl are
+// reported as a *contract.ValidationError naming the field; the rules on
+// the values themselves are sdk.Build's.
+func DecodeRequest(raw []byte) (sdk.Request, error) {
+	r, fields, err := decodeRequest(raw)
+	if err != nil {
+		return r, err
+	}
+	if len(fields) > 0 {
+		return r, &contract.ValidationError{Schema: sdk.RequestSchema, Fields: fields}
+	}
+	return r, nil
+}
+
+// decodeRequest returns a structural error (the body cannot be read as a
+// request at all) or the request with the field errors found while
+// converting it, which the caller reports together with sdk.Build's.
+func decodeRequest(raw []byte) (sdk.Request, []contract.FieldError, error) {
+	var w wireRequest
+	var r sdk.Request
+	if err := decodeStrict(raw, &w, ""); err != nil {
+		return r, nil, err
+	}
+	var fields []contract.FieldError
+	bad := func(field, reason string) { fields = append(fields, contract.FieldError{Field: field, Reason: reason}) }
+	r = sdk.Request{
+		IdempotencyKey: w.IdempotencyKey,
+		SourceService:  w.SourceService,
+		EventType:      w.EventType,
+		UserID:         w.UserID,
+		Recipient:      w.Recipient,
+		Sender:         w.Sender,
+		Metadata:       w.Metadata,
+	}
+	if present(w.Template) {
+		var t wireTemplate
+		if err := decodeStrict(w.Template, &t, "/template"); err != nil {
+			return r, nil, err
+		}
+		r.Template = &contract.Template{Name: t.Name, Language: t.Language, Parameters: t.Parameters}
+	}
+	if present(w.Text) {
+		var t wireText
+		if err := decodeStrict(w.Text, &t, "/text"); err != nil {
+			return r, nil, err
+		}
+		r.Text = &contract.Text{Body: t.Body, PreviewURL: t.PreviewURL}
+	}
+	if w.EventTime != "" {
+		t, err := time.Parse(time.RFC3339Nano, w.EventTime)
+		if err != nil {
+			bad("/event_time", "must be an RFC 3339 date-time such as 2026-11-28T10:00:00Z")
+		} else {
+			r.EventTime = t
+		}
+	}
+	if w.ExpiresAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, w.ExpiresAt)
+		if err != nil {
+			bad("/expires_at", "must be an RFC 3339 date-time such as 2026-11-28T10:05:00Z")
+		} else {
+			r.ExpiresAt = t
+		}
+	}
+	if w.TTL != nil {
+		switch ttl := *w.TTL; {
+		case ttl < 1:
+			bad("/ttl", "must be at least 1 second")
+		case ttl > int64(sdk.MaxTTL/time.Second):
+			bad("/ttl", "must be at most 2592000 seconds (30 days)")
+		default:
+			r.TTL = time.Duration(ttl) * time.Second
+		}
+	}
+	return r, fields, nil
+}
+
+// present reports whether a raw member was given and not null.
+func present(m json.RawMessage) bool {
+	return len(m) > 0 && !bytes.Equal(m, []byte("null"))
+}
+
+// decodeStrict decodes one JSON object into v, rejecting unknown fields
+// and trailing data. Errors are *contract.ValidationError naming the field
+// by JSON pointer under prefix.
+func decodeStrict(raw []byte, v any, prefix string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fieldError(err, prefix)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: prefix, Reason: "unexpected data after the JSON object"}}}
+	}
+	return nil
+}
+
+func fieldError(err error, prefix string) error {
+	fe := contract.FieldError{Field: prefix}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		fe.Reason = "not valid JSON: " + se.Error()
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		fe.Reason = "not valid JSON: unexpected end of input"
+	case errors.As(err, &te):
+		if te.Field == "" {
+			fe.Reason = "must be a JSON object"
+			break
+		}
+		fe.Field = prefix + "/" + strings.ReplaceAll(te.Field, ".", "/")
+		fe.Reason = "must be " + jsonKind(te.Type)
+		if fe.Field == "/ttl" {
+			fe.Reason = "must be a whole number of seconds"
+		}
+		if fe.Field == "/metadata" {
+			fe.Reason = "must be an object of strings"
+		}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		fe.Field = prefix + "/" + name
+		fe.Reason = "unknown field"
+		if prefix == "" && name == "tenant" {
+			fe.Reason = "is not accepted: the tenant is the one of the API key"
+		}
+	default:
+		fe.Reason = "cannot be decoded: " + err.Error()
+	}
+	return &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{fe}}
+}
+
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "of another type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t == reflect.TypeFor[json.RawMessage]() {
+			return "a JSON value"
+		}
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "of another type"
+}
+
+// decodeBatch parses a batch body into its raw items.
+func decodeBatch(raw []byte) ([]json.RawMessage, error) {
+	var b wireBatch
+	if err := decodeStrict(raw, &b, ""); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(b.Notifications) == 0:
+		return nil, &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: "/notifications", Reason: "at least one notification is required"}}}
+	case len(b.Notifications) > MaxBatchItems:
+		return nil, &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: "/notifications", Reason: "at most 1000 notifications per batch"}}}
+	}
+	return b.Notifications, nil
+}

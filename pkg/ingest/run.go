@@ -1,0 +1,115 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/service"
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// ProducerOpts are the franz-go options of the ingest producer on top of
+// the shared Kafka settings: acks=all on an idempotent producer (a 202
+// promises the record survives a broker loss), records to
+// notifications.requested, and a buffer deep enough for many concurrent
+// batches.
+func ProducerOpts(c Config) ([]kgo.Opt, error) {
+	opts, err := c.Kafka.Opts()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts,
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DefaultProduceTopic(topics.Requested),
+		kgo.ProducerLinger(c.Linger),
+		kgo.MaxBufferedRecords(64*MaxBatchItems),
+		kgo.RecordDeliveryTimeout(c.ProduceTimeout+5*time.Second),
+	), nil
+}
+
+// Run is the service body: it serves the API (and the admin routes) on
+// c.Addr until ctx is cancelled, reports ready once the broker answers a
+// ping, then drains: in-flight requests finish (each bounded by the
+// produce timeout) and buffered records are flushed. reader may be nil.
+func Run(ctx context.Context, rt *service.Runtime, c Config, reader StatusReader) error {
+	opts, err := ProducerOpts(c)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	srv, err := NewServer(c, cl, reader, rt.Log)
+	if err != nil {
+		return err
+	}
+	router := srv.Router()
+	rt.AdminRoutes(router)
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("WANOTIFY_INGEST_ADDR: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      c.ProduceTimeout + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(rt.Log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	rt.Log.Info("ingest listening", "addr", ln.Addr().String(), "status_reads", reader != nil)
+	if srv.keys.hasDevKey() {
+		rt.Log.Warn("the local development API key of tenant demo is accepted; configure WANOTIFY_INGEST_API_KEYS outside local use")
+	}
+	go awaitBroker(ctx, cl, rt)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), c.ProduceTimeout+10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		rt.Log.Warn("http shutdown", "err", err)
+	}
+	if err := cl.Flush(sctx); err != nil {
+		rt.Log.Warn("producer flush", "err", err)
+	}
+	return nil
+}
+
+// awaitBroker pings until a broker answers, then marks the service ready.
+func awaitBroker(ctx context.Context, cl *kgo.Client, rt *service.Runtime) {
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := cl.Ping(pctx)
+		cancel()
+		if err == nil {
+			rt.SetReady(true)
+			rt.Log.Info("ready: broker reachable")
+			return
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			rt.Log.Warn("broker not reachable yet", "attempt", attempt, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

@@ -1,0 +1,61 @@
+package sdk
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+)
+
+func benchRequest() Request {
+	return Request{EventType: "otp", UserID: "u-1001", EventTime: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
+		Recipient: "+447700900123", Template: &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"482913"}},
+		TTL: 5 * time.Minute, Metadata: map[string]string{"request_id": "r-77"}}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	r := benchRequest()
+	o := BuildOptions{SourceService: "auth-api", Sender: "acme-main"}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Build("acme", &r, o, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNewRecord(b *testing.B) {
+	r := benchRequest()
+	n, _ := Build("acme", &r, BuildOptions{SourceService: "auth-api", Sender: "acme-main"}, time.Now())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := NewRecord(n, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMarshalOnly(b *testing.B) {
+	r := benchRequest()
+	n, _ := Build("acme", &r, BuildOptions{SourceService: "auth-api", Sender: "acme-main"}, time.Now())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBuildRecord(b *testing.B) {
+	r := benchRequest()
+	o := BuildOptions{SourceService: "auth-api", Sender: "acme-main"}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := BuildRecord("acme", &r, o, now, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

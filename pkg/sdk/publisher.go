@@ -1,0 +1,247 @@
+// Package sdk publishes WhatsApp notification requests straight to Kafka,
+// for Go services that would rather not go through the ingest HTTP API.
+//
+// It applies exactly the rules ingest applies (ingest is built on this
+// package): the same validation (E.164 recipient, template or text, expiry
+// in the future, bounded metadata), the same record key (the recipient),
+// the same headers (wanotify-tenant, wanotify-notification-id,
+// wanotify-event-type, and the W3C trace context when the client carries
+// kotel hooks) and the same deterministic notification id, derived from
+// the tenant and the idempotency key. A notification published twice with
+// the same key gets the same id and the dispatcher sends it once.
+//
+// Publish returns only once the record is durably written (acks=all on an
+// idempotent producer). An error wrapping ErrUnavailable means Kafka did
+// not confirm the write: publish the same request again (it yields the same
+// id, so a record that did land is not sent twice). An error matching
+// contract.ErrInvalid is a bad request and must not be retried unchanged.
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// ErrUnavailable is wrapped by every publish error that comes from Kafka
+// rather than from the request: the write was not confirmed in time.
+var ErrUnavailable = errors.New("notification not durably written")
+
+// ErrNotDurable is returned by New for a client whose settings could
+// acknowledge a record before every in-sync replica has it.
+var ErrNotDurable = errors.New("kafka client must produce with acks=all and idempotent writes")
+
+// Options configure a Publisher.
+type Options struct {
+	// Tenant is stamped on every notification (required; lower-case
+	// letters, digits, '_' and '-').
+	Tenant string
+	// SourceService names the publishing service (required); a request
+	// may override it.
+	SourceService string
+	// DefaultSender is the sender account used when a request names none.
+	// Without it every request must name its sender.
+	DefaultSender string
+	// Topic overrides topics.Requested.
+	Topic string
+	// Timeout bounds each Publish and PublishBatch call, on top of the
+	// caller's context. Zero: only the context bounds it.
+	Timeout time.Duration
+	// ClockSkew overrides DefaultClockSkew.
+	ClockSkew time.Duration
+	// Now overrides time.Now (tests).
+	Now func() time.Time
+}
+
+// Validate names every bad option.
+func (o Options) Validate() error {
+	var errs []error
+	if !IsTenant(o.Tenant) {
+		errs = append(errs, fmt.Errorf("sdk: Options.Tenant %q: 1 to 64 lower-case letters, digits, '_' and '-', starting with a letter or digit", o.Tenant))
+	}
+	if o.SourceService == "" || len(o.SourceService) > MaxSourceService {
+		errs = append(errs, fmt.Errorf("sdk: Options.SourceService: required, at most %d characters", MaxSourceService))
+	}
+	if len(o.DefaultSender) > MaxSender {
+		errs = append(errs, fmt.Errorf("sdk: Options.DefaultSender: at most %d characters", MaxSender))
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, errors.New("sdk: Options.Timeout: must not be negative"))
+	}
+	if o.ClockSkew < 0 {
+		errs = append(errs, errors.New("sdk: Options.ClockSkew: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Publisher publishes notifications of one tenant. It is safe for
+// concurrent use.
+type Publisher struct {
+	cl    *kgo.Client
+	owned bool
+	o     Options
+	build BuildOptions
+	now   func() time.Time
+}
+
+// New returns a Publisher that produces through cl, which the caller keeps
+// owning (Close does not close it). cl must use acks=all and idempotent
+// writes (franz-go's defaults); build it with kafkaconf.Config.Opts to get
+// TLS, SASL and trace propagation.
+func New(cl *kgo.Client, o Options) (*Publisher, error) {
+	if cl == nil {
+		return nil, errors.New("sdk: nil kafka client")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if acks, _ := cl.OptValue(kgo.RequiredAcks).(kgo.Acks); acks != kgo.AllISRAcks() {
+		return nil, fmt.Errorf("sdk: %w (RequiredAcks is not AllISRAcks)", ErrNotDurable)
+	}
+	if off, _ := cl.OptValue(kgo.DisableIdempotentWrite).(bool); off {
+		return nil, fmt.Errorf("sdk: %w (DisableIdempotentWrite is set)", ErrNotDurable)
+	}
+	p := &Publisher{cl: cl, o: o, now: o.Now,
+		build: BuildOptions{SourceService: o.SourceService, Sender: o.DefaultSender, ClockSkew: o.ClockSkew}}
+	if p.o.Topic == "" {
+		p.o.Topic = topics.Requested
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p, nil
+}
+
+// Connect creates a Kafka client from opts (seed brokers at least) with
+// acks=all and idempotent writes, and a Publisher that owns it: Close
+// flushes and closes the client.
+func Connect(o Options, opts ...kgo.Opt) (*Publisher, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	if err != nil {
+		return nil, fmt.Errorf("sdk: kafka client: %w", err)
+	}
+	p, err := New(cl, o)
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	p.owned = true
+	return p, nil
+}
+
+// Close flushes and closes the client if Connect created it.
+func (p *Publisher) Close() {
+	if p.owned {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = p.cl.Flush(ctx)
+		p.cl.Close()
+	}
+}
+
+// Result is the outcome of one request of a batch.
+type Result struct {
+	// ID is the notification id; set whenever the request was valid, also
+	// when Err wraps ErrUnavailable (the id a retry will get again).
+	ID  string
+	Err error
+}
+
+// Publish validates r, writes it to notifications.requested and waits
+// until every in-sync replica has it. It returns the notification id.
+//
+// On an error wrapping ErrUnavailable the id is returned as well; a
+// retried Publish of the same request yields the same id as long as the
+// request carries an IdempotencyKey or an EventTime (otherwise the default
+// key takes the time of publishing and a retry is a new notification).
+//
+// Cancelling ctx while the record waits may fail other records buffered
+// for the same partition (franz-go fails a partition's batch together):
+// bound the wait with a deadline or Options.Timeout rather than by
+// cancelling a context other publishes share.
+func (p *Publisher) Publish(ctx context.Context, r Request) (string, error) {
+	rec, id, err := p.record(&r)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := p.bound(ctx)
+	defer cancel()
+	if err := ProduceAll(ctx, p.cl, []*kgo.Record{rec})[0]; err != nil {
+		return id, err
+	}
+	return id, nil
+}
+
+// PublishBatch publishes every valid request of rs concurrently and waits
+// for all of them. Invalid requests do not hold back valid ones: results[i]
+// is the outcome of rs[i].
+func (p *Publisher) PublishBatch(ctx context.Context, rs []Request) []Result {
+	results := make([]Result, len(rs))
+	recs := make([]*kgo.Record, 0, len(rs))
+	idx := make([]int, 0, len(rs))
+	for i := range rs {
+		rec, id, err := p.record(&rs[i])
+		results[i] = Result{ID: id, Err: err}
+		if err == nil {
+			recs = append(recs, rec)
+			idx = append(idx, i)
+		}
+	}
+	if len(recs) == 0 {
+		return results
+	}
+	ctx, cancel := p.bound(ctx)
+	defer cancel()
+	for j, err := range ProduceAll(ctx, p.cl, recs) {
+		results[idx[j]].Err = err
+	}
+	return results
+}
+
+func (p *Publisher) record(r *Request) (*kgo.Record, string, error) {
+	rec, n, err := BuildRecord(p.o.Tenant, r, p.build, p.now(), p.o.Topic)
+	if err != nil {
+		return nil, "", err
+	}
+	return rec, n.ID, nil
+}
+
+func (p *Publisher) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if p.o.Timeout > 0 {
+		return context.WithTimeout(ctx, p.o.Timeout)
+	}
+	return ctx, func() {}
+}
+
+// ProduceAll writes recs through cl concurrently and waits for all of
+// them; errs[i] is the outcome of recs[i], nil once every in-sync replica
+// has it, otherwise an error wrapping ErrUnavailable.
+func ProduceAll(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) []error {
+	errs := make([]error, len(recs))
+	results := cl.ProduceSync(ctx, recs...)
+	if len(recs) == 1 {
+		if err := results[0].Err; err != nil {
+			errs[0] = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return errs
+	}
+	// ProduceSync reports in completion order, not input order.
+	pos := make(map[*kgo.Record]int, len(recs))
+	for i, r := range recs {
+		pos[r] = i
+	}
+	for _, res := range results {
+		if res.Err != nil {
+			errs[pos[res.Record]] = fmt.Errorf("%w: %w", ErrUnavailable, res.Err)
+		}
+	}
+	return errs
+}

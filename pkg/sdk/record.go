@@ -1,0 +1,63 @@
+package sdk
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// NewRecord renders n as its notifications.requested record: key = the
+// recipient (so one recipient's traffic stays in one partition on every
+// topic), value = the schema-validated JSON of n, and the headers that let
+// consumers route and trace a record without decoding it. An empty topic
+// means topics.Requested.
+//
+// The W3C trace context is not set here: a client with kotel hooks (see
+// package kafkaconf) injects it from the context the record is produced
+// with.
+func NewRecord(n *contract.Notification, topic string) (*kgo.Record, error) {
+	value, err := n.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return record(n, value, topic), nil
+}
+
+// BuildRecord is Build followed by NewRecord, for the publish path. It
+// skips NewRecord's second pass over the schema: Build already enforces
+// every rule of schemas/notification-requested.v1.json (the tests and the
+// fuzz targets hold it to that), and the schema validator would otherwise
+// cost more than the rest of a publish together.
+func BuildRecord(tenant string, r *Request, o BuildOptions, now time.Time, topic string) (*kgo.Record, *contract.Notification, error) {
+	n, err := Build(tenant, r, o, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	value, err := json.Marshal(n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode notification: %w", err)
+	}
+	return record(n, value, topic), n, nil
+}
+
+func record(n *contract.Notification, value []byte, topic string) *kgo.Record {
+	if topic == "" {
+		topic = topics.Requested
+	}
+	return &kgo.Record{
+		Topic: topic,
+		Key:   n.Key(),
+		Value: value,
+		Headers: []kgo.RecordHeader{
+			{Key: envelope.HeaderTenant, Value: []byte(n.Tenant)},
+			{Key: envelope.HeaderNotificationID, Value: []byte(n.ID)},
+			{Key: envelope.HeaderEventType, Value: []byte(n.EventType)},
+		},
+	}
+}

@@ -1,0 +1,136 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// Defaults of Config.
+const (
+	DefaultGroup               = "wanotify-sink"
+	DefaultBatchRows           = 5000
+	DefaultBatchInterval       = time.Second
+	DefaultRetryInitialBackoff = 200 * time.Millisecond
+	DefaultRetryMaxBackoff     = 30 * time.Second
+	DefaultMaxValueBytes       = 64 << 10
+	DefaultDrainTimeout        = 10 * time.Second
+)
+
+// Config is the sink's behaviour. The zero value of a field means its
+// default (see Defaults), except RetentionDays where 0 means keep forever.
+type Config struct {
+	// Group is the Kafka consumer group (WANOTIFY_SINK_GROUP).
+	Group string
+	// RequestedTopic, StatusTopic and DLQTopic are the topics consumed;
+	// default the names in pkg/topics.
+	RequestedTopic, StatusTopic, DLQTopic string
+	// BatchRows flushes a batch once it holds this many records
+	// (WANOTIFY_SINK_BATCH_ROWS, default 5000).
+	BatchRows int
+	// BatchInterval flushes a batch this long after its first record
+	// arrived, however small it is (WANOTIFY_SINK_BATCH_INTERVAL, default 1s).
+	BatchInterval time.Duration
+	// RetryInitialBackoff and RetryMaxBackoff bound the exponential, jittered
+	// wait between attempts to insert a batch ClickHouse refused
+	// (WANOTIFY_SINK_RETRY_MAX_BACKOFF, default 30s; initial 200ms).
+	RetryInitialBackoff time.Duration
+	RetryMaxBackoff     time.Duration
+	// MaxValueBytes cuts the raw record values kept in ingest_errors and
+	// dead_letters (default 64 KiB).
+	MaxValueBytes int
+	// RetentionDays is how long rows are kept, by ClickHouse TTL
+	// (WANOTIFY_SINK_RETENTION_DAYS; 0 keeps everything).
+	RetentionDays int
+	// DrainTimeout bounds the final flush when Run's context ends
+	// (default 10s). Records not written by then are consumed again later.
+	DrainTimeout time.Duration
+	// OnReady, if set, is told when the sink becomes ready (migrations
+	// applied, consuming) and when it stops being ready (ClickHouse refuses
+	// inserts, or Run returns). Not read from the environment.
+	OnReady func(bool)
+}
+
+// Load reads the WANOTIFY_SINK_* variables.
+func Load(e *config.Env) Config {
+	return Config{
+		Group:           e.String("WANOTIFY_SINK_GROUP", DefaultGroup, "Kafka consumer group of the ClickHouse sink"),
+		BatchRows:       e.Int("WANOTIFY_SINK_BATCH_ROWS", DefaultBatchRows, "records per ClickHouse insert: a batch is written when it holds this many"),
+		BatchInterval:   e.Duration("WANOTIFY_SINK_BATCH_INTERVAL", DefaultBatchInterval, "longest a record waits in a batch before the batch is written"),
+		RetryMaxBackoff: e.Duration("WANOTIFY_SINK_RETRY_MAX_BACKOFF", DefaultRetryMaxBackoff, "longest wait between attempts to write a batch ClickHouse refused"),
+		RetentionDays:   e.Int("WANOTIFY_SINK_RETENTION_DAYS", 0, "days ClickHouse keeps events, states and errors (TTL); 0 keeps everything"),
+	}
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.RequestedTopic == "" {
+		c.RequestedTopic = topics.Requested
+	}
+	if c.StatusTopic == "" {
+		c.StatusTopic = topics.Status
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = topics.DLQ
+	}
+	if c.BatchRows == 0 {
+		c.BatchRows = DefaultBatchRows
+	}
+	if c.BatchInterval == 0 {
+		c.BatchInterval = DefaultBatchInterval
+	}
+	if c.RetryInitialBackoff == 0 {
+		c.RetryInitialBackoff = DefaultRetryInitialBackoff
+	}
+	if c.RetryMaxBackoff == 0 {
+		c.RetryMaxBackoff = DefaultRetryMaxBackoff
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	return c
+}
+
+// Validate names every bad field by its environment variable.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
+		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_BATCH_ROWS: %d is not between 1 and 1000000", c.BatchRows))
+	}
+	if c.BatchInterval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_BATCH_INTERVAL: %s is below 1ms", c.BatchInterval))
+	}
+	if c.RetryMaxBackoff < c.RetryInitialBackoff {
+		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_RETRY_MAX_BACKOFF: %s is below the initial backoff %s", c.RetryMaxBackoff, c.RetryInitialBackoff))
+	}
+	if c.RetryInitialBackoff < 0 {
+		errs = append(errs, errors.New("RetryInitialBackoff: negative"))
+	}
+	if c.RetentionDays < 0 || c.RetentionDays > 36500 {
+		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_RETENTION_DAYS: %d is not between 0 and 36500", c.RetentionDays))
+	}
+	if c.MaxValueBytes < 0 {
+		errs = append(errs, errors.New("MaxValueBytes: negative"))
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, errors.New("DrainTimeout: negative"))
+	}
+	seen := map[string]bool{}
+	for _, t := range []string{c.RequestedTopic, c.StatusTopic, c.DLQTopic} {
+		if seen[t] {
+			errs = append(errs, fmt.Errorf("topics: %q is configured twice", t))
+		}
+		seen[t] = true
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,145 @@
+-- communication_logs: one row per notification, its latest state.
+--
+--   notification_id      the message id wanotify assigned (UUIDv5 of tenant + idempotency key)
+--   recipient            E.164 number
+--   payload              the notifications.requested value (JSON) of the first request
+--   status               current status by precedence (see 0003): requested,
+--                        duplicate, retry_scheduled, outcome_unknown, expired,
+--                        accepted, sent, delivered, read, dead_lettered, failed
+--   error_code, error_message, error_retryable
+--                        the most significant error met: the final failure's,
+--                        else the latest transient one ('' / false when none)
+--   created_at           when the request was accepted by ingest (first event
+--                        seen if the request record has not arrived yet)
+--   updated_at           when the current status was reached
+--   tenant, source_service, event_type, template, template_language, sender
+--   provider, provider_message_id
+--   attempts             provider attempts the dispatcher reported
+--   retries              distinct retry_scheduled events
+--   duplicates           distinct suppressed-duplicate events
+--   requested_at, accepted_at, sent_at, delivered_at, read_at, failed_at,
+--   dead_lettered_at, expired_at, outcome_unknown_at, first_retry_at
+--                        first time each status was reported (NULL: never;
+--                        delivered_at stays NULL when the provider skipped it)
+--   expires_at           the request's expiry, if any
+--   first_event_at, last_event_at, events   activity span and distinct event count
+--   requested            whether the notifications.requested record was seen
+--
+-- Webhook events that named only the provider message id are merged in
+-- through provider_message_map (see 0003). Filtering on notification_id is
+-- pushed down to the primary keys.
+CREATE OR REPLACE VIEW communication_logs AS
+SELECT
+    notification_id,
+    recipient,
+    payload,
+    progress.status                        AS status,
+    last_error.code                        AS error_code,
+    last_error.message                     AS error_message,
+    last_error.retryable                   AS error_retryable,
+    coalesce(requested_at, first_event_at) AS created_at,
+    progress.at                            AS updated_at,
+    tenant,
+    source_service,
+    event_type,
+    template,
+    template_language,
+    sender,
+    provider,
+    provider_message_id,
+    idempotency_key,
+    attempts,
+    retries,
+    duplicates,
+    requested_at,
+    accepted_at,
+    sent_at,
+    delivered_at,
+    read_at,
+    failed_at,
+    dead_lettered_at,
+    expired_at,
+    outcome_unknown_at,
+    first_retry_at,
+    expires_at,
+    first_event_at,
+    last_event_at,
+    events,
+    requested_at IS NOT NULL               AS requested
+FROM
+(
+    SELECT
+        notification_id,
+        max(tenant)                        AS tenant,
+        max(source_service)                AS source_service,
+        max(event_type)                    AS event_type,
+        max(template)                      AS template,
+        max(template_language)             AS template_language,
+        max(sender)                        AS sender,
+        max(recipient)                     AS recipient,
+        max(provider)                      AS provider,
+        max(provider_message_id)           AS provider_message_id,
+        max(idempotency_key)               AS idempotency_key,
+        argMinIfMerge(request_payload)     AS payload,
+        min(requested_at)                  AS requested_at,
+        max(expires_at)                    AS expires_at,
+        min(first_event_at)                AS first_event_at,
+        max(last_event_at)                 AS last_event_at,
+        max(progress)                      AS progress,
+        max(last_error)                    AS last_error,
+        min(accepted_at)                   AS accepted_at,
+        min(sent_at)                       AS sent_at,
+        min(delivered_at)                  AS delivered_at,
+        min(read_at)                       AS read_at,
+        min(failed_at)                     AS failed_at,
+        min(dead_lettered_at)              AS dead_lettered_at,
+        min(expired_at)                    AS expired_at,
+        min(outcome_unknown_at)            AS outcome_unknown_at,
+        min(first_retry_at)                AS first_retry_at,
+        max(attempts)                      AS attempts,
+        uniqExactIfMerge(retry_events)     AS retries,
+        uniqExactIfMerge(duplicate_events) AS duplicates,
+        uniqExactMerge(events)             AS events
+    FROM
+    (
+        SELECT
+            notification_id, tenant, source_service, event_type, template, template_language, sender,
+            recipient, provider, toString(provider_message_id) AS provider_message_id, idempotency_key,
+            request_payload, requested_at, expires_at, first_event_at, last_event_at, progress, last_error,
+            accepted_at, sent_at, delivered_at, read_at, failed_at, dead_lettered_at, expired_at,
+            outcome_unknown_at, first_retry_at, attempts, retry_events, duplicate_events, events
+        FROM notification_state
+        UNION ALL
+        SELECT
+            m.notification_id AS notification_id, s.tenant, s.source_service, s.event_type, s.template,
+            s.template_language, s.sender, s.recipient, s.provider, s.provider_message_id AS provider_message_id,
+            s.idempotency_key, s.request_payload, s.requested_at, s.expires_at, s.first_event_at,
+            s.last_event_at, s.progress, s.last_error, s.accepted_at, s.sent_at, s.delivered_at, s.read_at,
+            s.failed_at, s.dead_lettered_at, s.expired_at, s.outcome_unknown_at, s.first_retry_at,
+            s.attempts, s.retry_events, s.duplicate_events, s.events
+        FROM provider_message_state AS s
+        INNER JOIN
+        (
+            SELECT provider_message_id, min(notification_id) AS notification_id
+            FROM provider_message_map
+            WHERE provider_message_id IN (SELECT provider_message_id FROM provider_message_state)
+            GROUP BY provider_message_id
+        ) AS m ON m.provider_message_id = s.provider_message_id
+    )
+    GROUP BY notification_id
+);
+
+-- Webhook events whose provider message id no notification claims (yet):
+-- normally empty or short-lived; a growing list means webhooks for messages
+-- the dispatcher never recorded.
+CREATE OR REPLACE VIEW unmatched_webhooks AS
+SELECT
+    provider_message_id,
+    max(recipient)                    AS recipient,
+    max(progress).status              AS status,
+    min(first_event_at)               AS first_event_at,
+    max(last_event_at)                AS last_event_at,
+    uniqExactMerge(events)            AS events
+FROM provider_message_state
+WHERE provider_message_id NOT IN (SELECT provider_message_id FROM provider_message_map)
+GROUP BY provider_message_id;

@@ -1,0 +1,192 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/metawebhook"
+)
+
+// Environment variables read by Load. Validate names them.
+const (
+	EnvAddr            = "WANOTIFY_WEBHOOK_ADDR"
+	EnvPath            = "WANOTIFY_WEBHOOK_PATH"
+	EnvSecret          = "WANOTIFY_WEBHOOK_SECRET"
+	EnvVerifyToken     = "WANOTIFY_WEBHOOK_VERIFY_TOKEN"
+	EnvSignatureHeader = "WANOTIFY_WEBHOOK_SIGNATURE_HEADER"
+	EnvMaxBody         = "WANOTIFY_WEBHOOK_MAX_BODY"
+	EnvProvider        = "WANOTIFY_WEBHOOK_PROVIDER"
+	EnvFormat          = "WANOTIFY_WEBHOOK_FORMAT"
+	EnvEnvelopeField   = "WANOTIFY_WEBHOOK_ENVELOPE_FIELD"
+	EnvProduceTimeout  = "WANOTIFY_WEBHOOK_PRODUCE_TIMEOUT"
+)
+
+// Defaults.
+const (
+	DefaultAddr           = "127.0.0.1:8081"
+	DefaultPath           = "/v1/webhooks/whatsapp"
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultProvider       = "xpressbot"
+	DefaultFormat         = FormatAuto
+	DefaultEnvelopeField  = "data"
+	DefaultProduceTimeout = 5 * time.Second
+)
+
+// maxMaxBodyBytes bounds WANOTIFY_WEBHOOK_MAX_BODY: the whole body is held
+// in memory to check its signature.
+const maxMaxBodyBytes = 64 << 20
+
+// Format is the shape status webhooks arrive in.
+type Format string
+
+// Formats.
+const (
+	// FormatMeta is Meta's WhatsApp Cloud API payload at the top level:
+	// {"object":…, "entry":[{"changes":[{"value":{"statuses":[…]}}]}]}.
+	FormatMeta Format = "meta"
+	// FormatEnvelope is the same payload inside a field of a wrapper
+	// object, as in Xpressbot's {"success":…, "data":{…}, "message":…}
+	// envelope; Config.EnvelopeField names the field.
+	FormatEnvelope Format = "envelope"
+	// FormatAuto takes the payload at the top level when the body has an
+	// "entry" field and from Config.EnvelopeField otherwise, so a
+	// provider may send either without reconfiguration.
+	FormatAuto Format = "auto"
+)
+
+// Config configures a Receiver. Start from DefaultConfig (or Load); the
+// zero value is not valid: Secret is required.
+type Config struct {
+	// Addr is where the service listens. Default 127.0.0.1:8081.
+	Addr string
+	// Path serves the GET handshake and the POST status webhooks.
+	// Default /v1/webhooks/whatsapp.
+	Path string
+	// Secret is the app secret the provider signs bodies with
+	// (HMAC-SHA256). Required: there is no default, so a deployment never
+	// runs with a well-known secret. The local stack passes its own
+	// development value explicitly.
+	Secret string
+	// VerifyToken answers the GET subscription handshake. Empty disables
+	// the handshake (every attempt gets 403).
+	VerifyToken string
+	// SignatureHeader carries "sha256=<hex>". Default X-Hub-Signature-256.
+	SignatureHeader string
+	// MaxBodyBytes bounds a request body; larger ones get 413. Default
+	// 1 MiB.
+	MaxBodyBytes int64
+	// Provider is stamped on every status event. Default "xpressbot".
+	Provider string
+	// Format is the body shape. Default FormatAuto.
+	Format Format
+	// EnvelopeField names the wrapper field holding the Meta payload for
+	// FormatEnvelope and FormatAuto. Default "data".
+	EnvelopeField string
+	// ProduceTimeout bounds the wait for Kafka to acknowledge every
+	// status of one request; past it the request gets 503. Default 5s.
+	ProduceTimeout time.Duration
+}
+
+// DefaultConfig is the documented default configuration, without Secret.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            DefaultAddr,
+		Path:            DefaultPath,
+		SignatureHeader: metawebhook.DefaultSignatureHeader,
+		MaxBodyBytes:    DefaultMaxBodyBytes,
+		Provider:        DefaultProvider,
+		Format:          DefaultFormat,
+		EnvelopeField:   DefaultEnvelopeField,
+		ProduceTimeout:  DefaultProduceTimeout,
+	}
+}
+
+// Load reads the WANOTIFY_WEBHOOK_* variables.
+func Load(e *config.Env) Config {
+	d := DefaultConfig()
+	return Config{
+		Addr:            e.String(EnvAddr, d.Addr, "listen address of the webhook receiver (it also serves /healthz, /readyz, /metrics)"),
+		Path:            e.String(EnvPath, d.Path, "path of the GET verification handshake and the POST status webhooks"),
+		Secret:          e.Secret(EnvSecret, "app secret the provider signs webhook bodies with (HMAC-SHA256); required, no default"),
+		VerifyToken:     e.Secret(EnvVerifyToken, "token the GET hub.verify_token handshake must present (empty: handshake disabled)"),
+		SignatureHeader: e.String(EnvSignatureHeader, d.SignatureHeader, "header carrying the body signature sha256=<hex>"),
+		MaxBodyBytes:    int64(e.Int(EnvMaxBody, int(d.MaxBodyBytes), "largest webhook body in bytes; larger ones get 413")),
+		Provider:        e.String(EnvProvider, d.Provider, "provider name stamped on status events"),
+		Format:          Format(strings.ToLower(e.String(EnvFormat, string(d.Format), "webhook body shape: meta (Meta's payload), envelope (Meta's payload inside a wrapper field) or auto (either)"))),
+		EnvelopeField:   e.String(EnvEnvelopeField, d.EnvelopeField, "wrapper field holding Meta's payload for the envelope and auto formats"),
+		ProduceTimeout:  e.Duration(EnvProduceTimeout, d.ProduceTimeout, "how long a webhook waits for Kafka to acknowledge its status events before answering 503"),
+	}
+}
+
+// reservedPaths are served on the same router by the service lifecycle.
+var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// Validate reports every bad field, naming it and its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("webhook.%s (%s): %s", field, env, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("Addr", EnvAddr, "%q is not host:port", c.Addr)
+	}
+	switch {
+	case !strings.HasPrefix(c.Path, "/"):
+		bad("Path", EnvPath, "%q must start with /", c.Path)
+	case strings.ContainsAny(c.Path, "{}?# "):
+		bad("Path", EnvPath, "%q must be a plain path (no {, }, ?, # or spaces)", c.Path)
+	default:
+		for _, p := range reservedPaths {
+			if c.Path == p {
+				bad("Path", EnvPath, "%q is reserved for the admin endpoints", c.Path)
+			}
+		}
+	}
+	if c.Secret == "" {
+		bad("Secret", EnvSecret, "is required (the local stack sets a development value; production must set its own)")
+	}
+	if !validHeaderName(c.SignatureHeader) {
+		bad("SignatureHeader", EnvSignatureHeader, "%q is not a valid header name", c.SignatureHeader)
+	}
+	if c.MaxBodyBytes <= 0 || c.MaxBodyBytes > maxMaxBodyBytes {
+		bad("MaxBodyBytes", EnvMaxBody, "must be between 1 and %d bytes, got %d", maxMaxBodyBytes, c.MaxBodyBytes)
+	}
+	// The status schema caps provider at 32 characters.
+	if c.Provider == "" || len(c.Provider) > 32 {
+		bad("Provider", EnvProvider, "must be 1 to 32 characters, got %q", c.Provider)
+	}
+	switch c.Format {
+	case FormatMeta:
+	case FormatEnvelope, FormatAuto:
+		if c.EnvelopeField == "" {
+			bad("EnvelopeField", EnvEnvelopeField, "is required with format %q", c.Format)
+		}
+	default:
+		bad("Format", EnvFormat, "%q must be %q, %q or %q", c.Format, FormatMeta, FormatEnvelope, FormatAuto)
+	}
+	if c.ProduceTimeout <= 0 {
+		bad("ProduceTimeout", EnvProduceTimeout, "must be positive, got %s", c.ProduceTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
