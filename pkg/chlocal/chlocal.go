@@ -188,6 +188,9 @@ func serverArgs(o Options, dataDir string) []string {
 		"--path=" + dataDir,
 		"--interactive",
 		"--multiquery",
+		// Keep the interactive client's history with the data, not in
+		// $XDG_STATE_HOME.
+		"--history_file=" + filepath.Join(dataDir, "client-history"),
 		"--query", "SYSTEM START LISTEN TCP; SYSTEM START LISTEN HTTP",
 		"--",
 		"--tcp_port=" + strconv.Itoa(o.TCPPort),
@@ -204,6 +207,13 @@ func serverArgs(o Options, dataDir string) []string {
 //
 // The library prints its own errors (for example "Address already in use")
 // on standard error.
+//
+// Close client connections before cancelling ctx: ClickHouse waits up to its
+// shutdown_wait_unfinished setting (5 s) for open connections and, if any
+// remain, ends the whole process itself with exit status 0 ("Will shutdown
+// forcefully"), so Run never returns. In the wanotify-clickhouse binary that
+// is only a slower stop; a process that must outlive its server should run it
+// in a child process.
 func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("chlocal: invalid options: %w", err)
@@ -247,7 +257,15 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	defer stdin.restore()
+	// libReturned records that chdb_query_cmdline returned. Standard input
+	// is given back only then: a server still running keeps its (closed)
+	// pipe rather than reading the process's real input.
+	libReturned := false
+	defer func() {
+		if libReturned {
+			stdin.restore()
+		}
+	}()
 	stdout := filterStdout()
 	defer stdout.restore()
 
@@ -278,6 +296,7 @@ func Run(ctx context.Context, o Options) error {
 		stdin.closeWriter()
 		select {
 		case msg := <-returned:
+			libReturned = true
 			if msg != "" {
 				log.Warn("clickhouse reported an error while stopping", "error", msg)
 			}
@@ -294,6 +313,7 @@ func Run(ctx context.Context, o Options) error {
 
 	select {
 	case msg := <-returned:
+		libReturned = true
 		cancelReady()
 		<-readyErr
 		return earlyExitError("before it was ready", msg)
@@ -314,10 +334,16 @@ func Run(ctx context.Context, o Options) error {
 
 	select {
 	case msg := <-returned:
+		libReturned = true
 		return earlyExitError("on its own", msg)
 	case <-ctx.Done():
 	}
-	log.Info("clickhouse stopping")
+	if n, err := openConnections(httpAddr); err == nil && n > 0 {
+		log.Warn("clickhouse stopping with client connections open; it waits up to 5 s for them, then ends the process itself",
+			"connections", n)
+	} else {
+		log.Info("clickhouse stopping")
+	}
 	begin = time.Now()
 	if err := stop(); err != nil {
 		return err

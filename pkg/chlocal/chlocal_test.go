@@ -1,14 +1,18 @@
 package chlocal
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -134,9 +138,15 @@ func TestWaitReadyHonoursContext(t *testing.T) {
 	}
 }
 
-// TestRunServesAndStops starts the real library in this test process (it is
-// loaded once per process), queries it, and stops it through the context.
-// It needs WANOTIFY_CH_LIB, which scripts/with-clickhouse.sh exports.
+// helperEnv makes the test binary act as a server process for
+// TestRunServesAndStops (see TestHelperServer).
+const helperEnv = "WANOTIFY_CHLOCAL_TEST_HELPER"
+
+// TestRunServesAndStops starts the real library in a child process (the test
+// binary re-executed as TestHelperServer), queries it over HTTP and native
+// TCP, stops it with SIGTERM and checks Run returned cleanly. A child keeps
+// this test binary safe from the library's process-wide state. It needs
+// WANOTIFY_CH_LIB, which scripts/with-clickhouse.sh exports.
 func TestRunServesAndStops(t *testing.T) {
 	lib := os.Getenv("WANOTIFY_CH_LIB")
 	if lib == "" {
@@ -145,73 +155,141 @@ func TestRunServesAndStops(t *testing.T) {
 		}
 		t.Skip("set WANOTIFY_CH_LIB or run via make test")
 	}
-	var before unix.Stat_t
-	if err := unix.Fstat(0, &before); err != nil {
-		t.Fatalf("fstat stdin: %v", err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan [2]string, 1)
-	opts := Options{
-		LibPath:  lib,
-		DataDir:  t.TempDir(),
-		TCPPort:  freePort(t),
-		HTTPPort: freePort(t),
-		OnReady:  func(tcp, http string) { ready <- [2]string{tcp, http} },
+	tcpPort, httpPort := freePort(t), freePort(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServer$", "-test.v")
+	cmd.Env = append(os.Environ(),
+		helperEnv+"=1",
+		"HELPER_DATA_DIR="+t.TempDir(),
+		"HELPER_TCP_PORT="+strconv.Itoa(tcpPort),
+		"HELPER_HTTP_PORT="+strconv.Itoa(httpPort),
+	)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
 	start := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, opts) }()
-
-	var httpAddr string
-	select {
-	case addrs := <-ready:
-		httpAddr = addrs[1]
-		t.Logf("ready in %s (tcp=%s http=%s)", time.Since(start), addrs[0], addrs[1])
-	case err := <-done:
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(DefaultStartTimeout + 5*time.Second):
-		t.Fatal("Run never became ready")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	var seen []string
+	waitLine := func(prefix string, timeout time.Duration) string {
+		t.Helper()
+		deadline := time.After(timeout)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("helper ended before %q; stdout:\n%s\nstderr:\n%s", prefix, strings.Join(seen, "\n"), stderr.String())
+				}
+				seen = append(seen, l)
+				if strings.HasPrefix(l, prefix) {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("no %q from helper within %s; stdout:\n%s", prefix, timeout, strings.Join(seen, "\n"))
+			}
+		}
 	}
 
-	if err := WaitReady(ctx, httpAddr); err != nil {
-		t.Fatalf("WaitReady: %v", err)
+	ready := waitLine("HELPER READY ", DefaultStartTimeout+10*time.Second)
+	t.Logf("%s after %s", ready, time.Since(start))
+	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
+	if got, want := ready, "HELPER READY tcp=127.0.0.1:"+strconv.Itoa(tcpPort)+" http="+httpAddr; got != want {
+		t.Errorf("ready line = %q, want %q", got, want)
 	}
-	resp, err := http.Get("http://" + httpAddr + "/?query=" + url.QueryEscape("SELECT version()"))
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + httpAddr + "/?query=" + url.QueryEscape("SELECT version()"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	// Leave no connection open: the server would wait for it when stopping.
+	client.CloseIdleConnections()
 	if v := strings.TrimSpace(string(body)); !strings.HasPrefix(v, "26.7.") {
 		t.Errorf("version() = %q, want 26.7.x", v)
 	}
-
-	if err := Run(ctx, opts); !errors.Is(err, ErrAlreadyStarted) {
-		t.Errorf("second Run = %v, want ErrAlreadyStarted", err)
+	if l := waitLine("HELPER SECOND_RUN ", 5*time.Second); l != "HELPER SECOND_RUN already-started" {
+		t.Errorf("second Run in the same process: %q", l)
 	}
 
-	cancel()
+	stopAt := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if l := waitLine("HELPER STOPPED ", DefaultStopTimeout+10*time.Second); l != "HELPER STOPPED err=<nil> stdin-restored=true" {
+		t.Errorf("stop: %q", l)
+	}
 	select {
-	case err := <-done:
+	case err := <-exited:
 		if err != nil {
-			t.Fatalf("Run after cancel = %v, want nil", err)
+			t.Errorf("helper exit: %v; stderr:\n%s", err, stderr.String())
 		}
-	case <-time.After(DefaultStopTimeout + 5*time.Second):
-		t.Fatal("Run did not return after cancel")
+	case <-time.After(10 * time.Second):
+		t.Fatal("helper did not exit after stopping")
 	}
+	t.Logf("stopped and exited %s after SIGTERM", time.Since(stopAt))
+	if c, err := net.DialTimeout("tcp", httpAddr, time.Second); err == nil {
+		c.Close()
+		t.Error("HTTP port still accepts connections after the helper exited")
+	}
+	if all := strings.Join(seen, "\n") + stderr.String(); strings.Contains(all, "\x1b") {
+		t.Errorf("escape codes leaked into the helper's output: %q", all)
+	}
+}
 
+// TestHelperServer is the child process of TestRunServesAndStops; it does
+// nothing in a normal test run.
+func TestHelperServer(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
+		t.Skip("helper process for TestRunServesAndStops")
+	}
+	var before unix.Stat_t
+	if err := unix.Fstat(0, &before); err != nil {
+		t.Fatalf("fstat stdin: %v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	tcpPort, _ := strconv.Atoi(os.Getenv("HELPER_TCP_PORT"))
+	httpPort, _ := strconv.Atoi(os.Getenv("HELPER_HTTP_PORT"))
+	opts := Options{
+		LibPath:  os.Getenv("WANOTIFY_CH_LIB"),
+		DataDir:  os.Getenv("HELPER_DATA_DIR"),
+		TCPPort:  tcpPort,
+		HTTPPort: httpPort,
+	}
+	opts.OnReady = func(tcp, http string) {
+		fmt.Printf("HELPER READY tcp=%s http=%s\n", tcp, http)
+		second := "unexpected"
+		if err := Run(ctx, opts); errors.Is(err, ErrAlreadyStarted) {
+			second = "already-started"
+		} else {
+			second = fmt.Sprint(err)
+		}
+		fmt.Printf("HELPER SECOND_RUN %s\n", second)
+	}
+	err := Run(ctx, opts)
 	var after unix.Stat_t
-	if err := unix.Fstat(0, &after); err != nil {
-		t.Fatalf("fstat stdin after Run: %v", err)
-	}
-	if before.Dev != after.Dev || before.Ino != after.Ino {
-		t.Error("Run did not restore the original standard input on fd 0")
-	}
-	if _, err := net.DialTimeout("tcp", httpAddr, time.Second); err == nil {
-		t.Error("HTTP port still accepts connections after Run returned")
-	}
+	restored := unix.Fstat(0, &after) == nil && before.Dev == after.Dev && before.Ino == after.Ino
+	fmt.Printf("HELPER STOPPED err=%v stdin-restored=%v\n", err, restored)
 }
 
 func freePort(t *testing.T) int {

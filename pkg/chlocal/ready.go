@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -77,4 +78,30 @@ func poll(ctx context.Context, try func(context.Context) error) error {
 		case <-t.C:
 		}
 	}
+}
+
+// openConnections returns how many client connections, other than the one
+// asking, the server at httpAddr has open.
+func openConnections(httpAddr string) (int, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	defer client.CloseIdleConnections()
+	q := "SELECT sum(value) FROM system.metrics WHERE metric IN " +
+		"('TCPConnection', 'HTTPConnection', 'MySQLConnection', 'PostgreSQLConnection', 'InterserverConnection')"
+	resp, err := client.Get("http://" + httpAddr + "/?query=" + url.QueryEscape(q))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(body)))
+	if err != nil {
+		return 0, err
+	}
+	return n - 1, nil // this request's own connection
 }

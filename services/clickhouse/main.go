@@ -9,6 +9,7 @@
 //	-data-dir  WANOTIFY_CH_DATA_DIR   data directory (default ./.data/clickhouse)
 //	-tcp-port  WANOTIFY_CH_TCP_PORT   native protocol port (default 9000)
 //	-http-port WANOTIFY_CH_HTTP_PORT  HTTP interface port (default 8123)
+//	-parent-pid                       stop (as on SIGTERM) when this process, our parent, exits
 //
 // Once both listeners answer it prints one line on standard output:
 //
@@ -29,6 +30,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wanotify/wanotify/pkg/chlocal"
 )
 
@@ -45,6 +48,7 @@ func run() int {
 	dataDir := fs.String("data-dir", envString("WANOTIFY_CH_DATA_DIR", "./.data/clickhouse"), "data directory (env WANOTIFY_CH_DATA_DIR)")
 	tcpPort := fs.Int("tcp-port", 9000, "native protocol port (env WANOTIFY_CH_TCP_PORT)")
 	httpPort := fs.Int("http-port", 8123, "HTTP interface port (env WANOTIFY_CH_HTTP_PORT)")
+	parentPID := fs.Int("parent-pid", 0, "if set, stop when this process (which must be our parent) exits, even if it is killed")
 	for _, e := range []struct {
 		env string
 		dst *int
@@ -75,6 +79,19 @@ func run() int {
 	if err := opts.Validate(); err != nil {
 		log.Error("invalid configuration", "error", err.Error())
 		return 2
+	}
+
+	if *parentPID > 0 {
+		// The kernel sends SIGTERM when the parent exits, however it ends,
+		// so a killed supervisor does not leave the server behind.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0); err != nil {
+			log.Error("cannot follow the parent process", "error", err.Error())
+			return 1
+		}
+		if ppid := os.Getppid(); ppid != *parentPID {
+			log.Error("parent process is gone", "parent_pid", *parentPID, "ppid", ppid)
+			return 1
+		}
 	}
 
 	// Survive the hang-up of the shell or terminal that started us; the

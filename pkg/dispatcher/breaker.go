@@ -1,0 +1,85 @@
+package dispatcher
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/wanotify/wanotify/pkg/provider"
+)
+
+// breaker is the circuit breaker of one provider and sender account, and
+// the records that found it open. Parked records keep their key's turn and
+// have spent no attempt; they go back to their sender's queue when the
+// breaker lets a probe through or closes.
+type breaker struct {
+	name   string
+	cb     *gobreaker.CircuitBreaker[string]
+	parked []*rec // guarded by Dispatcher.mu
+	timer  *time.Timer
+	// probes counts calls let through while half-open, so records beyond
+	// the allowed probes are parked before they write a pending marker.
+	probes atomic.Int32
+}
+
+type breakers struct {
+	mu  sync.Mutex
+	m   map[string]*breaker
+	cfg BreakerConfig
+	on  func(b *breaker, to gobreaker.State)
+}
+
+func (bs *breakers) get(providerName, sender string) *breaker {
+	name := providerName + "/" + sender
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if b := bs.m[name]; b != nil {
+		return b
+	}
+	b := &breaker{name: name}
+	cfg := bs.cfg
+	b.cb = gobreaker.NewCircuitBreaker[string](gobreaker.Settings{
+		Name:        name,
+		MaxRequests: uint32(cfg.HalfOpenRequests),
+		Interval:    cfg.Interval,
+		Timeout:     cfg.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			if int(c.ConsecutiveFailures) >= cfg.ConsecutiveFailures {
+				return true
+			}
+			return int(c.Requests) >= cfg.MinRequests && float64(c.TotalFailures)/float64(c.Requests) >= cfg.FailureRatio
+		},
+		// Only failures that say "the provider is not working" count. A
+		// permanent error is the provider working fine and refusing one
+		// message.
+		IsSuccessful: func(err error) bool {
+			return err == nil || provider.AsError(err).Class == provider.Permanent
+		},
+		IsExcluded: func(err error) bool {
+			return err != nil && provider.AsError(err).Code == "canceled"
+		},
+		// Called with the breaker's lock held: hand off, never call back.
+		OnStateChange: func(_ string, _, to gobreaker.State) { go bs.on(b, to) },
+	})
+	bs.m[name] = b
+	return b
+}
+
+// rejected reports whether err is the breaker refusing the call (nothing
+// was sent).
+func rejected(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}
+
+func stateValue(s gobreaker.State) int64 {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return 1
+	case gobreaker.StateOpen:
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,365 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
+	"github.com/wanotify/wanotify/pkg/provider"
+	"github.com/wanotify/wanotify/pkg/provider/cloudapi"
+	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// Outcome-unknown policies: what to do with a record found with a pending
+// marker for the attempt it asks for (the dispatcher died during the
+// provider call, so the message may or may not have gone out).
+const (
+	// PolicyReport records status outcome_unknown and does not send: at
+	// most once. The default, because a duplicate WhatsApp message is
+	// worse than one an operator has to look at.
+	PolicyReport = "report"
+	// PolicyResend sends again: at least once, for notifications where a
+	// duplicate is harmless and a lost one is not.
+	PolicyResend = "resend"
+)
+
+// Config is the dispatcher's configuration. Defaults lives in one place:
+// DefaultConfig.
+type Config struct {
+	// Group is the consumer group. WANOTIFY_DISPATCHER_GROUP.
+	Group string
+	// TransactionalID must be unique per running instance and stable
+	// across its restarts, so a restarted instance fences its previous
+	// incarnation and aborts its open transaction at once.
+	// WANOTIFY_DISPATCHER_TRANSACTIONAL_ID (default: wanotify-dispatcher-<hostname>).
+	TransactionalID string
+	// Concurrency bounds provider calls in flight. WANOTIFY_DISPATCHER_CONCURRENCY.
+	Concurrency int
+	// MaxBuffered bounds records taken from Kafka and not yet finished;
+	// above it fetching pauses. WANOTIFY_DISPATCHER_MAX_BUFFERED.
+	MaxBuffered int
+	// FlushInterval is how often finished records' outputs and offsets are
+	// committed in one transaction. WANOTIFY_DISPATCHER_FLUSH_INTERVAL.
+	FlushInterval time.Duration
+	// FetchMaxWait bounds how long a fetch waits for data; it is also how
+	// late a resumed retry partition may start flowing.
+	// WANOTIFY_DISPATCHER_FETCH_MAX_WAIT.
+	FetchMaxWait time.Duration
+	// SessionTimeout and RebalanceTimeout of the group membership.
+	SessionTimeout   time.Duration
+	RebalanceTimeout time.Duration
+	// TransactionTimeout is how long the broker keeps an abandoned
+	// transaction open. WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT.
+	TransactionTimeout time.Duration
+	// Limits pace provider calls per sender (global, split over instances).
+	Limits ratelimit.Limits
+	// RetryDelays are the delays of the retry tiers, one per retry topic.
+	// WANOTIFY_DISPATCHER_RETRY_DELAYS.
+	RetryDelays []time.Duration
+	// DedupeWindow is how long an idempotency key is remembered.
+	DedupeWindow time.Duration
+	// DedupeSweepInterval is how often keys past the window are forgotten.
+	DedupeSweepInterval time.Duration
+	// OutcomeUnknownPolicy is PolicyReport or PolicyResend.
+	OutcomeUnknownPolicy string
+	// Breaker configures the circuit breaker per provider and sender.
+	Breaker BreakerConfig
+	// MarkerTimeout bounds one attempt to write a dedupe marker.
+	MarkerTimeout time.Duration
+	// DrainTimeout bounds how long shutdown waits for provider calls in
+	// flight before the final commit.
+	DrainTimeout time.Duration
+	// Logger: default discard.
+	Logger *slog.Logger
+}
+
+// BreakerConfig configures the circuit breakers.
+type BreakerConfig struct {
+	// ConsecutiveFailures trips the breaker. WANOTIFY_DISPATCHER_BREAKER_CONSECUTIVE_FAILURES.
+	ConsecutiveFailures int
+	// FailureRatio trips the breaker once MinRequests were counted in the
+	// current interval. WANOTIFY_DISPATCHER_BREAKER_FAILURE_RATIO.
+	FailureRatio float64
+	MinRequests  int
+	// Interval resets the counts while closed. WANOTIFY_DISPATCHER_BREAKER_INTERVAL.
+	Interval time.Duration
+	// OpenTimeout is how long the breaker stays open before probing.
+	// WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT.
+	OpenTimeout time.Duration
+	// HalfOpenRequests is how many probes run at once when half-open.
+	HalfOpenRequests int
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "local"
+	}
+	return Config{
+		Group:                "wanotify-dispatcher",
+		TransactionalID:      "wanotify-dispatcher-" + host,
+		Concurrency:          512,
+		MaxBuffered:          10000,
+		FlushInterval:        100 * time.Millisecond,
+		FetchMaxWait:         500 * time.Millisecond,
+		SessionTimeout:       45 * time.Second,
+		RebalanceTimeout:     60 * time.Second,
+		TransactionTimeout:   60 * time.Second,
+		Limits:               ratelimit.Limits{Rate: 45, Burst: 5},
+		RetryDelays:          []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
+		DedupeWindow:         24 * time.Hour,
+		DedupeSweepInterval:  time.Minute,
+		OutcomeUnknownPolicy: PolicyReport,
+		Breaker: BreakerConfig{
+			ConsecutiveFailures: 10,
+			FailureRatio:        0.6,
+			MinRequests:         20,
+			Interval:            10 * time.Second,
+			OpenTimeout:         10 * time.Second,
+			HalfOpenRequests:    1,
+		},
+		MarkerTimeout: 10 * time.Second,
+		DrainTimeout:  20 * time.Second,
+	}
+}
+
+// Load reads the WANOTIFY_DISPATCHER_* variables over DefaultConfig.
+func Load(e *config.Env) Config {
+	c := DefaultConfig()
+	c.Group = e.String("WANOTIFY_DISPATCHER_GROUP", c.Group, "consumer group of the dispatchers")
+	c.TransactionalID = e.String("WANOTIFY_DISPATCHER_TRANSACTIONAL_ID", c.TransactionalID,
+		"Kafka transactional id; unique per instance and stable across its restarts (default uses the host name)")
+	c.Concurrency = e.Int("WANOTIFY_DISPATCHER_CONCURRENCY", c.Concurrency, "provider calls in flight at most")
+	c.MaxBuffered = e.Int("WANOTIFY_DISPATCHER_MAX_BUFFERED", c.MaxBuffered, "records taken from Kafka and not yet finished before fetching pauses")
+	c.FlushInterval = e.Duration("WANOTIFY_DISPATCHER_FLUSH_INTERVAL", c.FlushInterval, "how often outputs and offsets are committed in one transaction")
+	c.FetchMaxWait = e.Duration("WANOTIFY_DISPATCHER_FETCH_MAX_WAIT", c.FetchMaxWait, "longest wait of one fetch for new records")
+	c.SessionTimeout = e.Duration("WANOTIFY_DISPATCHER_SESSION_TIMEOUT", c.SessionTimeout, "consumer group session timeout")
+	c.RebalanceTimeout = e.Duration("WANOTIFY_DISPATCHER_REBALANCE_TIMEOUT", c.RebalanceTimeout, "consumer group rebalance timeout")
+	c.TransactionTimeout = e.Duration("WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT", c.TransactionTimeout, "how long the broker keeps an abandoned transaction open")
+	c.Limits.Rate = e.Float("WANOTIFY_DISPATCHER_RATE", c.Limits.Rate, "messages/s per sender account across all dispatcher instances (keep below the provider's limit)")
+	c.Limits.Burst = e.Int("WANOTIFY_DISPATCHER_RATE_BURST", c.Limits.Burst, "token bucket size per sender across all instances")
+	rates := e.String("WANOTIFY_DISPATCHER_SENDER_RATES", "", "per-sender rate overrides: sender=rate,sender=rate")
+	if m, err := ParseSenderRates(rates); err != nil {
+		e.Fail("WANOTIFY_DISPATCHER_SENDER_RATES", "%v", err)
+	} else {
+		c.Limits.PerSender = m
+	}
+	delays := e.List("WANOTIFY_DISPATCHER_RETRY_DELAYS", durations(c.RetryDelays), "delays of the retry tiers (one per retry topic)")
+	if ds, err := parseDurations(delays); err != nil {
+		e.Fail("WANOTIFY_DISPATCHER_RETRY_DELAYS", "%v", err)
+	} else {
+		c.RetryDelays = ds
+	}
+	c.DedupeWindow = e.Duration("WANOTIFY_DISPATCHER_DEDUPE_WINDOW", c.DedupeWindow, "how long an idempotency key is remembered")
+	c.DedupeSweepInterval = e.Duration("WANOTIFY_DISPATCHER_DEDUPE_SWEEP_INTERVAL", c.DedupeSweepInterval, "how often keys past the window are forgotten")
+	c.OutcomeUnknownPolicy = e.String("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY", c.OutcomeUnknownPolicy,
+		"after a crash during a provider call: report (status outcome_unknown, no resend) or resend")
+	b := &c.Breaker
+	b.ConsecutiveFailures = e.Int("WANOTIFY_DISPATCHER_BREAKER_CONSECUTIVE_FAILURES", b.ConsecutiveFailures, "consecutive provider failures that open the breaker")
+	b.FailureRatio = e.Float("WANOTIFY_DISPATCHER_BREAKER_FAILURE_RATIO", b.FailureRatio, "failure ratio that opens the breaker (with at least the minimum requests)")
+	b.MinRequests = e.Int("WANOTIFY_DISPATCHER_BREAKER_MIN_REQUESTS", b.MinRequests, "requests counted before the failure ratio applies")
+	b.Interval = e.Duration("WANOTIFY_DISPATCHER_BREAKER_INTERVAL", b.Interval, "period after which a closed breaker resets its counts")
+	b.OpenTimeout = e.Duration("WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT", b.OpenTimeout, "how long an open breaker waits before a probe")
+	b.HalfOpenRequests = e.Int("WANOTIFY_DISPATCHER_BREAKER_HALF_OPEN_REQUESTS", b.HalfOpenRequests, "probes allowed at once while half-open")
+	c.DrainTimeout = e.Duration("WANOTIFY_DISPATCHER_DRAIN_TIMEOUT", c.DrainTimeout, "how long shutdown waits for provider calls in flight")
+	return c
+}
+
+// ParseSenderRates reads "sender=rate,sender=rate".
+func ParseSenderRates(s string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not sender=rate", part)
+		}
+		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || !(r > 0) || math.IsInf(r, 0) {
+			return nil, fmt.Errorf("%q: rate must be a positive number", part)
+		}
+		out[k] = r
+	}
+	return out, nil
+}
+
+func durations(ds []time.Duration) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return out
+}
+
+func parseDurations(ss []string) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, len(ss))
+	for _, s := range ss {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration", s)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Validate names every bad field by its environment variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+	if c.Group == "" {
+		bad("WANOTIFY_DISPATCHER_GROUP", "is required")
+	}
+	if c.TransactionalID == "" {
+		bad("WANOTIFY_DISPATCHER_TRANSACTIONAL_ID", "is required")
+	}
+	if c.Concurrency < 1 {
+		bad("WANOTIFY_DISPATCHER_CONCURRENCY", "%d must be at least 1", c.Concurrency)
+	}
+	if c.MaxBuffered < 1 {
+		bad("WANOTIFY_DISPATCHER_MAX_BUFFERED", "%d must be at least 1", c.MaxBuffered)
+	}
+	if c.FlushInterval <= 0 {
+		bad("WANOTIFY_DISPATCHER_FLUSH_INTERVAL", "must be positive")
+	}
+	if c.FetchMaxWait <= 0 {
+		bad("WANOTIFY_DISPATCHER_FETCH_MAX_WAIT", "must be positive")
+	}
+	if c.SessionTimeout <= 0 || c.RebalanceTimeout <= 0 {
+		bad("WANOTIFY_DISPATCHER_SESSION_TIMEOUT", "session and rebalance timeouts must be positive")
+	}
+	if c.TransactionTimeout < time.Second {
+		bad("WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT", "must be at least 1s")
+	}
+	if err := c.Limits.Validate(); err != nil {
+		bad("WANOTIFY_DISPATCHER_RATE / _RATE_BURST / _SENDER_RATES", "%v", err)
+	}
+	if len(c.RetryDelays) != len(topics.RetryTiers) {
+		bad("WANOTIFY_DISPATCHER_RETRY_DELAYS", "want %d delays (one per retry topic), got %d", len(topics.RetryTiers), len(c.RetryDelays))
+	}
+	for i, d := range c.RetryDelays {
+		if d <= 0 {
+			bad("WANOTIFY_DISPATCHER_RETRY_DELAYS", "delay %d (%s) must be positive", i+1, d)
+		}
+	}
+	if c.DedupeWindow <= 0 {
+		bad("WANOTIFY_DISPATCHER_DEDUPE_WINDOW", "must be positive")
+	}
+	if c.DedupeSweepInterval <= 0 {
+		bad("WANOTIFY_DISPATCHER_DEDUPE_SWEEP_INTERVAL", "must be positive")
+	}
+	if c.OutcomeUnknownPolicy != PolicyReport && c.OutcomeUnknownPolicy != PolicyResend {
+		bad("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY", "%q must be %q or %q", c.OutcomeUnknownPolicy, PolicyReport, PolicyResend)
+	}
+	b := c.Breaker
+	if b.ConsecutiveFailures < 1 {
+		bad("WANOTIFY_DISPATCHER_BREAKER_CONSECUTIVE_FAILURES", "must be at least 1")
+	}
+	if !(b.FailureRatio > 0 && b.FailureRatio <= 1) {
+		bad("WANOTIFY_DISPATCHER_BREAKER_FAILURE_RATIO", "%v must be in (0, 1]", b.FailureRatio)
+	}
+	if b.MinRequests < 1 {
+		bad("WANOTIFY_DISPATCHER_BREAKER_MIN_REQUESTS", "must be at least 1")
+	}
+	if b.Interval <= 0 {
+		bad("WANOTIFY_DISPATCHER_BREAKER_INTERVAL", "must be positive")
+	}
+	if b.OpenTimeout <= 0 {
+		bad("WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT", "must be positive")
+	}
+	if b.HalfOpenRequests < 1 {
+		bad("WANOTIFY_DISPATCHER_BREAKER_HALF_OPEN_REQUESTS", "must be at least 1")
+	}
+	if c.MarkerTimeout <= 0 {
+		bad("MarkerTimeout", "must be positive")
+	}
+	if c.DrainTimeout <= 0 {
+		bad("WANOTIFY_DISPATCHER_DRAIN_TIMEOUT", "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// Provider kinds.
+const (
+	ProviderXpressbot = "xpressbot"
+	ProviderCloudAPI  = "cloudapi"
+)
+
+// ProviderConfig selects and configures the provider client.
+type ProviderConfig struct {
+	// Kind is ProviderXpressbot (default) or ProviderCloudAPI. WANOTIFY_PROVIDER.
+	Kind      string
+	Xpressbot xpressbot.Options
+	CloudAPI  cloudapi.Options
+}
+
+// LoadProvider reads WANOTIFY_PROVIDER and the chosen client's variables.
+func LoadProvider(e *config.Env) ProviderConfig {
+	c := ProviderConfig{Kind: e.String("WANOTIFY_PROVIDER", ProviderXpressbot, "provider client: xpressbot or cloudapi")}
+	x := &c.Xpressbot
+	x.BaseURL = e.String(xpressbot.EnvBaseURL, "http://127.0.0.1:8090", "Xpressbot API origin")
+	x.APIKey = e.Secret(xpressbot.EnvAPIKey, "Xpressbot API key")
+	x.AuthMode = xpressbot.AuthMode(strings.ToLower(e.String(xpressbot.EnvAuthMode, string(xpressbot.DefaultAuthMode), "how the API key is sent: x-api-key or bearer")))
+	x.SendPath = e.String(xpressbot.EnvSendPath, xpressbot.DefaultSendPath, "Xpressbot send endpoint path")
+	x.Timeout = e.Duration(xpressbot.EnvTimeout, xpressbot.DefaultTimeout, "timeout of one Xpressbot send")
+	x.MaxIdleConns = e.Int(xpressbot.EnvMaxIdleConns, xpressbot.DefaultMaxIdleConns, "keep-alive connections to Xpressbot")
+	if c.Kind == ProviderCloudAPI {
+		a := &c.CloudAPI
+		a.BaseURL = e.String(cloudapi.EnvBaseURL, cloudapi.DefaultBaseURL, "WhatsApp Cloud API origin")
+		a.Version = e.String(cloudapi.EnvVersion, cloudapi.DefaultVersion, "Graph API version")
+		a.AccessToken = e.Secret(cloudapi.EnvAccessToken, "WhatsApp Cloud API access token")
+		a.PhoneNumberID = e.String(cloudapi.EnvPhoneNumberID, "", "sender phone number id used when a notification names none")
+		a.Timeout = e.Duration(cloudapi.EnvTimeout, cloudapi.DefaultTimeout, "timeout of one Cloud API send")
+		a.MaxIdleConns = e.Int(cloudapi.EnvMaxIdleConns, cloudapi.DefaultMaxIdleConns, "keep-alive connections to the Cloud API")
+	}
+	return c
+}
+
+// Validate checks the chosen client's options.
+func (c ProviderConfig) Validate() error {
+	switch c.Kind {
+	case ProviderXpressbot:
+		return c.Xpressbot.Validate()
+	case ProviderCloudAPI:
+		return c.CloudAPI.Validate()
+	}
+	return fmt.Errorf("WANOTIFY_PROVIDER: %q must be %q or %q", c.Kind, ProviderXpressbot, ProviderCloudAPI)
+}
+
+// New builds the provider client; close releases its connections.
+func (c ProviderConfig) New(log *slog.Logger) (p provider.Provider, closeFn func(), err error) {
+	switch c.Kind {
+	case ProviderXpressbot:
+		o := c.Xpressbot
+		o.Logger = log
+		cl, err := xpressbot.New(o)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl, cl.Close, nil
+	case ProviderCloudAPI:
+		o := c.CloudAPI
+		o.Logger = log
+		cl, err := cloudapi.New(o)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl, cl.Close, nil
+	}
+	return nil, nil, c.Validate()
+}

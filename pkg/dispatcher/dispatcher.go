@@ -1,0 +1,863 @@
+package dispatcher
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
+	"github.com/wanotify/wanotify/pkg/dispatcher/order"
+	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
+	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/provider"
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// tp names a topic-partition.
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// part is one assigned input partition.
+type part struct {
+	tp    tp
+	tier  int // -1 for notifications.requested, else the retry tier index
+	tr    *order.Partition
+	store *dedupe.Partition
+	held  dueHeap // retry records not yet due
+	timer *time.Timer
+	dead  atomic.Bool // given up (revoked, lost or reset); its records are dropped
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup // goroutines working on its records
+}
+
+// rec is the state of one consumed record (order.Item.Value).
+type rec struct {
+	item    *order.Item
+	part    *part
+	r       *kgo.Record
+	env     *envelope.Failure // failure context of a retry record
+	envErr  error
+	due     time.Time
+	n       *contract.Notification
+	hash    dedupe.Hash
+	attempt int // the provider attempt this record asks for (1-based)
+	origin  envelope.Origin
+	// prev is the dedupe state before this record's pending marker, so a
+	// call the breaker refused can be undone.
+	prev    dedupe.Record
+	hasPrev bool
+	// ctx carries the attempt span, so outputs continue the trace.
+	ctx context.Context
+}
+
+// senderQueue holds the records of one sender waiting for a token.
+type senderQueue struct {
+	sender  string
+	items   []*rec
+	running bool
+	// ahead bounds the sender's calls that wrote their pending marker and
+	// wait for a token. Taking the token after the marker keeps the
+	// marker's latency out of the pacing (a burst of late markers would
+	// otherwise bunch calls up at the provider); the bound keeps one
+	// sender from occupying the shared concurrency.
+	ahead chan struct{}
+}
+
+// Dispatcher consumes notifications.requested and the retry topics and
+// delivers through a provider. See the package documentation.
+type Dispatcher struct {
+	cfg    Config
+	prov   provider.Provider
+	log    *slog.Logger
+	kopts  []kgo.Opt
+	sess   *kgo.GroupTransactSession
+	cl     *kgo.Client
+	clog   *kgo.Client // dedupe changelog producer, outside the transactions
+	adm    *kadm.Client
+	limits *ratelimit.Set
+	brk    *breakers
+	met    *metrics
+	tracer trace.Tracer
+
+	mu          sync.Mutex
+	parts       map[tp]*part
+	stores      map[int32]*dedupe.Partition
+	keys        *order.Keys
+	senders     map[string]*senderQueue
+	buffered    int
+	pausedAll   bool
+	paused      map[tp]bool
+	openBreaker map[string]bool // breakers not closed
+	total       int             // partitions of notifications.requested
+
+	sem            chan struct{}
+	inflight       atomic.Int64
+	work           sync.WaitGroup // every goroutine working on a record
+	stopping       atomic.Bool
+	dispatchCtx    context.Context
+	dispatchCancel context.CancelFunc
+	runCtx         context.Context
+}
+
+// Inputs are the topics the dispatcher consumes.
+var Inputs = append([]string{topics.Requested}, topics.RetryTiers...)
+
+// New validates cfg and builds a Dispatcher on prov. kafkaOpts connect to
+// the cluster (seed brokers, TLS, SASL, hooks); New adds the group,
+// transaction and producer options. Nothing runs until Run.
+func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.Logger) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if prov == nil {
+		return nil, errors.New("dispatcher: a provider is required")
+	}
+	if logger == nil {
+		logger = cfg.Logger
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Dispatcher{
+		cfg: cfg, prov: prov, log: logger, kopts: kafkaOpts,
+		limits:      ratelimit.New(cfg.Limits),
+		tracer:      otel.Tracer(meterName),
+		parts:       map[tp]*part{},
+		stores:      map[int32]*dedupe.Partition{},
+		keys:        order.NewKeys(),
+		senders:     map[string]*senderQueue{},
+		paused:      map[tp]bool{},
+		openBreaker: map[string]bool{},
+		sem:         make(chan struct{}, cfg.Concurrency),
+	}
+	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState}
+	return d, nil
+}
+
+// Run consumes until ctx is cancelled, then drains: it stops fetching and
+// starting provider calls, waits for calls in flight (up to DrainTimeout),
+// commits what finished in a final transaction and leaves the group.
+// Records not finished are handed back uncommitted to the next owner.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	met, err := newMetrics(d)
+	if err != nil {
+		return fmt.Errorf("dispatcher metrics: %w", err)
+	}
+	d.met = met
+	defer met.close()
+	d.runCtx = ctx
+	d.dispatchCtx, d.dispatchCancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer d.dispatchCancel()
+
+	clog, err := kgo.NewClient(append(append([]kgo.Opt{}, d.kopts...),
+		kgo.DefaultProduceTopic(topics.Dedupe),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)...)
+	if err != nil {
+		return fmt.Errorf("dispatcher changelog client: %w", err)
+	}
+	defer clog.Close()
+	d.clog = clog
+	d.adm = kadm.NewClient(clog)
+
+	sess, err := kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, d.kopts...),
+		kgo.ConsumerGroup(d.cfg.Group),
+		kgo.ConsumeTopics(Inputs...),
+		// Range gives one member the same partition numbers of every
+		// input topic (they all have the same count), so a recipient's
+		// requested and retry records and its dedupe partition live in
+		// one instance.
+		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(d.onAssigned),
+		kgo.OnPartitionsRevoked(d.onRevoked),
+		kgo.OnPartitionsLost(d.onRevoked),
+		kgo.SessionTimeout(d.cfg.SessionTimeout),
+		kgo.RebalanceTimeout(d.cfg.RebalanceTimeout),
+		kgo.TransactionalID(d.cfg.TransactionalID),
+		kgo.TransactionTimeout(d.cfg.TransactionTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(d.cfg.FetchMaxWait),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)...)
+	if err != nil {
+		return fmt.Errorf("dispatcher group session: %w", err)
+	}
+	d.sess = sess
+	d.cl = sess.Client()
+
+	sweep := time.NewTicker(d.cfg.DedupeSweepInterval)
+	defer sweep.Stop()
+	nextFlush := time.Now().Add(d.cfg.FlushInterval)
+	var runErr error
+	for ctx.Err() == nil {
+		room := d.room()
+		pollCtx, cancel := context.WithDeadline(ctx, nextFlush)
+		fs := sess.PollRecords(pollCtx, room)
+		cancel()
+		if fs.IsClientClosed() {
+			runErr = errors.New("dispatcher: Kafka client closed")
+			break
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				d.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		d.ingest(fs)
+		sess.AllowRebalance()
+		if !time.Now().Before(nextFlush) {
+			if err := d.flush(ctx); err != nil {
+				d.log.Error("transaction failed", "err", err)
+			}
+			nextFlush = time.Now().Add(d.cfg.FlushInterval)
+		}
+		d.reconcilePause()
+		select {
+		case <-sweep.C:
+			d.sweep()
+		default:
+		}
+	}
+	return errors.Join(runErr, d.drain())
+}
+
+// drain is the clean shutdown after the poll loop stopped.
+func (d *Dispatcher) drain() error {
+	d.stopping.Store(true)
+	d.dispatchCancel()
+	done := make(chan struct{})
+	go func() { d.work.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d.cfg.DrainTimeout):
+		d.log.Warn("drain timeout: provider calls still in flight are handed back", "inflight", d.inflight.Load())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ferr := d.flush(ctx)
+	if ferr != nil {
+		d.log.Error("final transaction failed", "err", ferr)
+	}
+	d.sess.Close()
+	d.log.Info("dispatcher stopped")
+	return ferr
+}
+
+func (d *Dispatcher) room() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return max(1, d.cfg.MaxBuffered-d.buffered)
+}
+
+// ingest adds polled records to their partitions (poll goroutine).
+func (d *Dispatcher) ingest(fs kgo.Fetches) {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		k := tp{fp.Topic, fp.Partition}
+		p := d.parts[k]
+		if len(fp.Records) == 0 {
+			return
+		}
+		last := fp.Records[len(fp.Records)-1].Offset
+		if d.met != nil {
+			d.met.setLag(k, max(0, fp.HighWatermark-last-1))
+		}
+		if p == nil || p.dead.Load() {
+			return
+		}
+		for _, r := range fp.Records {
+			it := &order.Item{Offset: r.Offset, Key: string(r.Key)}
+			rc := &rec{item: it, part: p, r: r}
+			it.Value = rc
+			if !p.tr.Add(it) {
+				continue
+			}
+			d.buffered++
+			if p.tier >= 0 {
+				rc.env, rc.envErr = envelope.Parse(r.Headers)
+				if rc.envErr == nil && rc.env.DueAt.After(now) {
+					rc.due = rc.env.DueAt
+					heap.Push(&p.held, rc)
+					continue
+				}
+				if rc.envErr == nil {
+					rc.due = rc.env.DueAt
+				}
+			}
+			d.release(rc)
+		}
+		if p.held.Len() > 0 {
+			d.armHeld(p)
+		}
+	})
+}
+
+// release queues rc behind its key (d.mu held).
+func (d *Dispatcher) release(rc *rec) {
+	if a := d.keys.Push(rc.item); a != nil {
+		d.activate(a.Value.(*rec))
+	}
+}
+
+// activate starts work on the active record of a key (d.mu held).
+func (d *Dispatcher) activate(rc *rec) {
+	rc.part.wg.Add(1)
+	d.work.Add(1)
+	go func() {
+		defer d.work.Done()
+		defer rc.part.wg.Done()
+		d.prepare(rc)
+	}()
+}
+
+// armHeld sets p's timer to its earliest due retry (d.mu held).
+func (d *Dispatcher) armHeld(p *part) {
+	if p.held.Len() == 0 {
+		return
+	}
+	wait := time.Until(p.held[0].due)
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.timer = time.AfterFunc(max(wait, 0)+time.Millisecond, func() { d.releaseDue(p) })
+}
+
+// releaseDue moves retry records that are due into their key queues. A
+// record is never released before its due time: the timer may fire early
+// by clock granularity, so the check is against the clock, not the timer.
+func (d *Dispatcher) releaseDue(p *part) {
+	d.mu.Lock()
+	if p.dead.Load() {
+		d.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	for p.held.Len() > 0 && !p.held[0].due.After(now) {
+		d.release(heap.Pop(&p.held).(*rec))
+	}
+	d.armHeld(p)
+	d.mu.Unlock()
+	d.reconcilePause()
+}
+
+// finish records rc's outputs and activates the next record of its key.
+func (d *Dispatcher) finish(rc *rec, outputs []*kgo.Record) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := rc.part
+	if p.dead.Load() {
+		return
+	}
+	p.tr.Finish(rc.item, outputs)
+	d.buffered--
+	if next := d.keys.Done(rc.item, isDead); next != nil {
+		d.activate(next.Value.(*rec))
+	}
+}
+
+func isDead(it *order.Item) bool { return it.Value.(*rec).part.dead.Load() }
+
+// reconcilePause pauses or resumes fetching: everything while a breaker is
+// not closed or too much is buffered, and each retry partition while it
+// holds records not yet due.
+func (d *Dispatcher) reconcilePause() {
+	if d.cl == nil {
+		return
+	}
+	d.mu.Lock()
+	switch {
+	case len(d.openBreaker) > 0:
+		d.pausedAll = true
+	case d.buffered >= d.cfg.MaxBuffered:
+		d.pausedAll = true
+	case d.pausedAll && d.buffered <= d.cfg.MaxBuffered*3/4:
+		d.pausedAll = false
+	}
+	pause, resume := map[string][]int32{}, map[string][]int32{}
+	for k, p := range d.parts {
+		want := d.pausedAll || p.held.Len() > 0
+		if want != d.paused[k] {
+			if want {
+				pause[k.topic] = append(pause[k.topic], k.partition)
+			} else {
+				resume[k.topic] = append(resume[k.topic], k.partition)
+			}
+			d.paused[k] = want
+		}
+	}
+	d.mu.Unlock()
+	if len(pause) > 0 {
+		d.cl.PauseFetchPartitions(pause)
+	}
+	if len(resume) > 0 {
+		d.cl.ResumeFetchPartitions(resume)
+	}
+}
+
+// flush commits, in one transaction, the outputs of every finished record
+// below its partition's lowest unfinished record together with the
+// offsets after them.
+func (d *Dispatcher) flush(ctx context.Context) error {
+	type drained struct {
+		p *part
+		d order.Drained
+	}
+	var list []drained
+	commits := map[tp]int64{}
+	var outs []*kgo.Record
+	d.mu.Lock()
+	for k, p := range d.parts {
+		if dr, ok := p.tr.Drain(); ok {
+			list = append(list, drained{p, dr})
+			commits[k] = dr.Commit
+			for _, o := range dr.Outputs {
+				if o != nil {
+					outs = append(outs, o.([]*kgo.Record)...)
+				}
+			}
+		}
+	}
+	d.mu.Unlock()
+	if len(list) == 0 {
+		return nil
+	}
+	if err := d.sess.Begin(); err != nil {
+		d.resetAfterAbort(list[0].p, func(yield func(*part) bool) {
+			for _, x := range list {
+				if !yield(x.p) {
+					return
+				}
+			}
+		})
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	var perrMu sync.Mutex
+	var perr error
+	for _, r := range outs {
+		d.sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				perrMu.Lock()
+				perr = errors.Join(perr, err)
+				perrMu.Unlock()
+			}
+		})
+	}
+	ferr := d.cl.Flush(ctx)
+	perrMu.Lock()
+	produceErr := errors.Join(ferr, perr)
+	perrMu.Unlock()
+	commitCtx := kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		// The session would commit everything polled; commit only below
+		// the lowest unfinished record of each partition.
+		topicsOut := req.Topics[:0]
+		for _, t := range req.Topics {
+			ps := t.Partitions[:0]
+			for _, p := range t.Partitions {
+				if c, ok := commits[tp{t.Topic, p.Partition}]; ok {
+					p.Offset = c
+					p.LeaderEpoch = -1
+					ps = append(ps, p)
+				}
+			}
+			if len(ps) > 0 {
+				t.Partitions = ps
+				topicsOut = append(topicsOut, t)
+			}
+		}
+		req.Topics = topicsOut
+		return nil
+	})
+	try := kgo.TryCommit
+	if produceErr != nil {
+		try = kgo.TryAbort
+	}
+	committed, err := d.sess.End(commitCtx, try)
+	if committed && err == nil {
+		for _, x := range list {
+			for _, it := range x.d.Items {
+				rc := it.Value.(*rec)
+				if rc.n != nil {
+					x.p.store.Committed(rc.hash, rc.r.Topic, rc.r.Offset)
+				}
+			}
+		}
+		return nil
+	}
+	d.resetAfterAbort(nil, func(yield func(*part) bool) {
+		for _, x := range list {
+			if !yield(x.p) {
+				return
+			}
+		}
+	})
+	return errors.Join(produceErr, err, errors.New("transaction aborted; records since the last commit are consumed again"))
+}
+
+// resetAfterAbort restarts partitions whose drained outputs were lost in
+// an aborted transaction: the session rewound their fetch position to the
+// last commit, so their records come again and are re-derived from the
+// dedupe state (no provider call is repeated). In-flight calls are let
+// finish first so their markers are written.
+func (d *Dispatcher) resetAfterAbort(_ *part, each func(func(*part) bool)) {
+	var victims []*part
+	d.mu.Lock()
+	each(func(p *part) bool {
+		if cur := d.parts[p.tp]; cur == p && !p.dead.Load() {
+			victims = append(victims, p)
+		}
+		return true
+	})
+	d.mu.Unlock()
+	if len(victims) == 0 {
+		return
+	}
+	d.giveUp(victims)
+	d.mu.Lock()
+	for _, p := range victims {
+		d.parts[p.tp] = d.newPart(p.tp)
+		delete(d.paused, p.tp)
+	}
+	d.mu.Unlock()
+	// The rewound partitions must not stay paused from before.
+	resume := map[string][]int32{}
+	for _, p := range victims {
+		resume[p.tp.topic] = append(resume[p.tp.topic], p.tp.partition)
+	}
+	d.cl.ResumeFetchPartitions(resume)
+}
+
+func (d *Dispatcher) newPart(k tp) *part {
+	tier := -1
+	for i, t := range topics.RetryTiers {
+		if t == k.topic {
+			tier = i
+		}
+	}
+	ctx, cancel := context.WithCancel(d.dispatchCtx)
+	return &part{tp: k, tier: tier, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
+}
+
+// giveUp stops work on partitions: their records are dropped (uncommitted
+// ones are consumed again by whoever owns the partition next) after every
+// provider call in flight for them finished and wrote its marker.
+func (d *Dispatcher) giveUp(ps []*part) {
+	d.mu.Lock()
+	for _, p := range ps {
+		if p.dead.Swap(true) {
+			continue
+		}
+		p.stop()
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		d.buffered -= p.tr.Unfinished()
+	}
+	d.mu.Unlock()
+	for _, p := range ps {
+		p.wg.Wait()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range ps {
+		for _, it := range p.tr.Items() {
+			if d.keys.Active(it) {
+				if next := d.keys.Done(it, isDead); next != nil {
+					d.activate(next.Value.(*rec))
+				}
+			}
+		}
+	}
+	d.keys.Remove(isDead)
+}
+
+// onAssigned restores the dedupe state of newly assigned partition
+// numbers before any of their records is fetched.
+func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	nums := map[int32]bool{}
+	for _, ps := range assigned {
+		for _, p := range ps {
+			nums[p] = true
+		}
+	}
+	restore := map[int32]*dedupe.Partition{}
+	d.mu.Lock()
+	for p := range nums {
+		if d.stores[p] == nil {
+			restore[p] = dedupe.NewPartition()
+		}
+	}
+	d.mu.Unlock()
+	if len(restore) > 0 {
+		if err := d.restore(ctx, restore); err != nil {
+			// Without the dedupe state a partition cannot be processed
+			// safely; leave the group so another member (or a later
+			// attempt of ours) takes it.
+			d.log.Error("dedupe restore failed; leaving the group", "err", err)
+			go d.cl.LeaveGroup()
+			return
+		}
+	}
+	total := d.requestedPartitions(ctx)
+	d.mu.Lock()
+	for p, s := range restore {
+		d.stores[p] = s
+	}
+	for t, ps := range assigned {
+		for _, p := range ps {
+			k := tp{t, p}
+			if old := d.parts[k]; old != nil && !old.dead.Load() {
+				continue
+			}
+			d.parts[k] = d.newPart(k)
+			delete(d.paused, k)
+		}
+	}
+	if total > 0 {
+		d.total = total
+	}
+	d.updateShareLocked()
+	n := len(d.parts)
+	d.mu.Unlock()
+	d.log.Info("partitions assigned", "assigned", assigned, "owned", n, "share", d.limits.CurrentShare())
+}
+
+func (d *Dispatcher) restore(ctx context.Context, parts map[int32]*dedupe.Partition) error {
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.RebalanceTimeout)
+	defer cancel()
+	offs, err := d.adm.FetchOffsets(rctx, d.cfg.Group)
+	if err != nil {
+		return fmt.Errorf("fetch committed offsets: %w", err)
+	}
+	start := time.Now()
+	stale, stats, err := dedupe.Restore(rctx, dedupe.RestoreConfig{
+		Opts: d.kopts, Topic: topics.Dedupe, Window: d.cfg.DedupeWindow,
+		KeepDetail: func(p int32, topic string, off int64) bool {
+			c, ok := offs.Lookup(topic, p)
+			return !ok || c.At < 0 || off >= c.At
+		},
+	}, parts)
+	if err != nil {
+		return err
+	}
+	d.log.Info("dedupe state restored", "partitions", len(parts), "records", stats.Records, "keys", stats.Keys,
+		"details", stats.Details, "stale", stats.Stale, "took", time.Since(start).String())
+	for p, hs := range stale {
+		d.tombstone(p, hs)
+	}
+	return nil
+}
+
+func (d *Dispatcher) tombstone(p int32, hs []dedupe.Hash) {
+	for _, h := range hs {
+		d.clog.Produce(context.Background(), &kgo.Record{Topic: topics.Dedupe, Partition: p, Key: h.RecordKey()}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				d.log.Warn("dedupe tombstone failed", "partition", p, "err", err)
+			}
+		})
+	}
+}
+
+func (d *Dispatcher) requestedPartitions(ctx context.Context) int {
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	td, err := d.adm.ListTopics(tctx, topics.Requested)
+	if err != nil {
+		d.log.Warn("list topics", "err", err)
+		return 0
+	}
+	t, ok := td[topics.Requested]
+	if !ok || t.Err != nil {
+		return 0
+	}
+	return len(t.Partitions)
+}
+
+// updateShareLocked sets the limiter share from the owned
+// notifications.requested partitions (d.mu held).
+func (d *Dispatcher) updateShareLocked() {
+	n := 0
+	for k, p := range d.parts {
+		if k.topic == topics.Requested && !p.dead.Load() {
+			n++
+		}
+	}
+	d.limits.SetShare(ratelimit.Share(n, d.total))
+}
+
+// onRevoked gives up revoked (or lost) partitions: provider calls in
+// flight finish and write their markers first, so the next owner's
+// restored dedupe state is complete.
+func (d *Dispatcher) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	var ps []*part
+	d.mu.Lock()
+	for t, parts := range revoked {
+		for _, n := range parts {
+			k := tp{t, n}
+			if p := d.parts[k]; p != nil {
+				ps = append(ps, p)
+			}
+		}
+	}
+	d.mu.Unlock()
+	d.giveUp(ps)
+	d.mu.Lock()
+	for _, p := range ps {
+		if d.parts[p.tp] == p {
+			delete(d.parts, p.tp)
+			delete(d.paused, p.tp)
+			if d.met != nil {
+				d.met.dropLag(p.tp)
+			}
+		}
+	}
+	owned := map[int32]bool{}
+	for k := range d.parts {
+		owned[k.partition] = true
+	}
+	for n := range d.stores {
+		if !owned[n] {
+			delete(d.stores, n)
+		}
+	}
+	d.updateShareLocked()
+	d.mu.Unlock()
+	// A paused partition stays paused in the client across assignments.
+	resume := map[string][]int32{}
+	for _, p := range ps {
+		resume[p.tp.topic] = append(resume[p.tp.topic], p.tp.partition)
+	}
+	if len(resume) > 0 {
+		d.cl.ResumeFetchPartitions(resume)
+	}
+	if len(ps) > 0 {
+		d.log.Info("partitions revoked", "revoked", revoked, "share", d.limits.CurrentShare())
+	}
+}
+
+// sweep forgets keys past the dedupe window and tombstones them.
+func (d *Dispatcher) sweep() {
+	cutoff := time.Now().Add(-d.cfg.DedupeWindow)
+	d.mu.Lock()
+	stores := make(map[int32]*dedupe.Partition, len(d.stores))
+	for n, s := range d.stores {
+		stores[n] = s
+	}
+	d.mu.Unlock()
+	for n, s := range stores {
+		if hs := s.Sweep(cutoff); len(hs) > 0 {
+			d.tombstone(n, hs)
+		}
+	}
+}
+
+// onBreakerState reacts to a breaker changing state (never called with a
+// breaker lock held).
+func (d *Dispatcher) onBreakerState(b *breaker, to gobreaker.State) {
+	if d.met != nil {
+		d.met.setBreaker(b.name, stateValue(to))
+	}
+	d.log.Info("circuit breaker", "breaker", b.name, "state", to.String())
+	d.mu.Lock()
+	if to == gobreaker.StateClosed {
+		delete(d.openBreaker, b.name)
+	} else {
+		d.openBreaker[b.name] = true
+	}
+	if to == gobreaker.StateOpen {
+		if b.timer != nil {
+			b.timer.Stop()
+		}
+		b.timer = time.AfterFunc(d.cfg.Breaker.OpenTimeout+5*time.Millisecond, func() {
+			// Reading the state moves an expired open breaker to
+			// half-open, which releases the parked records for a probe.
+			if b.cb.State() == gobreaker.StateOpen {
+				go d.onBreakerState(b, gobreaker.StateOpen)
+			}
+		})
+	}
+	d.mu.Unlock()
+	if to != gobreaker.StateOpen {
+		d.releaseParked(b)
+	}
+	d.reconcilePause()
+}
+
+// releaseParked puts records parked on b back at the front of their
+// sender queues, in the order they were parked.
+func (d *Dispatcher) releaseParked(b *breaker) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	parked := b.parked
+	b.parked = nil
+	bySender := map[string][]*rec{}
+	var order []string
+	for _, rc := range parked {
+		if rc.part.dead.Load() {
+			continue
+		}
+		s := rc.n.Sender
+		if _, ok := bySender[s]; !ok {
+			order = append(order, s)
+		}
+		bySender[s] = append(bySender[s], rc)
+	}
+	for _, s := range order {
+		d.enqueueLocked(s, bySender[s], true)
+	}
+}
+
+// park holds rc on an open breaker without spending an attempt.
+func (d *Dispatcher) park(b *breaker, rc *rec) {
+	d.mu.Lock()
+	b.parked = append(b.parked, rc)
+	d.mu.Unlock()
+	// The breaker may have moved on between the caller's look and now;
+	// reading the state settles it, and a closed or half-open breaker
+	// releases what is parked.
+	if b.cb.State() != gobreaker.StateOpen {
+		d.releaseParked(b)
+	}
+}
+
+// dueHeap orders held retry records by due time, then offset.
+type dueHeap []*rec
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if !h[i].due.Equal(h[j].due) {
+		return h[i].due.Before(h[j].due)
+	}
+	return h[i].r.Offset < h[j].r.Offset
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(*rec)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return x
+}

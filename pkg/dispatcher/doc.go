@@ -1,0 +1,106 @@
+// Package dispatcher delivers notifications: it consumes
+// notifications.requested and the retry topics in one consumer group and
+// sends each notification through a provider.Provider at most once per
+// idempotency key, paced below the provider's rate limit, behind a circuit
+// breaker, with retries through delay topics and a dead-letter topic.
+//
+// # Flow of one record
+//
+//  1. The poll loop (the only goroutine that polls, begins and ends
+//     transactions) adds each record to its partition's order.Partition
+//     and queues it behind its key (the recipient). Records of a retry
+//     topic that are not yet due are held instead, and their partition is
+//     paused (PauseFetchPartitions) until a timer releases the earliest
+//     one at its due time; nothing sleeps in the poll loop and nothing is
+//     released before the clock reaches its due time.
+//  2. When a record becomes its key's active record, it is decoded and
+//     checked against the dedupe state (package dedupe): a poison record
+//     goes to the DLQ at once; a second request with the same tenant and
+//     idempotency key (a different origin offset) gets status duplicate;
+//     an outcome already recorded for this very record and attempt (the
+//     record is consumed again after a crash, rebalance or aborted
+//     transaction) is re-emitted from the recorded state without calling
+//     the provider; a pending marker for this attempt means the process
+//     died during the call: status outcome_unknown under the default
+//     policy "report" (WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY=resend
+//     sends again instead); an expired notification gets status expired.
+//  3. Everything else goes to its sender's queue. One pacer goroutine per
+//     sender takes a token from that sender's rate.Limiter (package
+//     ratelimit), so waiting for tokens holds up neither other senders nor
+//     the group's heartbeats, and a global semaphore bounds the calls in
+//     flight (WANOTIFY_DISPATCHER_CONCURRENCY).
+//  4. The call: a pending marker is written synchronously to the
+//     changelog, the provider is called through the sender's circuit
+//     breaker, and the result is written as a done marker. Then the
+//     record is finished with its outputs: a status event, and a retry
+//     record (tier n after attempt n, due at failure time plus the tier
+//     delay, or later if the provider asked with Retry-After) or a DLQ
+//     record after the last tier. Permanent errors end in status failed.
+//  5. Every FlushInterval the poll loop drains, per partition, the
+//     finished records below the lowest unfinished one, and in a single
+//     transaction produces their outputs and commits the offset after
+//     them. Outputs and offsets therefore commit together: a crash loses
+//     or duplicates neither.
+//
+// # Transactions and offsets
+//
+// The group runs in a kgo.GroupTransactSession, which aborts a
+// transaction that spans a rebalance. By itself the session commits every
+// polled offset; with records in flight out of order that would skip
+// unfinished ones, so the commit request is rewritten (kgo's
+// PreTxnCommitFnContext) to the per-partition offsets drained in that
+// transaction. When a transaction aborts, the session rewinds fetching to
+// the last commit; the affected partitions are restarted after their
+// provider calls in flight finished, and their records come again and are
+// re-derived from the dedupe state, never sent twice.
+//
+// All outputs are produced to the partition number their input came from
+// (kgo.ManualPartitioner), which keeps co-partitioning exact. The range
+// balancer gives a member the same partition numbers of every input topic,
+// so one instance owns a recipient's requested records, its retry records
+// and its dedupe partition.
+//
+// # Dedupe state
+//
+// The changelog (notifications.dedupe, compacted, co-partitioned) is
+// written outside the transactions, synchronously with acks=all: an
+// aborted transaction must not take a pending marker with it. On
+// assignment each partition's changelog is read to its end before any of
+// its inputs is fetched (OnPartitionsAssigned runs before fetching
+// starts); on revocation the calls in flight finish and write their
+// markers before the partition is released, so the next owner's state is
+// complete. Keys older than WANOTIFY_DISPATCHER_DEDUPE_WINDOW are
+// forgotten and tombstoned.
+//
+// # Rate limit across instances
+//
+// Each instance spends the configured rate times its share of the
+// notifications.requested partitions, recomputed on every assignment and
+// revocation. The range balancer with the classic (eager) protocol revokes
+// everything before assigning, so shares never overlap.
+//
+// # Circuit breaker
+//
+// One gobreaker per provider and sender counts retryable and throttled
+// failures (not permanent ones). While any breaker is not closed, fetching
+// pauses; records that meet an open breaker are parked in their key's turn
+// without spending an attempt, and so is a failure that opened the breaker
+// or arrived while it was open: an outage sends nothing to the DLQ. After
+// the open timeout one probe goes through; success closes the breaker and
+// the parked records drain at the rate limit.
+//
+// # Shutdown
+//
+// Run returns after its context is cancelled and it stopped fetching and
+// starting calls, waited for calls in flight (WANOTIFY_DISPATCHER_DRAIN_TIMEOUT),
+// committed what finished and left the group; unfinished records are
+// handed back uncommitted.
+//
+// # Deviations from the sketch it was built from
+//
+// Records waiting for a token are queued per sender rather than held by
+// workers of one shared pool, so a saturated sender cannot occupy every
+// worker. Detail needed to re-emit an outcome (provider message id, error,
+// times) is kept in memory only for records whose offset is not committed,
+// to stay far below 100 bytes per remembered key.
+package dispatcher

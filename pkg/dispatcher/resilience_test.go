@@ -1,0 +1,200 @@
+package dispatcher
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
+	"github.com/wanotify/wanotify/pkg/simulator"
+	"github.com/wanotify/wanotify/pkg/testinfra"
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// TestProviderOutageOpensTheBreaker: a provider outage (30 s in
+// production terms, scaled to 5 s against a 300 ms open timeout) sends
+// nothing to the DLQ, spends few calls on the dead provider, and
+// everything is delivered after recovery.
+func TestProviderOutageOpensTheBreaker(t *testing.T) {
+	e := newEnv(t, 6, simulator.Behavior{})
+	w := e.watch()
+	cfg := testConfig("t-outage")
+	cfg.Limits.Rate, cfg.Limits.Burst = 100, 5
+	e.start(cfg)
+	const n = 1000
+	var ids []string
+	var ns []*contract.Notification
+	for i := 0; i < n; i++ {
+		nt := notification(idKey(i), recipient(i%300), "sender-1", "hello")
+		ids = append(ids, nt.ID)
+		ns = append(ns, nt)
+	}
+	e.publish(ns...)
+	time.Sleep(2 * time.Second)
+	before := e.sim.Ledger().Accepted
+	e.sim.SetOutage(true)
+	outageStart := time.Now()
+	time.Sleep(5 * time.Second)
+	e.sim.SetOutage(false)
+	led := e.sim.Ledger()
+	outageCalls := led.Failures["outage"]
+	t.Logf("accepted before the outage %d, calls during it %d (the rate limit alone would allow about %d)",
+		before, outageCalls, int(time.Since(outageStart).Seconds()*cfg.Limits.Rate))
+	if before == 0 || before >= n {
+		t.Fatalf("outage did not happen mid-load: %d accepted before it", before)
+	}
+	if outageCalls > 60 {
+		t.Errorf("%d calls reached the provider during the outage: the breaker did not stop them", outageCalls)
+	}
+	term := w.waitTerminal(t, ids, 60*time.Second)
+	for id, s := range term {
+		if s != contract.StatusAccepted {
+			t.Errorf("%s ended %s, want accepted after recovery", id, s)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	_, retries, dlq := w.snapshot()
+	if len(dlq) != 0 {
+		t.Fatalf("%d DLQ records caused by the outage", len(dlq))
+	}
+	led = e.sim.Ledger()
+	if led.Accepted != n || led.DuplicateSends != 0 {
+		t.Fatalf("ledger: accepted %d duplicates %d", led.Accepted, led.DuplicateSends)
+	}
+	checkRetriesNotEarly(t, e.sim, retries)
+}
+
+// TestSlowProviderIsBoundByTheRateNotByPartitions: with 200 ms provider
+// latency and 12 partitions, one call at a time per partition would cap
+// throughput at 60/s; records of different recipients run concurrently,
+// so at least 90% of the 500/s limit is reached.
+func TestSlowProviderIsBoundByTheRateNotByPartitions(t *testing.T) {
+	e := newEnv(t, 12, simulator.Behavior{RateLimit: 500, Latency: simulator.Fixed(200 * time.Millisecond)})
+	w := e.watch()
+	cfg := testConfig("t-slow")
+	cfg.Limits.Rate, cfg.Limits.Burst = 480, 20
+	e.start(cfg)
+	n := 4000
+	if testing.Short() {
+		n = 2500
+	}
+	var ids []string
+	var ns []*contract.Notification
+	for i := 0; i < n; i++ {
+		nt := notification(idKey(i), recipient(i), "sender-1", "hello")
+		ids = append(ids, nt.ID)
+		ns = append(ns, nt)
+	}
+	e.publish(ns...)
+	w.waitTerminal(t, ids, 90*time.Second)
+	led := e.sim.Ledger()
+	if led.Throttled != 0 || led.Accepted != n || led.DuplicateSends != 0 {
+		t.Fatalf("ledger: throttled %d accepted %d duplicates %d", led.Throttled, led.Accepted, led.DuplicateSends)
+	}
+	first, last := led.Entries[0].Time, led.Entries[0].Time
+	for _, en := range led.Entries {
+		if en.Time.Before(first) {
+			first = en.Time
+		}
+		if en.Time.After(last) {
+			last = en.Time
+		}
+	}
+	rate := float64(n-1) / last.Sub(first).Seconds()
+	t.Logf("achieved %.1f/s of the 500/s limit (%d sends in %s)", rate, n, last.Sub(first).Round(time.Millisecond))
+	if rate < 450 {
+		t.Fatalf("achieved %.1f/s, want at least 450/s (90%% of the limit)", rate)
+	}
+}
+
+// TestShutdownUnderLoadLosesNothing cancels a dispatcher (what SIGTERM
+// does) while calls are in flight, then starts another: every
+// notification ends terminal, none twice, none with an unknown outcome.
+func TestShutdownUnderLoadLosesNothing(t *testing.T) {
+	e := newEnv(t, 4, simulator.Behavior{Latency: simulator.Fixed(80 * time.Millisecond), RetryableRate: 0.1})
+	w := e.watch()
+	cfg := testConfig("t-drain")
+	cfg.Limits.Rate, cfg.Limits.Burst = 300, 10
+	first := e.start(cfg)
+	const n = 1500
+	var ids []string
+	var ns []*contract.Notification
+	for i := 0; i < n; i++ {
+		nt := notification(idKey(i), recipient(i%400), "sender-1", "hello")
+		ids = append(ids, nt.ID)
+		ns = append(ns, nt)
+	}
+	e.publish(ns...)
+	deadline := time.Now().Add(20 * time.Second)
+	for e.sim.Ledger().Accepted < n/4 {
+		if time.Now().After(deadline) {
+			t.Fatal("no progress")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	inflight := first.d.inflight.Load()
+	stopStart := time.Now()
+	first.stop(t)
+	t.Logf("stopped with %d calls in flight in %s; %d accepted so far", inflight, time.Since(stopStart).Round(time.Millisecond), e.sim.Ledger().Accepted)
+	if inflight == 0 {
+		t.Log("no call was in flight at the stop; the drain path was not exercised under load")
+	}
+	e.start(cfg)
+	term := w.waitTerminal(t, ids, 90*time.Second)
+	for id, s := range term {
+		if s == contract.StatusOutcomeUnknown {
+			t.Errorf("%s: outcome unknown after a clean shutdown", id)
+		}
+	}
+	led := e.sim.Ledger()
+	if led.DuplicateSends != 0 {
+		t.Fatalf("%d duplicate sends across a clean shutdown", led.DuplicateSends)
+	}
+}
+
+// TestOutcomeUnknownPolicies starts a dispatcher on the state a crash
+// during a provider call leaves: a pending marker for the record's first
+// attempt and no outcome. Under the default policy the notification is
+// reported outcome_unknown and not resent; under "resend" it is sent.
+func TestOutcomeUnknownPolicies(t *testing.T) {
+	for _, policy := range []string{PolicyReport, PolicyResend} {
+		t.Run(policy, func(t *testing.T) {
+			e := newEnv(t, 2, simulator.Behavior{})
+			w := e.watch()
+			nt := notification("crash-key", recipient(9), "sender-1", "hello")
+			v, _ := nt.Encode()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := e.prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Requested, Key: nt.Key(), Value: v}).First()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := dedupe.HashKey(nt.Tenant, nt.IdempotencyKey)
+			marker := dedupe.Record{Hash: h,
+				Entry:  dedupe.Entry{Origin: res.Offset, Created: uint32(time.Now().Unix()), State: dedupe.StatePending, Attempt: 1},
+				Detail: dedupe.Detail{NotificationID: nt.ID, SourceTopic: topics.Requested, SourceOffset: res.Offset, UpdatedAt: time.Now()}}
+			manual := testinfra.Client(t, e.brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			if err := manual.ProduceSync(ctx, &kgo.Record{Topic: topics.Dedupe, Partition: res.Partition, Key: h.RecordKey(), Value: dedupe.Encode(marker)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			cfg := testConfig("t-unknown-" + policy)
+			cfg.OutcomeUnknownPolicy = policy
+			e.start(cfg)
+			term := w.waitTerminal(t, []string{nt.ID}, 30*time.Second)
+			led := e.sim.Ledger()
+			switch policy {
+			case PolicyReport:
+				if term[nt.ID] != contract.StatusOutcomeUnknown || led.Accepted != 0 {
+					t.Fatalf("status %s, sends %d; want outcome_unknown and no resend", term[nt.ID], led.Accepted)
+				}
+			case PolicyResend:
+				if term[nt.ID] != contract.StatusAccepted || led.Accepted != 1 {
+					t.Fatalf("status %s, sends %d; want a resend", term[nt.ID], led.Accepted)
+				}
+			}
+		})
+	}
+}

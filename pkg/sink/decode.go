@@ -1,0 +1,314 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/envelope"
+)
+
+// Times outside this range are refused as undecodable: ClickHouse's
+// DateTime64 stores 1900-2299 and the driver converts through
+// nanoseconds since 1970, which end in 2262. A row ClickHouse would reject
+// must never reach an insert, or the whole batch would be retried forever.
+var (
+	minTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+const maxReasonBytes = 4096
+
+// decoder turns records into rows.
+type decoder struct {
+	requested, status, dlq string
+	maxValue               int
+	now                    func() time.Time
+}
+
+// rowKind says which table a decoded record goes to.
+type rowKind uint8
+
+const (
+	kindEvent rowKind = iota
+	kindDeadLetter
+	kindError
+)
+
+// decoded is one record turned into its row.
+type decoded struct {
+	kind rowKind
+	ev   EventRow
+	dl   DeadLetterRow
+	er   ErrorRow
+}
+
+// decode turns r into exactly one row: an event, a dead letter, or an
+// ingest error when the record cannot be used. It never fails: a record
+// that cannot be decoded is data about the pipeline, not a reason to stop.
+// It is safe for concurrent use.
+func (d *decoder) decode(r *kgo.Record) decoded {
+	src := Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	var err error
+	switch r.Topic {
+	case d.requested:
+		var ev EventRow
+		if ev, err = d.requestedEvent(r.Value); err == nil {
+			ev.Source = src
+			return decoded{kind: kindEvent, ev: ev}
+		}
+	case d.status:
+		var ev EventRow
+		if ev, err = d.statusEvent(r.Value); err == nil {
+			ev.Source = src
+			return decoded{kind: kindEvent, ev: ev}
+		}
+	case d.dlq:
+		var dl DeadLetterRow
+		if dl, err = d.deadLetter(r); err == nil {
+			dl.Source = src
+			return decoded{kind: kindDeadLetter, dl: dl}
+		}
+	default:
+		err = fmt.Errorf("topic %q is not consumed by the sink", r.Topic)
+	}
+	return decoded{kind: kindError, er: ErrorRow{
+		Source:     src,
+		RecordTime: clampTime(r.Timestamp),
+		Key:        truncate(string(r.Key), 1024),
+		Reason:     truncate(err.Error(), maxReasonBytes),
+		Value:      truncate(string(r.Value), d.maxValue),
+		ValueSize:  uint32(len(r.Value)),
+	}}
+}
+
+// parallelMin is the number of records below which decoding in one
+// goroutine is cheaper than spreading it.
+const parallelMin = 256
+
+// decodeAll decodes rs in order, spreading the work over the CPUs: schema
+// validation is most of the sink's CPU time.
+func (d *decoder) decodeAll(rs []*kgo.Record) []decoded {
+	out := make([]decoded, len(rs))
+	workers := min(runtime.GOMAXPROCS(0), len(rs)/parallelMin+1)
+	if workers <= 1 {
+		for i, r := range rs {
+			out[i] = d.decode(r)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	chunk := (len(rs) + workers - 1) / workers
+	for lo := 0; lo < len(rs); lo += chunk {
+		hi := min(lo+chunk, len(rs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				out[i] = d.decode(rs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// add decodes r into b.
+func (d *decoder) add(b *Batch, r *kgo.Record) {
+	x := d.decode(r)
+	b.add(r, &x)
+}
+
+func (d *decoder) requestedEvent(raw []byte) (EventRow, error) {
+	n, err := contract.DecodeNotification(raw)
+	if err != nil {
+		return EventRow{}, fmt.Errorf("%s value: %w", d.requested, err)
+	}
+	if err := checkTimes([]namedTime{{"created_at", &n.CreatedAt}, {"expires_at", n.ExpiresAt}, {"event_time", n.EventTime}}); err != nil {
+		return EventRow{}, fmt.Errorf("%s value: %w", d.requested, err)
+	}
+	ev := EventRow{
+		EventID:        n.ID + "/" + StatusRequested,
+		NotificationID: n.ID,
+		Status:         StatusRequested,
+		StatusRank:     Precedence(StatusRequested),
+		Tenant:         n.Tenant,
+		SourceService:  n.SourceService,
+		EventType:      n.EventType,
+		Sender:         n.Sender,
+		Recipient:      n.Recipient,
+		IdempotencyKey: n.IdempotencyKey,
+		ExpiresAt:      utcPtr(n.ExpiresAt),
+		Payload:        string(raw),
+		OccurredAt:     n.CreatedAt.UTC(),
+	}
+	if n.Template != nil {
+		ev.Template = n.Template.Name
+		ev.TemplateLanguage = n.Template.Language
+	}
+	return ev, nil
+}
+
+func (d *decoder) statusEvent(raw []byte) (EventRow, error) {
+	e, err := contract.DecodeStatusEvent(raw)
+	if err != nil {
+		return EventRow{}, fmt.Errorf("%s value: %w", d.status, err)
+	}
+	if e.NotificationID == "" && e.ProviderMessageID == "" {
+		return EventRow{}, fmt.Errorf("%s value: event %s names neither notification_id nor provider_message_id", d.status, e.EventID)
+	}
+	if err := checkTimes([]namedTime{{"occurred_at", &e.OccurredAt}, {"due_at", e.DueAt}}); err != nil {
+		return EventRow{}, fmt.Errorf("%s value: %w", d.status, err)
+	}
+	ev := EventRow{
+		EventID:           e.EventID,
+		NotificationID:    e.NotificationID,
+		ProviderMessageID: e.ProviderMessageID,
+		Status:            string(e.Status),
+		StatusRank:        Precedence(string(e.Status)),
+		Tenant:            e.Tenant,
+		EventType:         e.EventType,
+		Sender:            e.Sender,
+		Recipient:         e.Recipient,
+		Provider:          e.Provider,
+		Emitter:           e.Emitter,
+		Attempt:           uint16(e.Attempt),
+		RetryTier:         e.RetryTier,
+		DueAt:             utcPtr(e.DueAt),
+		OccurredAt:        e.OccurredAt.UTC(),
+	}
+	if e.Error != nil {
+		ev.ErrorCode = e.Error.Code
+		ev.ErrorMessage = e.Error.Message
+		ev.ErrorRetryable = e.Error.Retryable
+	}
+	return ev, nil
+}
+
+// deadLetter reads a DLQ record. Its failure headers must be valid (they
+// are what makes it a dead letter); its value may be anything, since
+// poison records are parked with the bytes they arrived with.
+func (d *decoder) deadLetter(r *kgo.Record) (DeadLetterRow, error) {
+	f, err := envelope.Parse(r.Headers)
+	if err != nil {
+		return DeadLetterRow{}, fmt.Errorf("%s failure headers: %w", d.dlq, err)
+	}
+	if err := checkTimes([]namedTime{{"wanotify-failed-at", &f.FailedAt}, {"wanotify-first-failed-at", &f.FirstFailedAt}}); err != nil {
+		return DeadLetterRow{}, fmt.Errorf("%s failure headers: %w", d.dlq, err)
+	}
+	dl := DeadLetterRow{
+		RecordTime:      clampTime(r.Timestamp),
+		NotificationID:  f.NotificationID,
+		Tenant:          f.Tenant,
+		EventType:       f.EventType,
+		Recipient:       truncate(string(r.Key), 64),
+		Reason:          f.DLQReason,
+		ErrorClass:      f.Class,
+		ErrorCode:       f.Error.Code,
+		ErrorMessage:    f.Error.Message,
+		ErrorRetryable:  f.Error.Retryable,
+		Attempt:         uint16(min(max(f.Attempt, 0), 65535)),
+		OriginTopic:     f.Origin.Topic,
+		OriginPartition: f.Origin.Partition,
+		OriginOffset:    f.Origin.Offset,
+		FailedAt:        clampTime(f.FailedAt),
+		FirstFailedAt:   utcPtr(nonZero(f.FirstFailedAt)),
+		ReplayCount:     uint32(max(f.ReplayCount, 0)),
+		Value:           truncate(string(r.Value), d.maxValue),
+		ValueSize:       uint32(len(r.Value)),
+	}
+	if f.FailedAt.IsZero() {
+		dl.FailedAt = dl.RecordTime
+	}
+	if f.ReplayedFrom >= 0 {
+		off := f.ReplayedFrom
+		dl.ReplayedFromOffset = &off
+	}
+	n, verr := contract.DecodeNotification(r.Value)
+	if verr == nil {
+		verr = checkTimes([]namedTime{{"created_at", &n.CreatedAt}, {"expires_at", n.ExpiresAt}, {"event_time", n.EventTime}})
+	}
+	if verr != nil {
+		dl.ValueError = truncate(verr.Error(), maxReasonBytes)
+		return dl, nil
+	}
+	dl.ValueValid = true
+	dl.NotificationID = firstNonEmpty(dl.NotificationID, n.ID)
+	dl.Tenant = firstNonEmpty(dl.Tenant, n.Tenant)
+	dl.EventType = firstNonEmpty(dl.EventType, n.EventType)
+	dl.Recipient = n.Recipient
+	if n.Template != nil {
+		dl.Template = n.Template.Name
+	}
+	return dl, nil
+}
+
+type namedTime struct {
+	name string
+	t    *time.Time
+}
+
+func checkTimes(ts []namedTime) error {
+	var errs []error
+	for _, nt := range ts {
+		name, t := nt.name, nt.t
+		if t == nil || t.IsZero() {
+			continue
+		}
+		if t.Before(minTime) || !t.Before(maxTime) {
+			errs = append(errs, fmt.Errorf("%s: %s is outside %d-%d", name, t.UTC().Format(time.RFC3339), minTime.Year(), maxTime.Year()-1))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func clampTime(t time.Time) time.Time {
+	switch {
+	case t.Before(minTime):
+		return minTime
+	case !t.Before(maxTime):
+		return maxTime.Add(-time.Millisecond)
+	}
+	return t.UTC()
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func nonZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && cut > n-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.Clone(s[:cut])
+}

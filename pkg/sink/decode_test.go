@@ -1,0 +1,257 @@
+package sink
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+func testDecoder() *decoder {
+	return &decoder{requested: topics.Requested, status: topics.Status, dlq: topics.DLQ, maxValue: 64, now: time.Now}
+}
+
+func sampleNotification(t *testing.T) (*contract.Notification, []byte) {
+	t.Helper()
+	created := time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.UTC)
+	exp := created.Add(5 * time.Minute)
+	n := &contract.Notification{
+		IdempotencyKey: "u1:otp:1",
+		Tenant:         "acme",
+		SourceService:  "auth",
+		EventType:      "otp",
+		Recipient:      "+15551234567",
+		Sender:         "acct-1",
+		Template:       &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"123456"}},
+		ExpiresAt:      &exp,
+		CreatedAt:      created,
+	}
+	n.ID = contract.NotificationID(n.Tenant, n.IdempotencyKey)
+	raw, err := n.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, raw
+}
+
+func rec(topic string, offset int64, key string, value []byte, hs ...kgo.RecordHeader) *kgo.Record {
+	return &kgo.Record{Topic: topic, Partition: 3, Offset: offset, Key: []byte(key), Value: value, Headers: hs,
+		Timestamp: time.Date(2026, 3, 1, 10, 0, 1, 0, time.UTC)}
+}
+
+func TestDecodeRequested(t *testing.T) {
+	n, raw := sampleNotification(t)
+	b := newBatch()
+	testDecoder().add(b, rec(topics.Requested, 7, n.Recipient, raw))
+	if len(b.Events) != 1 || len(b.Errors) != 0 || len(b.DeadLetters) != 0 {
+		t.Fatalf("rows: %d events %d errors %d dead letters, want 1 event", len(b.Events), len(b.Errors), len(b.DeadLetters))
+	}
+	ev := b.Events[0]
+	want := EventRow{
+		EventID: n.ID + "/requested", NotificationID: n.ID, Status: "requested", StatusRank: 1,
+		Tenant: "acme", SourceService: "auth", EventType: "otp", Template: "otp_code", TemplateLanguage: "en_US",
+		Sender: "acct-1", Recipient: n.Recipient, IdempotencyKey: "u1:otp:1", Payload: string(raw),
+		OccurredAt: n.CreatedAt, Source: Source{Topic: topics.Requested, Partition: 3, Offset: 7},
+	}
+	if ev.ExpiresAt == nil || !ev.ExpiresAt.Equal(*n.ExpiresAt) {
+		t.Errorf("expires_at = %v, want %v", ev.ExpiresAt, n.ExpiresAt)
+	}
+	ev.ExpiresAt = nil
+	if ev != want {
+		t.Errorf("event row\n got %+v\nwant %+v", ev, want)
+	}
+	if b.Records() != 1 {
+		t.Errorf("records = %d", b.Records())
+	}
+}
+
+func TestDecodeStatusEvents(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 2, 0, time.UTC)
+	cases := []struct {
+		name string
+		ev   contract.StatusEvent
+		rank uint8
+	}{
+		{"dispatcher retry", contract.StatusEvent{EventID: "n1/retry_scheduled/1", NotificationID: "n1", Recipient: "+15551234567",
+			Status: contract.StatusRetryScheduled, Attempt: 1, RetryTier: "5s", Error: &contract.ErrorInfo{Code: "http_503", Message: "unavailable", Retryable: true},
+			OccurredAt: at, Emitter: contract.EmitterDispatcher, Tenant: "acme", EventType: "otp"}, 10},
+		{"webhook without notification id", contract.StatusEvent{EventID: "wh/pm-1/read", ProviderMessageID: "pm-1", Recipient: "+15551234567",
+			Status: contract.StatusRead, OccurredAt: at, Emitter: contract.EmitterWebhook, Provider: "xpressbot"}, 50},
+		{"webhook failure", contract.StatusEvent{EventID: "wh/pm-2/failed", NotificationID: "n2", ProviderMessageID: "pm-2", Recipient: "+15551234567",
+			Status: contract.StatusFailed, Error: &contract.ErrorInfo{Code: "131026", Message: "undeliverable"}, OccurredAt: at, Emitter: contract.EmitterWebhook}, 100},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			raw, err := c.ev.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newBatch()
+			testDecoder().add(b, rec(topics.Status, int64(i), c.ev.Recipient, raw))
+			if len(b.Events) != 1 {
+				t.Fatalf("want one event, got errors %+v", b.Errors)
+			}
+			ev := b.Events[0]
+			if ev.EventID != c.ev.EventID || ev.NotificationID != c.ev.NotificationID || ev.ProviderMessageID != c.ev.ProviderMessageID ||
+				ev.Status != string(c.ev.Status) || ev.StatusRank != c.rank || !ev.OccurredAt.Equal(at) || ev.Emitter != c.ev.Emitter ||
+				ev.Attempt != uint16(c.ev.Attempt) || ev.Payload != "" {
+				t.Errorf("row %+v does not reflect %+v", ev, c.ev)
+			}
+			if c.ev.Error != nil && (ev.ErrorCode != c.ev.Error.Code || ev.ErrorMessage != c.ev.Error.Message || ev.ErrorRetryable != c.ev.Error.Retryable) {
+				t.Errorf("error columns %q %q %v, want %+v", ev.ErrorCode, ev.ErrorMessage, ev.ErrorRetryable, c.ev.Error)
+			}
+		})
+	}
+}
+
+func TestDecodePoisonBecomesErrorRow(t *testing.T) {
+	n, raw := sampleNotification(t)
+	noIDs, err := (&contract.StatusEvent{EventID: "x1", Recipient: n.Recipient, Status: contract.StatusSent,
+		OccurredAt: time.Now(), Emitter: contract.EmitterIngest}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	farFuture := strings.Replace(string(raw), n.CreatedAt.Format(time.RFC3339Nano), "2999-01-01T00:00:00Z", 1)
+	cases := []struct {
+		name, topic string
+		value       []byte
+		headers     []kgo.RecordHeader
+		reason      string
+	}{
+		{"not json", topics.Requested, []byte("\x00\xffgarbage"), nil, "notifications.requested value"},
+		{"schema violation", topics.Requested, []byte(`{"schema_version":1,"notification_id":"x"}`), nil, "notifications.requested value"},
+		{"time out of range", topics.Requested, []byte(farFuture), nil, "created_at"},
+		{"status without ids", topics.Status, noIDs, nil, "neither notification_id nor provider_message_id"},
+		{"status not json", topics.Status, []byte("{"), nil, "notifications.status value"},
+		{"dlq without envelope", topics.DLQ, raw, nil, "failure headers"},
+		{"dlq with invalid envelope", topics.DLQ, raw, []kgo.RecordHeader{{Key: envelope.HeaderAttempt, Value: []byte("x")}}, "failure headers"},
+		{"unknown topic", "other", raw, nil, "not consumed"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBatch()
+			r := rec(c.topic, int64(100+i), "+15551234567", c.value, c.headers...)
+			testDecoder().add(b, r)
+			if len(b.Errors) != 1 || len(b.Events) != 0 || len(b.DeadLetters) != 0 {
+				t.Fatalf("want exactly one error row, got %d events %d errors %d dead letters", len(b.Events), len(b.Errors), len(b.DeadLetters))
+			}
+			e := b.Errors[0]
+			if e.Topic != c.topic || e.Partition != 3 || e.Offset != int64(100+i) || e.Key != "+15551234567" {
+				t.Errorf("error row source %+v key %q", e.Source, e.Key)
+			}
+			if !strings.Contains(e.Reason, c.reason) {
+				t.Errorf("reason %q does not contain %q", e.Reason, c.reason)
+			}
+			if int(e.ValueSize) != len(c.value) || len(e.Value) > 64 || !strings.HasPrefix(string(c.value), e.Value) {
+				t.Errorf("value %q (size %d) not the cut original of %d bytes", e.Value, e.ValueSize, len(c.value))
+			}
+		})
+	}
+}
+
+func TestDecodeDeadLetter(t *testing.T) {
+	n, raw := sampleNotification(t)
+	failedAt := time.Date(2026, 3, 1, 10, 1, 10, 0, time.UTC)
+	f := envelope.Failure{
+		Attempt: 4, Origin: envelope.Origin{Topic: topics.Requested, Partition: 3, Offset: 41},
+		Error: contract.ErrorInfo{Code: "http_503", Message: "unavailable", Retryable: true},
+		Class: envelope.ClassRetryable, FailedAt: failedAt, FirstFailedAt: failedAt.Add(-time.Minute),
+		DLQReason: envelope.ReasonExhausted, NotificationID: n.ID, Tenant: n.Tenant, EventType: n.EventType,
+		ReplayCount: 1, ReplayedFrom: 17,
+	}
+	hs, err := f.Headers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("valid value", func(t *testing.T) {
+		b := newBatch()
+		testDecoder().add(b, rec(topics.DLQ, 9, n.Recipient, raw, hs...))
+		if len(b.DeadLetters) != 1 {
+			t.Fatalf("want a dead letter, got errors %+v", b.Errors)
+		}
+		d := b.DeadLetters[0]
+		if d.NotificationID != n.ID || d.Tenant != "acme" || d.EventType != "otp" || d.Template != "otp_code" || d.Recipient != n.Recipient ||
+			d.Reason != "exhausted" || d.ErrorClass != "retryable" || d.ErrorCode != "http_503" || !d.ErrorRetryable || d.Attempt != 4 ||
+			d.OriginTopic != topics.Requested || d.OriginPartition != 3 || d.OriginOffset != 41 || !d.FailedAt.Equal(failedAt) ||
+			d.FirstFailedAt == nil || !d.FirstFailedAt.Equal(failedAt.Add(-time.Minute)) || d.ReplayCount != 1 ||
+			d.ReplayedFromOffset == nil || *d.ReplayedFromOffset != 17 || !d.ValueValid || d.ValueError != "" || int(d.ValueSize) != len(raw) {
+			t.Errorf("dead letter %+v", d)
+		}
+	})
+	t.Run("poison value keeps its context", func(t *testing.T) {
+		pf := f
+		pf.NotificationID, pf.Tenant, pf.EventType, pf.DLQReason, pf.Class = "", "", "", envelope.ReasonPoison, envelope.ClassPoison
+		phs, err := pf.Headers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBatch()
+		testDecoder().add(b, rec(topics.DLQ, 10, "k", []byte("not a notification"), phs...))
+		if len(b.DeadLetters) != 1 {
+			t.Fatalf("want a dead letter, got errors %+v", b.Errors)
+		}
+		d := b.DeadLetters[0]
+		if d.ValueValid || d.ValueError == "" || d.NotificationID != "" || d.Reason != "poison" || d.Value != "not a notification" {
+			t.Errorf("poison dead letter %+v", d)
+		}
+	})
+}
+
+func TestBatchTokenAndCommitPositions(t *testing.T) {
+	_, raw := sampleNotification(t)
+	build := func(offsets ...int64) *Batch {
+		b := newBatch()
+		for _, o := range offsets {
+			testDecoder().add(b, &kgo.Record{Topic: topics.Requested, Partition: int32(o % 2), Offset: o, Value: raw})
+		}
+		b.seal()
+		return b
+	}
+	a, again, other := build(1, 2, 3, 4), build(1, 2, 3, 4), build(1, 2, 3)
+	if a.Token != again.Token {
+		t.Errorf("same records, different tokens %s %s", a.Token, again.Token)
+	}
+	if a.Token == other.Token {
+		t.Errorf("different records share token %s", a.Token)
+	}
+	got := map[int32]int64{}
+	for _, r := range a.lastRecords() {
+		got[r.Partition] = r.Offset
+	}
+	if len(got) != 2 || got[0] != 4 || got[1] != 3 {
+		t.Errorf("commit positions %v, want partition 0 at 4 and 1 at 3", got)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	order := []string{"requested", "duplicate", "retry_scheduled", "outcome_unknown", "expired", "accepted", "sent", "delivered", "read", "dead_lettered", "failed"}
+	for i := 1; i < len(order); i++ {
+		if Precedence(order[i-1]) >= Precedence(order[i]) {
+			t.Errorf("Precedence(%s)=%d is not below Precedence(%s)=%d", order[i-1], Precedence(order[i-1]), order[i], Precedence(order[i]))
+		}
+	}
+	for _, s := range contract.Statuses {
+		if Precedence(string(s)) == 0 {
+			t.Errorf("status %s has no precedence", s)
+		}
+	}
+	if Precedence("bogus") != 0 {
+		t.Error("unknown status must rank 0")
+	}
+}
+
+func TestTruncateKeepsUTF8(t *testing.T) {
+	s := strings.Repeat("é", 10) // 2 bytes each
+	for n := 0; n <= len(s); n++ {
+		got := truncate(s, n)
+		if len(got) > n || !utf8.ValidString(got) || !strings.HasPrefix(s, got) {
+			t.Fatalf("truncate(%d) = %q", n, got)
+		}
+	}
+}

@@ -1,0 +1,416 @@
+// Package sink writes what the pipeline produces into ClickHouse: a
+// consumer group over notifications.requested, notifications.status and
+// notifications.dlq that decodes each record into one row, writes rows in
+// large column-wise batches, and commits Kafka offsets only after
+// ClickHouse accepted the batch.
+//
+// Lifecycle of Run: apply the schema migrations (waiting for ClickHouse
+// with backoff), join the group, then loop: poll, decode, and flush when
+// the batch holds BatchRows records or its first record is BatchInterval
+// old. A flush that ClickHouse refuses pauses fetching, keeps the batch and
+// retries it with exponential backoff and jitter until it succeeds; nothing
+// is committed meanwhile, and rebalances wait for the batch (the records
+// held belong to partitions still owned). When Run's context ends, the
+// current batch gets one bounded last flush and commit, then the client
+// leaves the group.
+//
+// Delivery is at least once; the ClickHouse model (see package
+// migrations) makes a record written twice count once.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/cenkalti/backoff/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/wanotify/wanotify/pkg/chmigrate"
+	"github.com/wanotify/wanotify/pkg/sink/migrations"
+)
+
+// insertTimeout bounds one insert attempt, so a ClickHouse that stops
+// answering (rather than refusing) is retried like one that is down.
+const insertTimeout = 60 * time.Second
+
+// Sink consumes the pipeline's topics into ClickHouse. Create it with New
+// and call Run once.
+type Sink struct {
+	cfg       Config
+	ch        *clickhouse.Options
+	kafkaOpts []kgo.Opt
+	log       *slog.Logger
+	topics    []string
+	dec       decoder
+	m         *metrics
+	tracer    trace.Tracer
+	ready     atomic.Bool
+	started   atomic.Bool
+}
+
+// New checks the configuration and returns a sink that writes to the
+// database named in ch (created if missing) and consumes with kafkaOpts
+// (brokers, TLS, SASL, hooks: see kafkaconf.Config.Opts) plus its own group
+// options. Nothing connects until Run.
+func New(cfg Config, ch *clickhouse.Options, kafkaOpts []kgo.Opt, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if ch == nil {
+		return nil, errors.New("sink: ClickHouse options are required")
+	}
+	if ch.Auth.Database == "" {
+		return nil, errors.New("sink: WANOTIFY_CLICKHOUSE_DATABASE: a database is required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{
+		cfg:    cfg,
+		ch:     ch,
+		log:    log,
+		topics: []string{cfg.RequestedTopic, cfg.StatusTopic, cfg.DLQTopic},
+		dec: decoder{requested: cfg.RequestedTopic, status: cfg.StatusTopic, dlq: cfg.DLQTopic,
+			maxValue: cfg.MaxValueBytes, now: time.Now},
+		tracer: otel.Tracer(instrumentation),
+	}
+	s.kafkaOpts = append(append([]kgo.Opt(nil), kafkaOpts...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(s.topics...),
+		// A new group reads the topics from the start: the sink is the
+		// record of everything, not of what happened since it first ran.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Records of aborted transactions (the dispatcher produces
+		// transactionally) must never reach ClickHouse.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) {
+			log.Info("rebalance waiting for the current batch to be written")
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+			if s.m != nil {
+				s.m.forget(lost)
+			}
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+			if s.m != nil {
+				s.m.forget(lost)
+			}
+		}),
+	)
+	if err := kgo.ValidateOpts(s.kafkaOpts...); err != nil {
+		return nil, fmt.Errorf("sink: Kafka options: %w", err)
+	}
+	return s, nil
+}
+
+// Ready reports whether migrations are applied, the sink is consuming and
+// ClickHouse accepts its inserts.
+func (s *Sink) Ready() bool { return s.ready.Load() }
+
+func (s *Sink) setReady(v bool) {
+	if s.ready.Swap(v) != v && s.cfg.OnReady != nil {
+		s.cfg.OnReady(v)
+	}
+}
+
+// Run applies the migrations, then consumes until ctx ends. It returns nil
+// after a clean stop, or the error that stopped it (a migration that
+// cannot be applied, a Kafka client that cannot start).
+func (s *Sink) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("sink: Run called twice")
+	}
+	defer s.setReady(false)
+	m, err := newMetrics()
+	if err != nil {
+		return fmt.Errorf("sink: metrics: %w", err)
+	}
+	s.m = m
+	defer m.close()
+
+	conn, err := s.prepare(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer conn.Close()
+
+	cl, err := kgo.NewClient(s.kafkaOpts...)
+	if err != nil {
+		return fmt.Errorf("sink: Kafka client: %w", err)
+	}
+	defer cl.CloseAllowingRebalance()
+	s.log.Info("sink consuming", "group", s.cfg.Group, "topics", s.topics, "database", s.ch.Auth.Database,
+		"batch_rows", s.cfg.BatchRows, "batch_interval", s.cfg.BatchInterval.String())
+	s.setReady(true)
+	return s.consume(ctx, cl, NewClickHouseWriter(conn, s.ch.Auth.Database))
+}
+
+// prepare connects, creates the database and applies migrations and the
+// retention setting, retrying while ClickHouse is unreachable.
+func (s *Sink) prepare(ctx context.Context) (driver.Conn, error) {
+	ms, err := chmigrate.Load(migrations.FS, migrations.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	bo := s.backoff()
+	for {
+		conn, err := s.migrate(ctx, ms)
+		if err == nil {
+			return conn, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if permanent(err) {
+			return nil, fmt.Errorf("sink: %w", err)
+		}
+		wait := bo.NextBackOff()
+		s.log.Warn("ClickHouse not available for migrations; retrying", "err", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (s *Sink) migrate(ctx context.Context, ms []chmigrate.Migration) (driver.Conn, error) {
+	if err := chmigrate.EnsureDatabase(ctx, s.ch); err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(s.ch)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = conn.Close()
+		}
+	}()
+	if _, err := chmigrate.Apply(ctx, conn, ms, s.log); err != nil {
+		return nil, err
+	}
+	if err := applyRetention(ctx, conn, s.ch.Auth.Database, s.cfg.RetentionDays); err != nil {
+		return nil, err
+	}
+	ok = true
+	return conn, nil
+}
+
+// permanent reports errors that waiting will not fix: an edited migration,
+// or a statement the server rejects for what it says rather than for its
+// own state.
+func permanent(err error) bool {
+	if errors.Is(err, chmigrate.ErrChecksum) {
+		return true
+	}
+	var exc *clickhouse.Exception
+	if !errors.As(err, &exc) {
+		return false
+	}
+	switch exc.Code {
+	case 159, 160, 164, 202, 203, 209, 210, 241, 242, 252, 253, 285, 319, 425, 439, 473, 999:
+		// timeouts, too many queries/parts, memory, read-only, network
+		// and keeper trouble: the server may recover.
+		return false
+	}
+	return true
+}
+
+// cappedBackoff is exponential backoff with ±50% jitter whose waits never
+// exceed the configured maximum (the library's jitter may go above it).
+type cappedBackoff struct {
+	bo  *backoff.ExponentialBackOff
+	max time.Duration
+}
+
+func (c *cappedBackoff) NextBackOff() time.Duration { return min(c.bo.NextBackOff(), c.max) }
+
+func (s *Sink) backoff() *cappedBackoff {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = s.cfg.RetryInitialBackoff
+	bo.MaxInterval = s.cfg.RetryMaxBackoff
+	bo.Multiplier = 2
+	bo.RandomizationFactor = 0.5
+	bo.Reset()
+	return &cappedBackoff{bo: bo, max: s.cfg.RetryMaxBackoff}
+}
+
+// consume is the poll loop.
+func (s *Sink) consume(ctx context.Context, cl *kgo.Client, w Writer) error {
+	b := newBatch()
+	var flushAt time.Time
+	for {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if b.records > 0 {
+			pollCtx, cancel = context.WithDeadline(ctx, flushAt)
+		}
+		fetches := cl.PollRecords(pollCtx, s.cfg.BatchRows-b.records)
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			s.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+		})
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			end := p.LastStableOffset
+			if end < 0 {
+				end = p.HighWatermark
+			}
+			if end >= 0 {
+				s.m.observeEnd(topicPartition{p.Topic, p.Partition}, end)
+			}
+		})
+		recs := fetches.Records()
+		rows := s.dec.decodeAll(recs)
+		for i, r := range recs {
+			if b.records == 0 {
+				flushAt = time.Now().Add(s.cfg.BatchInterval)
+			}
+			s.m.observeConsumed(topicPartition{r.Topic, r.Partition}, r.Offset)
+			b.add(r, &rows[i])
+			if rows[i].kind == kindError {
+				s.m.decodeErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("topic", r.Topic)))
+			}
+		}
+		if ctx.Err() != nil {
+			return s.drain(cl, w, b)
+		}
+		if b.records >= s.cfg.BatchRows || (b.records > 0 && !time.Now().Before(flushAt)) {
+			if err := s.flush(ctx, cl, w, b); err != nil {
+				// Only a cancelled context ends the retries: the batch is
+				// dropped uncommitted and consumed again later.
+				return nil
+			}
+			b = newBatch()
+		}
+		if b.records == 0 {
+			cl.AllowRebalance()
+		}
+	}
+}
+
+// drain writes what is left when Run's context ends, within DrainTimeout.
+func (s *Sink) drain(cl *kgo.Client, w Writer, b *Batch) error {
+	if b.records == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	if err := s.flush(ctx, cl, w, b); err != nil {
+		s.log.Warn("last batch not written before shutdown; it will be consumed again", "records", b.records, "err", err)
+	}
+	return nil
+}
+
+// flush writes b until ClickHouse accepts it, then commits its offsets.
+func (s *Sink) flush(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) error {
+	b.seal()
+	ctx, span := s.tracer.Start(ctx, "sink.flush", trace.WithAttributes(
+		attribute.Int("wanotify.sink.records", b.records),
+		attribute.Int("wanotify.sink.events", len(b.Events)),
+		attribute.Int("wanotify.sink.errors", len(b.Errors)),
+		attribute.Int("wanotify.sink.dead_letters", len(b.DeadLetters)),
+	))
+	defer span.End()
+	begin := time.Now()
+	if err := s.writeWithRetry(ctx, cl, w, b); err != nil {
+		span.RecordError(err)
+		return err
+	}
+	done := time.Now()
+	s.m.batchDuration.Record(ctx, done.Sub(begin).Seconds())
+	s.m.batchSize.Record(ctx, int64(b.records))
+	for table, n := range map[string]int{TableEvents: len(b.Events), TableErrors: len(b.Errors), TableDeadLetters: len(b.DeadLetters)} {
+		if n > 0 {
+			s.m.rows.Add(ctx, int64(n), metric.WithAttributes(attribute.String("table", table)))
+		}
+	}
+	for i := range b.Events {
+		s.m.freshness.Record(ctx, done.Sub(b.Events[i].OccurredAt).Seconds())
+	}
+
+	if len(b.Errors) > 0 {
+		// One line per batch, not per record: a misbehaving producer must
+		// not flood the logs; ingest_errors has every record.
+		e := b.Errors[0]
+		s.log.Warn("undecodable records written to ingest_errors", "count", len(b.Errors), "first_topic", e.Topic,
+			"first_partition", e.Partition, "first_offset", e.Offset, "first_reason", truncate(e.Reason, 300))
+	}
+	last := b.lastRecords()
+	if err := cl.CommitRecords(ctx, last...); err != nil {
+		// The rows are in ClickHouse; an uncommitted range is consumed
+		// again (after a rebalance, by whoever owns it) and deduplicated.
+		s.m.commitErrors.Add(ctx, 1)
+		s.log.Warn("offset commit failed after the batch was written; its records will be consumed again", "err", err)
+		return nil
+	}
+	for _, r := range last {
+		s.m.observeCommitted(topicPartition{r.Topic, r.Partition}, r.Offset+1)
+	}
+	s.log.Debug("batch written", "records", b.records, "events", len(b.Events), "errors", len(b.Errors),
+		"dead_letters", len(b.DeadLetters), "elapsed", done.Sub(begin).String())
+	return nil
+}
+
+// writeWithRetry retries until success or ctx ends. While ClickHouse
+// refuses, fetching is paused (no more records pile up in memory),
+// readiness is false and nothing is committed.
+func (s *Sink) writeWithRetry(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) error {
+	var (
+		bo     *cappedBackoff
+		paused bool
+	)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, insertTimeout)
+		err := w.Write(actx, b)
+		cancel()
+		if err == nil {
+			if paused {
+				cl.ResumeFetchTopics(s.topics...)
+				s.setReady(true)
+				s.log.Info("ClickHouse accepted the batch again; consuming resumed", "attempts", attempt, "records", b.records)
+			}
+			return nil
+		}
+		s.m.insertErrors.Add(ctx, 1)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !paused {
+			cl.PauseFetchTopics(s.topics...)
+			paused = true
+			s.setReady(false)
+			bo = s.backoff()
+		}
+		wait := bo.NextBackOff()
+		s.log.Warn("ClickHouse refused the batch; fetching paused, retrying", "attempt", attempt,
+			"records", b.records, "retry_in", wait.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
