@@ -49,6 +49,7 @@ type Stack struct {
 
 	mu      sync.Mutex
 	running []*proc
+	started []Component
 	outMu   sync.Mutex
 }
 
@@ -111,6 +112,7 @@ func (s *Stack) Run(ctx context.Context) error {
 				return err
 			}
 		}
+		s.started = append(s.started, c)
 	}
 	s.summary()
 	select {
@@ -237,8 +239,8 @@ func (s *Stack) logf(name, format string, args ...any) {
 func (s *Stack) summary() {
 	var b strings.Builder
 	b.WriteString("wanotify is up:\n")
-	for _, c := range s.Components {
-		if c.Address != "" && !c.OneShot {
+	for _, c := range s.started {
+		if c.Address != "" {
 			fmt.Fprintf(&b, "    %-12s %s\n", c.Name, c.Address)
 		}
 	}
@@ -280,11 +282,15 @@ func TCPReady(addr string) func(context.Context) error {
 	}
 }
 
+var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // HTTPReady succeeds once url answers 200.
 func HTTPReady(url string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
+		// No keep-alive: an idle probe connection would hold up the
+		// ClickHouse server's shutdown.
+		resp, err := probeClient.Do(req)
 		if err != nil {
 			return err
 		}
