@@ -12,6 +12,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/otel"
@@ -72,10 +73,13 @@ type senderQueue struct {
 	items   []*rec
 	running bool
 	// ahead bounds the sender's calls that wrote their pending marker and
-	// wait for a token. Taking the token after the marker keeps the
-	// marker's latency out of the pacing (a burst of late markers would
-	// otherwise bunch calls up at the provider); the bound keeps one
-	// sender from occupying the shared concurrency.
+	// wait for a token (about 100 ms of the sender's rate). Taking the
+	// token after the marker keeps the marker's latency out of the pacing
+	// (a burst of late markers would otherwise bunch calls up at the
+	// provider); the bound keeps one sender from occupying the shared
+	// concurrency, and keeps the records a crash leaves pending, and so
+	// reported outcome_unknown, to the calls in flight plus about 100 ms
+	// of the sender's traffic.
 	ahead chan struct{}
 }
 
@@ -191,6 +195,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(d.onRevoked),
 		kgo.OnPartitionsLost(d.onRevoked),
 		kgo.SessionTimeout(d.cfg.SessionTimeout),
+		// Several heartbeats per session timeout (kgo's default of 3s
+		// equals a short session timeout), so a rebalance is noticed
+		// quickly and a live member is never expired.
+		kgo.HeartbeatInterval(min(3*time.Second, max(100*time.Millisecond, d.cfg.SessionTimeout/10))),
 		kgo.RebalanceTimeout(d.cfg.RebalanceTimeout),
 		kgo.TransactionalID(d.cfg.TransactionalID),
 		kgo.TransactionTimeout(d.cfg.TransactionTimeout),
@@ -226,8 +234,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.ingest(fs)
 		sess.AllowRebalance()
 		if !time.Now().Before(nextFlush) {
-			if err := d.flush(ctx); err != nil {
+			// A transaction is not cut short by shutdown: an abort would
+			// only make the next owner redo its records.
+			fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			err := d.flush(fctx)
+			fcancel()
+			if err != nil {
 				d.log.Error("transaction failed", "err", err)
+				if fatalTxnErr(err) {
+					runErr = fmt.Errorf("dispatcher: transactional producer unusable: %w", err)
+					break
+				}
 			}
 			nextFlush = time.Now().Add(d.cfg.FlushInterval)
 		}
@@ -239,6 +256,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 	return errors.Join(runErr, d.drain())
+}
+
+// fatalTxnErr reports errors after which the transactional producer can
+// never commit again: another instance took over the transactional id, or
+// the id is not authorised.
+func fatalTxnErr(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.InvalidTxnState)
 }
 
 // drain is the clean shutdown after the poll loop stopped.

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
 	"github.com/wanotify/wanotify/pkg/simulator"
@@ -13,6 +15,15 @@ import (
 func idKey(i int) string { return "user-" + strconv.Itoa(i) + ":invoice.reminder:2026-01-01T00:00:00Z" }
 
 func TestDeliversEveryNotificationOnce(t *testing.T) {
+	// Registered first, so it runs after every other cleanup: the
+	// dispatcher, the broker and the simulator are gone by then and must
+	// have left no goroutine behind.
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"))
+	})
 	e := newEnv(t, 4, simulator.Behavior{})
 	w := e.watch()
 	e.start(testConfig("t-basic"))

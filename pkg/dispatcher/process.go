@@ -149,7 +149,7 @@ func (d *Dispatcher) enqueueLocked(sender string, rcs []*rec, front bool) {
 		if v, ok := d.cfg.Limits.PerSender[sender]; ok {
 			r = v
 		}
-		sq = &senderQueue{sender: sender, ahead: make(chan struct{}, max(8, int(math.Ceil(r/4))))}
+		sq = &senderQueue{sender: sender, ahead: make(chan struct{}, max(4, int(math.Ceil(r/10))))}
 		d.senders[sender] = sq
 	}
 	if front {

@@ -105,6 +105,10 @@ func TestSlowProviderIsBoundByTheRateNotByPartitions(t *testing.T) {
 	}
 	rate := float64(n-1) / last.Sub(first).Seconds()
 	t.Logf("achieved %.1f/s of the 500/s limit (%d sends in %s)", rate, n, last.Sub(first).Round(time.Millisecond))
+	if raceEnabled {
+		t.Log("race detector on: throughput not asserted")
+		return
+	}
 	if rate < 450 {
 		t.Fatalf("achieved %.1f/s, want at least 450/s (90%% of the limit)", rate)
 	}

@@ -47,8 +47,9 @@ type Config struct {
 	// ClockSkew is how far in the past expires_at may lie and still be
 	// accepted (the notification is then recorded as expired).
 	ClockSkew time.Duration
-	// Linger is the producer's linger (franz-go's default is 10ms; single
-	// requests never wait for it, because ProduceSync flushes).
+	// Linger is the producer's linger. Every request waits for its own
+	// records, so the default is 0: records go out at once, and batching
+	// happens by itself while a produce request is in flight.
 	Linger time.Duration
 	// Kafka is how the producer reaches the brokers.
 	Kafka kafkaconf.Config
@@ -67,7 +68,7 @@ func Load(e *config.Env) Config {
 		DefaultSender:        e.String("WANOTIFY_INGEST_DEFAULT_SENDER", "default", "sender account of requests that name none"),
 		DefaultSourceService: e.String("WANOTIFY_INGEST_DEFAULT_SOURCE_SERVICE", "api", "source service of requests that name none"),
 		ClockSkew:            e.Duration("WANOTIFY_INGEST_CLOCK_SKEW", sdk.DefaultClockSkew, "how far in the past expires_at may lie and still be accepted (it is then recorded as expired)"),
-		Linger:               e.Duration("WANOTIFY_INGEST_PRODUCE_LINGER", 10*time.Millisecond, "producer linger for batch requests (single requests flush at once)"),
+		Linger:               e.Duration("WANOTIFY_INGEST_PRODUCE_LINGER", 0, "how long the producer waits to fill a batch (requests wait for their records, so 0 is usually best)"),
 		Kafka:                kafkaconf.Load(e, "wanotify-ingest"),
 	}
 }

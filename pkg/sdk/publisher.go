@@ -32,6 +32,9 @@ import (
 // rather than from the request: the write was not confirmed in time.
 var ErrUnavailable = errors.New("notification not durably written")
 
+// DefaultTimeout bounds a publish when Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
 // ErrNotDurable is returned by New for a client whose settings could
 // acknowledge a record before every in-sync replica has it.
 var ErrNotDurable = errors.New("kafka client must produce with acks=all and idempotent writes")
@@ -50,7 +53,7 @@ type Options struct {
 	// Topic overrides topics.Requested.
 	Topic string
 	// Timeout bounds each Publish and PublishBatch call, on top of the
-	// caller's context. Zero: only the context bounds it.
+	// caller's context. Zero: DefaultTimeout.
 	Timeout time.Duration
 	// ClockSkew overrides DefaultClockSkew.
 	ClockSkew time.Duration
@@ -111,6 +114,9 @@ func New(cl *kgo.Client, o Options) (*Publisher, error) {
 	if p.o.Topic == "" {
 		p.o.Topic = topics.Requested
 	}
+	if p.o.Timeout == 0 {
+		p.o.Timeout = DefaultTimeout
+	}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -137,10 +143,11 @@ func Connect(o Options, opts ...kgo.Opt) (*Publisher, error) {
 	return p, nil
 }
 
-// Close flushes and closes the client if Connect created it.
+// Close flushes (for at most Options.Timeout) and closes the client if
+// Connect created it.
 func (p *Publisher) Close() {
 	if p.owned {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), p.o.Timeout)
 		defer cancel()
 		_ = p.cl.Flush(ctx)
 		p.cl.Close()
@@ -163,10 +170,10 @@ type Result struct {
 // request carries an IdempotencyKey or an EventTime (otherwise the default
 // key takes the time of publishing and a retry is a new notification).
 //
-// Cancelling ctx while the record waits may fail other records buffered
-// for the same partition (franz-go fails a partition's batch together):
-// bound the wait with a deadline or Options.Timeout rather than by
-// cancelling a context other publishes share.
+// The wait is bounded by ctx and Options.Timeout. Cancelling ctx while the
+// record waits may fail other records buffered for the same partition
+// (franz-go fails a partition's batch by its first record's context), so
+// prefer deadlines to cancelling a context other publishes share.
 func (p *Publisher) Publish(ctx context.Context, r Request) (string, error) {
 	rec, id, err := p.record(&r)
 	if err != nil {
@@ -215,32 +222,60 @@ func (p *Publisher) record(r *Request) (*kgo.Record, string, error) {
 }
 
 func (p *Publisher) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if p.o.Timeout > 0 {
-		return context.WithTimeout(ctx, p.o.Timeout)
-	}
-	return ctx, func() {}
+	return context.WithTimeout(ctx, p.o.Timeout)
 }
 
 // ProduceAll writes recs through cl concurrently and waits for all of
-// them; errs[i] is the outcome of recs[i], nil once every in-sync replica
-// has it, otherwise an error wrapping ErrUnavailable.
+// them, at most until ctx is done; errs[i] is the outcome of recs[i]: nil
+// once every in-sync replica has it, otherwise an error wrapping
+// ErrUnavailable.
+//
+// It does not wait on franz-go past ctx: an idempotent producer holds on to
+// a record it has sent but not heard back about (failing it could break the
+// partition's sequence), so during an outage a record can outlive any
+// deadline. Such a record is reported as unavailable and may still be
+// written later; that is why ids are deterministic, so the caller's retry
+// and the late record are one notification.
 func ProduceAll(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) []error {
+	type outcome struct {
+		i   int
+		err error
+	}
 	errs := make([]error, len(recs))
-	results := cl.ProduceSync(ctx, recs...)
+	// Buffered for every record, so a promise never blocks the client's
+	// promise goroutine, even one that fires after this returns.
+	done := make(chan outcome, len(recs))
+	var promise func(*kgo.Record, error)
 	if len(recs) == 1 {
-		if err := results[0].Err; err != nil {
-			errs[0] = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		promise = func(_ *kgo.Record, err error) { done <- outcome{0, err} }
+	} else {
+		pos := make(map[*kgo.Record]int, len(recs))
+		for i, r := range recs {
+			pos[r] = i
 		}
-		return errs
+		promise = func(r *kgo.Record, err error) { done <- outcome{pos[r], err} }
 	}
-	// ProduceSync reports in completion order, not input order.
-	pos := make(map[*kgo.Record]int, len(recs))
-	for i, r := range recs {
-		pos[r] = i
+	for _, r := range recs {
+		cl.Produce(ctx, r, promise)
 	}
-	for _, res := range results {
-		if res.Err != nil {
-			errs[pos[res.Record]] = fmt.Errorf("%w: %w", ErrUnavailable, res.Err)
+	pending := make([]bool, len(recs))
+	for i := range pending {
+		pending[i] = true
+	}
+	for left := len(recs); left > 0; left-- {
+		select {
+		case o := <-done:
+			pending[o.i] = false
+			if o.err != nil {
+				errs[o.i] = fmt.Errorf("%w: %w", ErrUnavailable, o.err)
+			}
+		case <-ctx.Done():
+			for i, p := range pending {
+				if p {
+					errs[i] = fmt.Errorf("%w: no acknowledgement: %w", ErrUnavailable, ctx.Err())
+				}
+			}
+			return errs
 		}
 	}
 	return errs

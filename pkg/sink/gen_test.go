@@ -19,7 +19,10 @@ import (
 // highest precedence wins, ties by time; failed and dead_lettered are
 // final; read is never replaced by a late delivered; a suppressed
 // duplicate, an expiry or an unknown outcome give way to evidence of a
-// send; duplicated events count once.
+// send; duplicated events count once. Failure is final for everything
+// that happened before it; only the dispatcher working on the
+// notification again afterwards (a DLQ replay) starts a new run, whose
+// progress is then the status.
 var modelPrecedence = map[string]int{
 	"requested": 1, "duplicate": 5, "retry_scheduled": 10, "outcome_unknown": 15, "expired": 17,
 	"accepted": 20, "sent": 30, "delivered": 40, "read": 50, "dead_lettered": 90, "failed": 100,
@@ -38,34 +41,63 @@ type modelEvent struct {
 type modelNotification struct {
 	id, tenant, eventType, template, recipient, payload string
 	created                                             time.Time
-	events                                              map[string]modelEvent // by event id: duplicates count once
+	// events holds every distinct occurrence; an event id reused by a
+	// later run (the dispatcher's ids repeat after a replay) occurs twice.
+	events []modelEvent
+	ids    map[string]bool
+}
+
+func (m *modelNotification) add(e modelEvent) {
+	for _, x := range m.events {
+		if x == e {
+			return
+		}
+	}
+	m.events = append(m.events, e)
+	m.ids[e.id] = true
 }
 
 // modelState is what communication_logs must say about a notification.
 type modelState struct {
-	status                                     string
-	updatedAt, createdAt                       time.Time
-	acceptedAt, sentAt, deliveredAt, readAt    *time.Time
-	failedAt, deadLetteredAt, expiredAt        *time.Time
-	attempts, retries, duplicates, events      int
-	pmid, errorCode, errorMessage              string
-	tenant, eventType, template, recipient     string
-	payload                                    string
-	requested                                  bool
+	status                                  string
+	updatedAt, createdAt                    time.Time
+	acceptedAt, sentAt, deliveredAt, readAt *time.Time
+	failedAt, deadLetteredAt, expiredAt     *time.Time
+	attempts, retries, duplicates, events   int
+	pmid, errorCode, errorMessage           string
+	tenant, eventType, template, recipient  string
+	payload                                 string
+	requested                               bool
 }
 
 func (m *modelNotification) final() modelState {
 	s := modelState{createdAt: m.created, tenant: m.tenant, eventType: m.eventType, template: m.template,
-		recipient: m.recipient, payload: m.payload, events: len(m.events)}
-	bestRank, errRank := -1, -1
-	var errAt time.Time
-	first := func(p **time.Time, at time.Time) {
-		if *p == nil || at.Before(**p) {
-			t := at
-			*p = &t
+		recipient: m.recipient, payload: m.payload, events: len(m.ids)}
+	// The current run: after the last failure, if the dispatcher worked on
+	// the notification again after it.
+	var lastFailure time.Time
+	failedOnce := false
+	for _, e := range m.events {
+		if e.status == "failed" || e.status == "dead_lettered" {
+			failedOnce = true
+			if e.at.After(lastFailure) {
+				lastFailure = e.at
+			}
 		}
 	}
+	rerun := false
 	for _, e := range m.events {
+		switch e.status {
+		case "accepted", "retry_scheduled", "outcome_unknown", "expired":
+			rerun = rerun || (failedOnce && e.at.After(lastFailure))
+		}
+	}
+	bestRank, errRank := -1, -1
+	var errAt time.Time
+	for _, e := range m.events {
+		if rerun && !e.at.After(lastFailure) {
+			continue
+		}
 		r := modelPrecedence[e.status]
 		if r > bestRank || (r == bestRank && e.at.After(s.updatedAt)) {
 			bestRank, s.status, s.updatedAt = r, e.status, e.at
@@ -73,6 +105,15 @@ func (m *modelNotification) final() modelState {
 		if e.code != "" && (r > errRank || (r == errRank && (e.at.After(errAt) || (e.at.Equal(errAt) && e.code > s.errorCode)))) {
 			errRank, errAt, s.errorCode, s.errorMessage = r, e.at, e.code, e.msg
 		}
+	}
+	first := func(p **time.Time, at time.Time) {
+		if *p == nil || at.Before(**p) {
+			t := at
+			*p = &t
+		}
+	}
+	retries, duplicates := map[string]bool{}, map[string]bool{}
+	for _, e := range m.events {
 		s.attempts = max(s.attempts, e.attempt)
 		if e.pmid > s.pmid {
 			s.pmid = e.pmid
@@ -95,11 +136,13 @@ func (m *modelNotification) final() modelState {
 		case "expired":
 			first(&s.expiredAt, e.at)
 		case "retry_scheduled":
-			s.retries++
+			retries[e.id] = true
 		case "duplicate":
-			s.duplicates++
+			duplicates[e.id] = true
 		}
 	}
+	s.retries, s.duplicates = len(retries), len(duplicates)
+	s.reattempted = rerun
 	return s
 }
 
@@ -179,10 +222,10 @@ func generate(t testing.TB, seed uint64, minRecords int, base time.Time) *datase
 		n.ID = contract.NotificationID(tenant, n.IdempotencyKey)
 		raw := must(n.Encode())
 		m := &modelNotification{id: n.ID, tenant: tenant, eventType: eventType, template: n.Template.Name,
-			recipient: n.Recipient, payload: string(raw), created: created, events: map[string]modelEvent{}}
+			recipient: n.Recipient, payload: string(raw), created: created, ids: map[string]bool{}}
 		d.notifications[n.ID] = m
 		addEvent := func(e modelEvent) {
-			m.events[e.id] = e
+			m.add(e)
 			d.eventIDs[e.id] = true
 		}
 		addEvent(modelEvent{id: n.ID + "/requested", status: "requested", at: created})
@@ -271,19 +314,7 @@ func generate(t testing.TB, seed uint64, minRecords int, base time.Time) *datase
 			}
 		}
 		pmid := func() string { return fmt.Sprintf("wamid.%016x", rng.Uint64()) }
-		switch r := rng.IntN(100); {
-		case r < 60: // sent
-			retries([]int{0, 0, 0, 1, 2}[rng.IntN(5)])
-			p := pmid()
-			dispatcher(contract.StatusAccepted, attempt, at, p, nil)
-			webhooks(p, at, false)
-		case r < 68: // permanent failure
-			retries(rng.IntN(2))
-			e := genPermanent[rng.IntN(len(genPermanent))]
-			dispatcher(contract.StatusFailed, attempt, at, "", &e)
-		case r < 76: // retries exhausted
-			retries(3)
-			e := genErrors[rng.IntN(len(genErrors))]
+		deadLetter := func(e contract.ErrorInfo) {
 			dispatcher(contract.StatusDeadLettered, attempt, at, "", &e)
 			f := envelope.Failure{Attempt: attempt, Origin: envelope.Origin{Topic: topics.Requested, Partition: 0, Offset: int64(i)},
 				Error: e, Class: envelope.ClassRetryable, FailedAt: at, FirstFailedAt: created, DLQReason: envelope.ReasonExhausted,
@@ -294,7 +325,50 @@ func generate(t testing.TB, seed uint64, minRecords int, base time.Time) *datase
 			}
 			d.dlq = append(d.dlq, record(topics.DLQ, n.Recipient, raw, hs...))
 			d.deadLetters++
-		case r < 81: // expired (sometimes after a retry)
+		}
+		// replay republishes the request as pkg/cli/dlq does, some minutes
+		// after the failure; the dispatcher starts again from attempt 1.
+		replay := func() {
+			at = at.Add(time.Duration(5+rng.IntN(30)) * time.Minute)
+			d.requested = append(d.requested, record(topics.Requested, n.Recipient, raw,
+				kgo.RecordHeader{Key: envelope.HeaderReplayCount, Value: []byte("1")},
+				kgo.RecordHeader{Key: envelope.HeaderNotificationID, Value: []byte(n.ID)}))
+			attempt = 1
+			at = at.Add(ms(50, 900))
+		}
+		switch r := rng.IntN(100); {
+		case r < 58: // sent
+			retries([]int{0, 0, 0, 1, 2}[rng.IntN(5)])
+			p := pmid()
+			dispatcher(contract.StatusAccepted, attempt, at, p, nil)
+			webhooks(p, at, false)
+		case r < 65: // permanent failure
+			retries(rng.IntN(2))
+			e := genPermanent[rng.IntN(len(genPermanent))]
+			dispatcher(contract.StatusFailed, attempt, at, "", &e)
+		case r < 72: // retries exhausted
+			retries(3)
+			deadLetter(genErrors[rng.IntN(len(genErrors))])
+		case r < 75: // dead-lettered, replayed from the DLQ, then sent
+			retries(3)
+			deadLetter(genErrors[rng.IntN(len(genErrors))])
+			replay()
+			retries(rng.IntN(2))
+			p := pmid()
+			dispatcher(contract.StatusAccepted, attempt, at, p, nil)
+			webhooks(p, at, false)
+		case r < 77: // dead-lettered, replayed, dead-lettered again
+			retries(3)
+			deadLetter(genErrors[rng.IntN(len(genErrors))])
+			replay()
+			retries(3)
+			deadLetter(genErrors[rng.IntN(len(genErrors))])
+		case r < 78: // failed, replayed by force, failed again
+			e := genPermanent[rng.IntN(len(genPermanent))]
+			dispatcher(contract.StatusFailed, attempt, at, "", &e)
+			replay()
+			dispatcher(contract.StatusFailed, attempt, at, "", &e)
+		case r < 82: // expired (sometimes after a retry)
 			retries(rng.IntN(2))
 			dispatcher(contract.StatusExpired, attempt, at, "", nil)
 		case r < 88: // a second publish suppressed, the first one sent

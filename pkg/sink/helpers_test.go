@@ -59,7 +59,8 @@ type running struct {
 func startSink(t testing.TB, cfg Config, ch *clickhouse.Options, brokers []string) *running {
 	t.Helper()
 	lw := &testWriter{t: t}
-	s, err := New(cfg, ch, []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100 * time.Millisecond)},
+	s, err := New(cfg, ch, []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100 * time.Millisecond),
+		kgo.HeartbeatInterval(200 * time.Millisecond)},
 		slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
@@ -89,14 +90,36 @@ func startSink(t testing.TB, cfg Config, ch *clickhouse.Options, brokers []strin
 // produce writes records in order and waits for every ack.
 func produce(t testing.TB, cl *kgo.Client, rs []*kgo.Record) {
 	t.Helper()
+	if err := produceErr(cl, rs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func produceErr(cl *kgo.Client, rs []*kgo.Record) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for lo := 0; lo < len(rs); lo += 10000 {
 		hi := min(lo+10000, len(rs))
 		if err := cl.ProduceSync(ctx, rs[lo:hi]...).FirstErr(); err != nil {
-			t.Fatalf("produce: %v", err)
+			return fmt.Errorf("produce: %w", err)
 		}
 	}
+	return nil
+}
+
+// committedTotal is the sum of group's committed offsets on the sink's topics.
+func committedTotal(ctx context.Context, adm *kadm.Client, group string) (int64, error) {
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	committed.Each(func(o kadm.OffsetResponse) {
+		if o.Err == nil && o.At > 0 {
+			n += o.At
+		}
+	})
+	return n, nil
 }
 
 // committedLag is how many records of the sink's topics group has not
@@ -147,14 +170,14 @@ func waitConsumed(t testing.TB, adm *kadm.Client, group string, timeout time.Dur
 
 // logRow is a row of communication_logs as the tests compare it.
 type logRow struct {
-	Status, ErrorCode, ErrorMessage                          string
-	CreatedAt, UpdatedAt                                     time.Time
-	AcceptedAt, SentAt, DeliveredAt, ReadAt                  *time.Time
-	FailedAt, DeadLetteredAt, ExpiredAt                      *time.Time
-	Attempts, Retries, Duplicates, Events                    uint64
+	Status, ErrorCode, ErrorMessage                           string
+	CreatedAt, UpdatedAt                                      time.Time
+	AcceptedAt, SentAt, DeliveredAt, ReadAt                   *time.Time
+	FailedAt, DeadLetteredAt, ExpiredAt                       *time.Time
+	Attempts, Retries, Duplicates, Events                     uint64
 	ProviderMessageID, Tenant, EventType, Template, Recipient string
-	Payload                                                  string
-	Requested                                                bool
+	Payload                                                   string
+	Requested                                                 bool
 }
 
 func queryLogs(t testing.TB, conn driver.Conn) map[string]logRow {
@@ -164,7 +187,7 @@ func queryLogs(t testing.TB, conn driver.Conn) map[string]logRow {
 	rows, err := conn.Query(ctx, `SELECT notification_id, status, error_code, error_message, created_at, updated_at,
 		accepted_at, sent_at, delivered_at, read_at, failed_at, dead_lettered_at, expired_at,
 		toUInt64(attempts), toUInt64(retries), toUInt64(duplicates), toUInt64(events),
-		provider_message_id, tenant, event_type, template, toString(recipient), payload, requested
+		provider_message_id, tenant, event_type, template, toString(recipient), payload, requested, reattempted
 		FROM communication_logs`)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +200,7 @@ func queryLogs(t testing.TB, conn driver.Conn) map[string]logRow {
 		if err := rows.Scan(&id, &r.Status, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &r.UpdatedAt,
 			&r.AcceptedAt, &r.SentAt, &r.DeliveredAt, &r.ReadAt, &r.FailedAt, &r.DeadLetteredAt, &r.ExpiredAt,
 			&r.Attempts, &r.Retries, &r.Duplicates, &r.Events,
-			&r.ProviderMessageID, &r.Tenant, &r.EventType, &r.Template, &r.Recipient, &r.Payload, &r.Requested); err != nil {
+			&r.ProviderMessageID, &r.Tenant, &r.EventType, &r.Template, &r.Recipient, &r.Payload, &r.Requested, &r.Reattempted); err != nil {
 			t.Fatal(err)
 		}
 		if _, dup := out[id]; dup {
@@ -198,7 +221,7 @@ func (s modelState) row() logRow {
 		FailedAt: s.failedAt, DeadLetteredAt: s.deadLetteredAt, ExpiredAt: s.expiredAt,
 		Attempts: uint64(s.attempts), Retries: uint64(s.retries), Duplicates: uint64(s.duplicates), Events: uint64(s.events),
 		ProviderMessageID: s.pmid, Tenant: s.tenant, EventType: s.eventType, Template: s.template, Recipient: s.recipient,
-		Payload: s.payload, Requested: s.requested,
+		Payload: s.payload, Requested: s.requested, Reattempted: s.reattempted,
 	}
 }
 
@@ -280,8 +303,8 @@ func snapshotViews(t testing.TB, conn driver.Conn) map[string]string {
 		"failures_by_code":       "hour, tenant, event_type, template, status, error_code, error_retryable",
 		"retry_errors_by_code":   "hour, tenant, event_type, error_code",
 		"step_latency":           "hour, tenant, event_type, step",
-		"retry_dlq_rates":        "hour, tenant, event_type",
-		"dead_letters_hourly":    "hour, tenant, event_type, reason, error_class, error_code",
+		"retry_dlq_rates":        "hour, tenant, event_type, template",
+		"dead_letters_hourly":    "hour, tenant, event_type, template, reason, error_class, error_code",
 		"unmatched_webhooks":     "provider_message_id",
 	}
 	out := map[string]string{}
@@ -377,4 +400,3 @@ func diffSnapshots(a, b map[string]string) string {
 	}
 	return strings.Join(out, "\n")
 }
-

@@ -359,7 +359,11 @@ func (s *Sink) flush(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) er
 			"first_partition", e.Partition, "first_offset", e.Offset, "first_reason", truncate(e.Reason, 300))
 	}
 	last := b.lastRecords()
-	if err := cl.CommitRecords(ctx, last...); err != nil {
+	// The rows are written: commit even if shutdown began meanwhile, so
+	// the next owner does not consume them again.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := cl.CommitRecords(cctx, last...); err != nil {
 		// The rows are in ClickHouse; an uncommitted range is consumed
 		// again (after a rebalance, by whoever owns it) and deduplicated.
 		s.m.commitErrors.Add(ctx, 1)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
+	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
 
 // Environment variables read by Load. Validate names them.
@@ -31,7 +32,7 @@ const (
 	DefaultPath           = "/v1/webhooks/whatsapp"
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultProvider       = "xpressbot"
-	DefaultFormat         = FormatAuto
+	DefaultFormat         = payload.FormatAuto
 	DefaultEnvelopeField  = "data"
 	DefaultProduceTimeout = 5 * time.Second
 )
@@ -39,24 +40,6 @@ const (
 // maxMaxBodyBytes bounds WANOTIFY_WEBHOOK_MAX_BODY: the whole body is held
 // in memory to check its signature.
 const maxMaxBodyBytes = 64 << 20
-
-// Format is the shape status webhooks arrive in.
-type Format string
-
-// Formats.
-const (
-	// FormatMeta is Meta's WhatsApp Cloud API payload at the top level:
-	// {"object":…, "entry":[{"changes":[{"value":{"statuses":[…]}}]}]}.
-	FormatMeta Format = "meta"
-	// FormatEnvelope is the same payload inside a field of a wrapper
-	// object, as in Xpressbot's {"success":…, "data":{…}, "message":…}
-	// envelope; Config.EnvelopeField names the field.
-	FormatEnvelope Format = "envelope"
-	// FormatAuto takes the payload at the top level when the body has an
-	// "entry" field and from Config.EnvelopeField otherwise, so a
-	// provider may send either without reconfiguration.
-	FormatAuto Format = "auto"
-)
 
 // Config configures a Receiver. Start from DefaultConfig (or Load); the
 // zero value is not valid: Secret is required.
@@ -81,8 +64,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// Provider is stamped on every status event. Default "xpressbot".
 	Provider string
-	// Format is the body shape. Default FormatAuto.
-	Format Format
+	// Format is the body shape. Default payload.FormatAuto.
+	Format payload.Format
 	// EnvelopeField names the wrapper field holding the Meta payload for
 	// FormatEnvelope and FormatAuto. Default "data".
 	EnvelopeField string
@@ -116,7 +99,7 @@ func Load(e *config.Env) Config {
 		SignatureHeader: e.String(EnvSignatureHeader, d.SignatureHeader, "header carrying the body signature sha256=<hex>"),
 		MaxBodyBytes:    int64(e.Int(EnvMaxBody, int(d.MaxBodyBytes), "largest webhook body in bytes; larger ones get 413")),
 		Provider:        e.String(EnvProvider, d.Provider, "provider name stamped on status events"),
-		Format:          Format(strings.ToLower(e.String(EnvFormat, string(d.Format), "webhook body shape: meta (Meta's payload), envelope (Meta's payload inside a wrapper field) or auto (either)"))),
+		Format:          payload.Format(strings.ToLower(e.String(EnvFormat, string(d.Format), "webhook body shape: meta (Meta's payload), envelope (Meta's payload inside a wrapper field) or auto (either)"))),
 		EnvelopeField:   e.String(EnvEnvelopeField, d.EnvelopeField, "wrapper field holding Meta's payload for the envelope and auto formats"),
 		ProduceTimeout:  e.Duration(EnvProduceTimeout, d.ProduceTimeout, "how long a webhook waits for Kafka to acknowledge its status events before answering 503"),
 	}
@@ -160,13 +143,13 @@ func (c Config) Validate() error {
 		bad("Provider", EnvProvider, "must be 1 to 32 characters, got %q", c.Provider)
 	}
 	switch c.Format {
-	case FormatMeta:
-	case FormatEnvelope, FormatAuto:
+	case payload.FormatMeta:
+	case payload.FormatEnvelope, payload.FormatAuto:
 		if c.EnvelopeField == "" {
 			bad("EnvelopeField", EnvEnvelopeField, "is required with format %q", c.Format)
 		}
 	default:
-		bad("Format", EnvFormat, "%q must be %q, %q or %q", c.Format, FormatMeta, FormatEnvelope, FormatAuto)
+		bad("Format", EnvFormat, "%q must be %q, %q or %q", c.Format, payload.FormatMeta, payload.FormatEnvelope, payload.FormatAuto)
 	}
 	if c.ProduceTimeout <= 0 {
 		bad("ProduceTimeout", EnvProduceTimeout, "must be positive, got %s", c.ProduceTimeout)

@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
 
 // Outcomes, the values of the outcome attribute of
@@ -85,7 +87,7 @@ func (m *metrics) verifyFailure(ctx context.Context, reason string) {
 }
 
 // batch counts what an acknowledged webhook carried.
-func (m *metrics) batch(ctx context.Context, b *Batch) {
+func (m *metrics) batch(ctx context.Context, b *payload.Batch) {
 	counts := map[[2]string]int64{}
 	for _, ev := range b.Events {
 		counts[[2]string{string(ev.Status.Status), "produced"}]++

@@ -51,6 +51,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
 	"github.com/wanotify/wanotify/pkg/topics"
+	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
 
 // maxChallengeLen bounds the handshake challenge echoed back (Meta sends
@@ -101,7 +102,7 @@ func ProducerOptions() []kgo.Opt {
 type Receiver struct {
 	cfg     Config
 	secret  []byte
-	parser  Parser
+	parser  payload.Parser
 	cl      *kgo.Client
 	log     *slog.Logger
 	metrics *metrics
@@ -128,7 +129,7 @@ func New(cfg Config, cl *kgo.Client, opts ...Option) (*Receiver, error) {
 	return &Receiver{
 		cfg:     cfg,
 		secret:  []byte(cfg.Secret),
-		parser:  Parser{Provider: cfg.Provider, Format: cfg.Format, EnvelopeField: cfg.EnvelopeField},
+		parser:  payload.Parser{Provider: cfg.Provider, Format: cfg.Format, EnvelopeField: cfg.EnvelopeField},
 		cl:      cl,
 		log:     o.log,
 		metrics: m,
@@ -237,9 +238,9 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if err := VerifySignature(rx.secret, body, r.Header.Get(rx.cfg.SignatureHeader)); err != nil {
+	if err := payload.VerifySignature(rx.secret, body, r.Header.Get(rx.cfg.SignatureHeader)); err != nil {
 		reason := ReasonBadSignature
-		if errors.Is(err, ErrMissingSignature) {
+		if errors.Is(err, payload.ErrMissingSignature) {
 			reason = ReasonMissingSignature
 		}
 		done(OutcomeUnauthorized)
@@ -254,7 +255,7 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		done(OutcomeMalformed)
 		p := Problem{Type: ProblemInvalidPayload, Title: "Bad Request", Status: http.StatusBadRequest, Detail: "the webhook payload is malformed; nothing was recorded"}
-		var pe *PayloadError
+		var pe *payload.Error
 		if errors.As(err, &pe) {
 			p.Errors = pe.Fields
 			if pe.Omitted > 0 {
@@ -306,7 +307,7 @@ func (rx *Receiver) tooLarge(ctx context.Context, w http.ResponseWriter) {
 // payload carries no trace context, so the notification id (the
 // dispatcher's biz_opaque_callback_data) is what connects this trace to
 // the notification's: search by wanotify.notification_id.
-func (rx *Receiver) annotate(span trace.Span, b *Batch) {
+func (rx *Receiver) annotate(span trace.Span, b *payload.Batch) {
 	if !span.IsRecording() {
 		return
 	}
@@ -351,7 +352,7 @@ const produceGrace = time.Second
 // leaves nothing behind to land later. Records carry the request's
 // context, so the client's tracing hooks stamp its trace on them; a
 // provider hanging up does not cancel them, only the timeout does.
-func (rx *Receiver) produce(ctx context.Context, events []Event) error {
+func (rx *Receiver) produce(ctx context.Context, events []payload.Event) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rx.cfg.ProduceTimeout)
 	defer cancel()
 	results := make(chan error, len(events)) // never blocks a late callback

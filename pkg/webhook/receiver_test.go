@@ -21,6 +21,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/metawebhook"
 	"github.com/wanotify/wanotify/pkg/testinfra"
 	"github.com/wanotify/wanotify/pkg/topics"
+	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
 
 func outcome(o string) attribute.KeyValue { return attribute.String("outcome", o) }
@@ -107,7 +108,7 @@ func TestSignedWebhookProducesEveryStatusKeyedByRecipient(t *testing.T) {
 		Recipient: "+" + recipients[0], Status: contract.StatusFailed, OccurredAt: time.Unix(ts, 0).UTC(),
 		Error: &contract.ErrorInfo{Code: "meta_131047", Message: "Re-engagement message"}}
 
-	got := h.post(mustJSON(t, payload(sts...)))
+	got := h.post(mustJSON(t, metaPayload(sts...)))
 	if got.status != http.StatusOK {
 		t.Fatalf("status %d %s, want 200", got.status, got.body)
 	}
@@ -157,11 +158,11 @@ func TestSignedWebhookProducesEveryStatusKeyedByRecipient(t *testing.T) {
 
 func TestRefusedRequestsProduceNothing(t *testing.T) {
 	h := newHarness(t, nil, func(c *Config) { c.MaxBodyBytes = 4096 })
-	good := mustJSON(t, payload(metaStatus("wamid.1", "delivered", "447700900123", 1764324002)))
+	good := mustJSON(t, metaPayload(metaStatus("wamid.1", "delivered", "447700900123", 1764324002)))
 	sign := func(secret string, body []byte) map[string]string {
 		return map[string]string{h.cfg.SignatureHeader: metawebhook.Sign([]byte(secret), body)}
 	}
-	big := mustJSON(t, payload(metaStatus(strings.Repeat("x", 5000), "delivered", "447700900123", 1764324002)))
+	big := mustJSON(t, metaPayload(metaStatus(strings.Repeat("x", 5000), "delivered", "447700900123", 1764324002)))
 	missingFields := []byte(`{"object":"whatsapp_business_account","entry":[{"id":"w","changes":[{"field":"messages","value":{"statuses":[{"id":"wamid.1","status":"delivered","timestamp":"1764324002","recipient_id":"447700900123"},{"id":"wamid.2","status":"read","timestamp":"1764324002"}]}}]}]}`)
 	cases := []struct {
 		name    string
@@ -252,7 +253,7 @@ func TestKafkaRefusingWritesGets503ThenTheRetryIsStored(t *testing.T) {
 	h := newHarness(t, c.ListenAddrs(), func(cfg *Config) { cfg.ProduceTimeout = 500 * time.Millisecond })
 	fault := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topics.Status, Err: kerr.NotEnoughReplicas, Count: -1})
 
-	body := mustJSON(t, payload(
+	body := mustJSON(t, metaPayload(
 		metaStatus("wamid.1", "sent", "447700900123", 1764324002),
 		metaStatus("wamid.2", "delivered", "14155550100", 1764324003),
 	))
@@ -307,7 +308,7 @@ func TestKafkaGoneGets503(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, c.ListenAddrs(), func(cfg *Config) { cfg.ProduceTimeout = 500 * time.Millisecond })
-	body := mustJSON(t, payload(metaStatus("wamid.1", "sent", "447700900123", 1764324002)))
+	body := mustJSON(t, metaPayload(metaStatus("wamid.1", "sent", "447700900123", 1764324002)))
 	if got := h.post(body); got.status != http.StatusOK {
 		t.Fatalf("before the outage: %d %s", got.status, got.body)
 	}
@@ -325,7 +326,7 @@ func TestKafkaGoneGets503(t *testing.T) {
 
 func TestResentWebhookCarriesTheSameEventIDs(t *testing.T) {
 	h := newHarness(t, nil, nil)
-	body := mustJSON(t, payload(metaStatus("wamid.1", "delivered", "447700900123", 1764324002)))
+	body := mustJSON(t, metaPayload(metaStatus("wamid.1", "delivered", "447700900123", 1764324002)))
 	for range 2 {
 		if got := h.post(body); got.status != http.StatusOK {
 			t.Fatalf("%d %s", got.status, got.body)
@@ -371,8 +372,8 @@ func TestInboundMessagesUnknownFieldsAndStatusesAreAcceptedAndCounted(t *testing
 		{"wanotify.webhook.statuses", []attribute.KeyValue{attribute.String("status", "deleted"), attribute.String("result", "skipped")}, 1},
 		{"wanotify.webhook.statuses", []attribute.KeyValue{attribute.String("status", "other"), attribute.String("result", "skipped")}, 1},
 		{"wanotify.webhook.statuses", []attribute.KeyValue{attribute.String("status", "read"), attribute.String("result", "produced")}, 1},
-		{"wanotify.webhook.ignored", []attribute.KeyValue{attribute.String("kind", IgnoredUnknownFields)}, 1},
-		{"wanotify.webhook.ignored", []attribute.KeyValue{attribute.String("kind", IgnoredChange)}, 1},
+		{"wanotify.webhook.ignored", []attribute.KeyValue{attribute.String("kind", payload.IgnoredUnknownFields)}, 1},
+		{"wanotify.webhook.ignored", []attribute.KeyValue{attribute.String("kind", payload.IgnoredChange)}, 1},
 	}
 	for _, c := range checks {
 		if got := counter(t, h.reader, c.name, c.attrs...); got != c.want {
@@ -385,7 +386,7 @@ func TestRequestSpanNamesTheNotificationAndRecordsCarryItsContext(t *testing.T) 
 	h := newHarness(t, nil, nil)
 	st := metaStatus("wamid.1", "delivered", "447700900123", 1764324002)
 	st.BizOpaqueCallbackData = "6d1f7a52-3c55-5b8e-a1a4-0f3f7e0b9c21"
-	if got := h.post(mustJSON(t, payload(st))); got.status != http.StatusOK {
+	if got := h.post(mustJSON(t, metaPayload(st))); got.status != http.StatusOK {
 		t.Fatalf("%d %s", got.status, got.body)
 	}
 	recs := consumeStatus(t, h.brokers, 1)

@@ -75,7 +75,7 @@ func serve(ctx context.Context, rt *service.Runtime, cfg Config, kc kafkaconf.Co
 	pinged := make(chan struct{})
 	go func() {
 		defer close(pinged)
-		for {
+		for attempt := 0; ; attempt++ {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := cl.Ping(pctx)
 			cancel()
@@ -83,7 +83,9 @@ func serve(ctx context.Context, rt *service.Runtime, cfg Config, kc kafkaconf.Co
 				rt.SetReady(true)
 				return
 			}
-			rt.Log.Warn("kafka not reachable yet; not ready", "err", err)
+			if attempt%30 == 0 {
+				rt.Log.Warn("kafka not reachable yet; not ready", "err", err, "attempt", attempt+1)
+			}
 			select {
 			case <-ctx.Done():
 				return

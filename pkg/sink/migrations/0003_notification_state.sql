@@ -6,11 +6,10 @@
 -- idempotent aggregate, so the order events arrive in, duplicates and
 -- replays do not change the result:
 --
---   progress    max((status_rank, occurred_at, status)): the status with the
---               highest precedence wins; among equal statuses the latest.
---   last_error  the same maximum over the events that carried an error: the
---               error of the final failure if there is one, else the latest
---               transient error.
+--   history     groupUniqArray((occurred_at, status_rank, status, error_code,
+--               error_message, error_retryable)): the set of distinct status
+--               changes, from which communication_logs (0004) derives the
+--               current status and error.
 --   *_at        min(occurred_at) of the first event with that status.
 --   attempts    max(attempt) reported by the dispatcher.
 --   retry_events, duplicate_events, events
@@ -38,6 +37,16 @@
 -- This differs from contract.Status.Rank() for duplicate, expired and
 -- outcome_unknown, which describe a second copy or missing knowledge rather
 -- than this notification's progress.
+--
+-- The status is the highest precedence reached in the notification's
+-- current run; among equal statuses the latest. A run ends with failed or
+-- dead_lettered, and a new one starts only when the dispatcher works on the
+-- notification again after that (an operator replayed it from the DLQ, see
+-- pkg/cli/dlq): an accepted, retry_scheduled, outcome_unknown or expired
+-- event that occurred after the last failure. Events that occurred before
+-- it, however late they arrive, belong to the ended run, so failure stays
+-- final for them. The error shown is the most significant one of the
+-- current run (its failure's, else its latest transient error).
 --
 -- Webhooks that arrive before the dispatcher's record
 -- ---------------------------------------------------
@@ -73,8 +82,7 @@ CREATE TABLE IF NOT EXISTS notification_state
     expires_at          SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))),
     first_event_at      SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
     last_event_at       SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
-    progress            SimpleAggregateFunction(max, Tuple(rank UInt8, at DateTime64(3, 'UTC'), status String)),
-    last_error          SimpleAggregateFunction(max, Tuple(rank UInt8, at DateTime64(3, 'UTC'), code String, message String, retryable Bool)),
+    history             AggregateFunction(groupUniqArray, Tuple(DateTime64(3, 'UTC'), UInt8, String, String, String, Bool)),
     accepted_at         SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
     sent_at             SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
     delivered_at        SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
@@ -112,8 +120,7 @@ CREATE TABLE IF NOT EXISTS provider_message_state
     expires_at          SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))),
     first_event_at      SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
     last_event_at       SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
-    progress            SimpleAggregateFunction(max, Tuple(rank UInt8, at DateTime64(3, 'UTC'), status String)),
-    last_error          SimpleAggregateFunction(max, Tuple(rank UInt8, at DateTime64(3, 'UTC'), code String, message String, retryable Bool)),
+    history             AggregateFunction(groupUniqArray, Tuple(DateTime64(3, 'UTC'), UInt8, String, String, String, Bool)),
     accepted_at         SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
     sent_at             SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
     delivered_at        SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
@@ -163,10 +170,8 @@ SELECT
     max(expires_at)                                              AS expires_at,
     min(occurred_at)                                             AS first_event_at,
     max(occurred_at)                                             AS last_event_at,
-    max((status_rank, occurred_at, toString(status)))            AS progress,
-    max(if(error_code != '',
-           (status_rank, occurred_at, toString(error_code), error_message, error_retryable),
-           (toUInt8(0), toDateTime64(0, 3, 'UTC'), '', '', false))) AS last_error,
+    groupUniqArrayState((occurred_at, status_rank, toString(status),
+                         toString(error_code), error_message, error_retryable)) AS history,
     min(if(status = 'accepted', occurred_at, NULL))              AS accepted_at,
     min(if(status = 'sent', occurred_at, NULL))                  AS sent_at,
     min(if(status = 'delivered', occurred_at, NULL))             AS delivered_at,
@@ -201,10 +206,8 @@ SELECT
     max(expires_at)                                              AS expires_at,
     min(occurred_at)                                             AS first_event_at,
     max(occurred_at)                                             AS last_event_at,
-    max((status_rank, occurred_at, toString(status)))            AS progress,
-    max(if(error_code != '',
-           (status_rank, occurred_at, toString(error_code), error_message, error_retryable),
-           (toUInt8(0), toDateTime64(0, 3, 'UTC'), '', '', false))) AS last_error,
+    groupUniqArrayState((occurred_at, status_rank, toString(status),
+                         toString(error_code), error_message, error_retryable)) AS history,
     min(if(status = 'accepted', occurred_at, NULL))              AS accepted_at,
     min(if(status = 'sent', occurred_at, NULL))                  AS sent_at,
     min(if(status = 'delivered', occurred_at, NULL))             AS delivered_at,

@@ -3,12 +3,14 @@
 --   notification_id      the message id wanotify assigned (UUIDv5 of tenant + idempotency key)
 --   recipient            E.164 number
 --   payload              the notifications.requested value (JSON) of the first request
---   status               current status by precedence (see 0003): requested,
---                        duplicate, retry_scheduled, outcome_unknown, expired,
---                        accepted, sent, delivered, read, dead_lettered, failed
+--   status               current status by precedence within the current run
+--                        (see 0003): requested, duplicate, retry_scheduled,
+--                        outcome_unknown, expired, accepted, sent, delivered,
+--                        read, dead_lettered, failed
 --   error_code, error_message, error_retryable
---                        the most significant error met: the final failure's,
---                        else the latest transient one ('' / false when none)
+--                        the most significant error of the current run: its
+--                        failure's, else its latest transient one ('' / false
+--                        when none)
 --   created_at           when the request was accepted by ingest (first event
 --                        seen if the request record has not arrived yet)
 --   updated_at           when the current status was reached
@@ -24,6 +26,9 @@
 --   expires_at           the request's expiry, if any
 --   first_event_at, last_event_at, events   activity span and distinct event count
 --   requested            whether the notifications.requested record was seen
+--   reattempted          the dispatcher worked on it again after it had failed
+--                        or been dead-lettered (a DLQ replay): status and error
+--                        describe that new run
 --
 -- Webhook events that named only the provider message id are merged in
 -- through provider_message_map (see 0003). Filtering on notification_id is
@@ -33,12 +38,12 @@ SELECT
     notification_id,
     recipient,
     payload,
-    progress.status                        AS status,
-    last_error.code                        AS error_code,
-    last_error.message                     AS error_message,
-    last_error.retryable                   AS error_retryable,
+    progress.3                             AS status,
+    last_error.3                           AS error_code,
+    last_error.4                           AS error_message,
+    last_error.5                           AS error_retryable,
     coalesce(requested_at, first_event_at) AS created_at,
-    progress.at                            AS updated_at,
+    progress.2                             AS updated_at,
     tenant,
     source_service,
     event_type,
@@ -65,68 +70,84 @@ SELECT
     first_event_at,
     last_event_at,
     events,
-    requested_at IS NOT NULL               AS requested
+    requested_at IS NOT NULL               AS requested,
+    reattempted
 FROM
 (
+    -- history entries: (1 occurred_at, 2 status_rank, 3 status, 4 error_code,
+    -- 5 error_message, 6 error_retryable). The current run is what happened
+    -- after the last failure when the dispatcher worked on the notification
+    -- again since (see 0003); else everything.
     SELECT
-        notification_id,
-        max(tenant)                        AS tenant,
-        max(source_service)                AS source_service,
-        max(event_type)                    AS event_type,
-        max(template)                      AS template,
-        max(template_language)             AS template_language,
-        max(sender)                        AS sender,
-        max(recipient)                     AS recipient,
-        max(provider)                      AS provider,
-        max(provider_message_id)           AS provider_message_id,
-        max(idempotency_key)               AS idempotency_key,
-        argMinIfMerge(request_payload)     AS payload,
-        min(requested_at)                  AS requested_at,
-        max(expires_at)                    AS expires_at,
-        min(first_event_at)                AS first_event_at,
-        max(last_event_at)                 AS last_event_at,
-        max(progress)                      AS progress,
-        max(last_error)                    AS last_error,
-        min(accepted_at)                   AS accepted_at,
-        min(sent_at)                       AS sent_at,
-        min(delivered_at)                  AS delivered_at,
-        min(read_at)                       AS read_at,
-        min(failed_at)                     AS failed_at,
-        min(dead_lettered_at)              AS dead_lettered_at,
-        min(expired_at)                    AS expired_at,
-        min(outcome_unknown_at)            AS outcome_unknown_at,
-        min(first_retry_at)                AS first_retry_at,
-        max(attempts)                      AS attempts,
-        uniqExactIfMerge(retry_events)     AS retries,
-        uniqExactIfMerge(duplicate_events) AS duplicates,
-        uniqExactMerge(events)             AS events
+        *,
+        arrayMax(arrayMap(x -> x.1, arrayFilter(x -> x.3 IN ('failed', 'dead_lettered'), history))) AS last_failure_at,
+        arrayExists(x -> x.3 IN ('failed', 'dead_lettered'), history)
+            AND arrayExists(x -> x.3 IN ('accepted', 'retry_scheduled', 'outcome_unknown', 'expired') AND x.1 > last_failure_at, history)
+                                                                              AS reattempted,
+        if(reattempted, arrayFilter(x -> x.1 > last_failure_at, history), history) AS run,
+        arrayReduce('max', arrayMap(x -> (x.2, x.1, x.3), run))                    AS progress,
+        arrayReduce('max', arrayMap(x -> (x.2, x.1, x.4, x.5, x.6), arrayFilter(x -> x.4 != '', run))) AS last_error
     FROM
     (
         SELECT
-            notification_id, tenant, source_service, event_type, template, template_language, sender,
-            recipient, provider, toString(provider_message_id) AS provider_message_id, idempotency_key,
-            request_payload, requested_at, expires_at, first_event_at, last_event_at, progress, last_error,
-            accepted_at, sent_at, delivered_at, read_at, failed_at, dead_lettered_at, expired_at,
-            outcome_unknown_at, first_retry_at, attempts, retry_events, duplicate_events, events
-        FROM notification_state
-        UNION ALL
-        SELECT
-            m.notification_id AS notification_id, s.tenant, s.source_service, s.event_type, s.template,
-            s.template_language, s.sender, s.recipient, s.provider, s.provider_message_id AS provider_message_id,
-            s.idempotency_key, s.request_payload, s.requested_at, s.expires_at, s.first_event_at,
-            s.last_event_at, s.progress, s.last_error, s.accepted_at, s.sent_at, s.delivered_at, s.read_at,
-            s.failed_at, s.dead_lettered_at, s.expired_at, s.outcome_unknown_at, s.first_retry_at,
-            s.attempts, s.retry_events, s.duplicate_events, s.events
-        FROM provider_message_state AS s
-        INNER JOIN
+            notification_id,
+            max(tenant)                        AS tenant,
+            max(source_service)                AS source_service,
+            max(event_type)                    AS event_type,
+            max(template)                      AS template,
+            max(template_language)             AS template_language,
+            max(sender)                        AS sender,
+            max(recipient)                     AS recipient,
+            max(provider)                      AS provider,
+            max(provider_message_id)           AS provider_message_id,
+            max(idempotency_key)               AS idempotency_key,
+            argMinIfMerge(request_payload)     AS payload,
+            min(requested_at)                  AS requested_at,
+            max(expires_at)                    AS expires_at,
+            min(first_event_at)                AS first_event_at,
+            max(last_event_at)                 AS last_event_at,
+            groupUniqArrayMerge(history)       AS history,
+            min(accepted_at)                   AS accepted_at,
+            min(sent_at)                       AS sent_at,
+            min(delivered_at)                  AS delivered_at,
+            min(read_at)                       AS read_at,
+            min(failed_at)                     AS failed_at,
+            min(dead_lettered_at)              AS dead_lettered_at,
+            min(expired_at)                    AS expired_at,
+            min(outcome_unknown_at)            AS outcome_unknown_at,
+            min(first_retry_at)                AS first_retry_at,
+            max(attempts)                      AS attempts,
+            uniqExactIfMerge(retry_events)     AS retries,
+            uniqExactIfMerge(duplicate_events) AS duplicates,
+            uniqExactMerge(events)             AS events
+        FROM
         (
-            SELECT provider_message_id, min(notification_id) AS notification_id
-            FROM provider_message_map
-            WHERE provider_message_id IN (SELECT provider_message_id FROM provider_message_state)
-            GROUP BY provider_message_id
-        ) AS m ON m.provider_message_id = s.provider_message_id
+            SELECT
+                notification_id, tenant, source_service, event_type, template, template_language, sender,
+                recipient, provider, toString(provider_message_id) AS provider_message_id, idempotency_key,
+                request_payload, requested_at, expires_at, first_event_at, last_event_at, history,
+                accepted_at, sent_at, delivered_at, read_at, failed_at, dead_lettered_at, expired_at,
+                outcome_unknown_at, first_retry_at, attempts, retry_events, duplicate_events, events
+            FROM notification_state
+            UNION ALL
+            SELECT
+                m.notification_id AS notification_id, s.tenant, s.source_service, s.event_type, s.template,
+                s.template_language, s.sender, s.recipient, s.provider, s.provider_message_id AS provider_message_id,
+                s.idempotency_key, s.request_payload, s.requested_at, s.expires_at, s.first_event_at,
+                s.last_event_at, s.history, s.accepted_at, s.sent_at, s.delivered_at, s.read_at,
+                s.failed_at, s.dead_lettered_at, s.expired_at, s.outcome_unknown_at, s.first_retry_at,
+                s.attempts, s.retry_events, s.duplicate_events, s.events
+            FROM provider_message_state AS s
+            INNER JOIN
+            (
+                SELECT provider_message_id, min(notification_id) AS notification_id
+                FROM provider_message_map
+                WHERE provider_message_id IN (SELECT provider_message_id FROM provider_message_state)
+                GROUP BY provider_message_id
+            ) AS m ON m.provider_message_id = s.provider_message_id
+        )
+        GROUP BY notification_id
     )
-    GROUP BY notification_id
 );
 
 -- Webhook events whose provider message id no notification claims (yet):
@@ -136,7 +157,7 @@ CREATE OR REPLACE VIEW unmatched_webhooks AS
 SELECT
     provider_message_id,
     max(recipient)                    AS recipient,
-    max(progress).status              AS status,
+    arrayReduce('max', arrayMap(x -> (x.2, x.1, x.3), groupUniqArrayMerge(history))).3 AS status,
     min(first_event_at)               AS first_event_at,
     max(last_event_at)                AS last_event_at,
     uniqExactMerge(events)            AS events

@@ -1,5 +1,5 @@
 -- retry_dlq_rates: how often notifications needed retries and how often they
--- ended in the dead-letter queue, per hour requested, tenant and event type.
+-- ended in the dead-letter queue, per hour requested, tenant, event type and template.
 --   retried        notifications with at least one retry
 --   retry_events   retries in total (distinct retry_scheduled events)
 --   dead_lettered  notifications whose status is dead_lettered
@@ -11,6 +11,7 @@ SELECT
     hour,
     tenant,
     event_type,
+    template,
     requested,
     retried,
     retry_events,
@@ -24,11 +25,12 @@ FROM
         toStartOfHour(created_at)               AS hour,
         tenant,
         event_type,
+        template,
         countIf(requested)                      AS requested,
         countIf(retries > 0)                    AS retried,
         sum(retries)                            AS retry_events,
         countIf(status = 'dead_lettered')       AS dead_lettered,
         round(avgIf(attempts, attempts > 0), 3) AS avg_attempts
     FROM communication_logs
-    GROUP BY hour, tenant, event_type
+    GROUP BY hour, tenant, event_type, template
 );

@@ -1,5 +1,5 @@
 -- dead_letters_hourly: records parked in notifications.dlq per hour they
--- failed, tenant, event type, reason (exhausted, permanent, poison), error
+-- failed, tenant, event type, template, reason (exhausted, permanent, poison), error
 -- class and code. records counts distinct Kafka records, so a replayed
 -- range never inflates it; poison counts records whose value is not a
 -- valid notification; replayed counts records that had been replayed
@@ -9,6 +9,7 @@ SELECT
     toStartOfHour(failed_at)                                           AS hour,
     tenant,
     event_type,
+    template,
     reason,
     error_class,
     error_code,
@@ -17,4 +18,4 @@ SELECT
     uniqExactIf((topic, partition, offset), NOT value_valid)           AS poison,
     uniqExactIf((topic, partition, offset), replay_count > 0)          AS replayed
 FROM dead_letters
-GROUP BY hour, tenant, event_type, reason, error_class, error_code;
+GROUP BY hour, tenant, event_type, template, reason, error_class, error_code;

@@ -1,4 +1,9 @@
-package webhook
+// Package payload turns provider status webhook bodies into status
+// events: Meta's WhatsApp Cloud API shape (entry[].changes[].value
+// .statuses[]), optionally inside a provider's wrapper object, checked
+// against its HMAC-SHA256 signature. It is pure (no I/O), so the receiver
+// stays thin and the parser can be fuzzed on its own.
+package payload
 
 import (
 	"bytes"
@@ -16,32 +21,51 @@ import (
 	"github.com/wanotify/wanotify/pkg/phone"
 )
 
+// Format is the shape status webhooks arrive in.
+type Format string
+
+// Formats.
+const (
+	// FormatMeta is Meta's WhatsApp Cloud API payload at the top level:
+	// {"object":…, "entry":[{"changes":[{"value":{"statuses":[…]}}]}]}.
+	FormatMeta Format = "meta"
+	// FormatEnvelope is the same payload inside a field of a wrapper
+	// object, as in Xpressbot's {"success":…, "data":{…}, "message":…}
+	// envelope; Parser.EnvelopeField names the field.
+	FormatEnvelope Format = "envelope"
+	// FormatAuto takes the payload at the top level when the body has an
+	// "entry" field and from Parser.EnvelopeField otherwise, so a
+	// provider may send either without reconfiguration.
+	FormatAuto Format = "auto"
+)
+
 // Limits that keep every event within the notifications.status schema.
 const (
 	// MaxProviderMessageIDLen keeps the event id ("wh/<id>/<status>")
 	// within the schema's 128 characters for every status.
 	MaxProviderMessageIDLen = 128 - len("wh/") - len("/delivered")
+	// MaxFieldErrors bounds the problem document of a huge bad payload.
+	MaxFieldErrors = 20
+	// MaxErrorMessageLen is the schema's bound on an error message.
+	MaxErrorMessageLen = 2048
 	// maxNotificationIDLen is the schema's notification_id bound. Longer
 	// callback data was not written by the dispatcher, so it names no
 	// notification: the sink attaches the status by provider message id.
 	maxNotificationIDLen = 64
-	maxErrorMessageLen   = 2048
-	// maxFieldErrors bounds the problem document of a huge bad payload.
-	maxFieldErrors = 20
 )
 
-// ErrMalformed is matched (errors.Is) by every *PayloadError.
+// ErrMalformed is matched (errors.Is) by every *Error.
 var ErrMalformed = errors.New("malformed webhook payload")
 
-// PayloadError names every field of a webhook body that could not be
+// Error names every field of a webhook body that could not be
 // turned into status events. Fields are JSON pointers into the body.
-type PayloadError struct {
+type Error struct {
 	Fields []contract.FieldError
 	// Omitted counts field errors beyond those listed.
 	Omitted int
 }
 
-func (e *PayloadError) Error() string {
+func (e *Error) Error() string {
 	parts := make([]string, len(e.Fields))
 	for i, f := range e.Fields {
 		parts[i] = f.String()
@@ -54,10 +78,10 @@ func (e *PayloadError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrMalformed) true.
-func (e *PayloadError) Is(target error) bool { return target == ErrMalformed }
+func (e *Error) Is(target error) bool { return target == ErrMalformed }
 
-func (e *PayloadError) add(field, reason string) {
-	if len(e.Fields) >= maxFieldErrors {
+func (e *Error) add(field, reason string) {
+	if len(e.Fields) >= MaxFieldErrors {
 		e.Omitted++
 		return
 	}
@@ -125,10 +149,10 @@ type Parser struct {
 
 // Parse reads one webhook body. Any status missing id, status,
 // recipient_id or timestamp, or carrying an unusable one, fails the whole
-// body with a *PayloadError naming each field: a request is produced
+// body with a *Error naming each field: a request is produced
 // entirely or not at all.
 func (p Parser) Parse(body []byte) (*Batch, error) {
-	perr := &PayloadError{}
+	perr := &Error{}
 	raw, base := p.unwrap(body, perr)
 	if len(perr.Fields) > 0 {
 		return nil, perr
@@ -180,7 +204,7 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 // unwrap finds the Meta payload in body according to the format and
 // returns it with its JSON pointer prefix. A wrapper's own fields
 // (success, message, …) are expected, not unknown.
-func (p Parser) unwrap(body []byte, perr *PayloadError) (raw []byte, base string) {
+func (p Parser) unwrap(body []byte, perr *Error) (raw []byte, base string) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		perr.add("", "body is empty")
 		return nil, ""
@@ -236,7 +260,7 @@ var webhookStatuses = map[string]contract.Status{
 
 // status turns one Meta status into an event. ok is false when it added
 // errors to perr; skipped names a status value that is not tracked.
-func (p Parser) status(s *metawebhook.Status, at string, batch *Batch, perr *PayloadError) (ev Event, skipped string, ok bool) {
+func (p Parser) status(s *metawebhook.Status, at string, batch *Batch, perr *Error) (ev Event, skipped string, ok bool) {
 	before := len(perr.Fields) + perr.Omitted
 	id := strings.TrimSpace(s.ID)
 	value := strings.ToLower(strings.TrimSpace(s.Status))
@@ -291,13 +315,15 @@ func (p Parser) status(s *metawebhook.Status, at string, batch *Batch, perr *Pay
 	}
 	ev.Value, err = ev.Status.Encode()
 	if err != nil {
+		// Only the event's field is named: a schema's reason may quote the
+		// value, and that could be a phone number.
 		var ve *contract.ValidationError
 		if errors.As(err, &ve) {
 			for _, f := range ve.Fields {
-				perr.add(at, "gives an invalid status event: "+f.String())
+				perr.add(at, "gives a status event whose "+f.Field+" is invalid")
 			}
 		} else {
-			perr.add(at, "gives an invalid status event: "+err.Error())
+			perr.add(at, "cannot be turned into a status event")
 		}
 		return ev, "", false
 	}
@@ -335,7 +361,7 @@ func failure(errs []metawebhook.Error) *contract.ErrorInfo {
 	if msg == "" && e.ErrorData != nil {
 		msg = e.ErrorData.Details
 	}
-	info.Message = truncate(strings.ToValidUTF8(msg, "\uFFFD"), maxErrorMessageLen)
+	info.Message = truncate(strings.ToValidUTF8(msg, "\uFFFD"), MaxErrorMessageLen)
 	return info
 }
 

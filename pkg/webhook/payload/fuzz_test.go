@@ -1,4 +1,4 @@
-package webhook
+package payload
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ var parseSeeds = []string{
 	`{"data":"x"}`,
 }
 
-// FuzzParse: the parser never panics, fails only with a *PayloadError,
+// FuzzParse: the parser never panics, fails only with a *Error,
 // and every event it returns is a valid status record keyed by an E.164
 // recipient.
 func FuzzParse(f *testing.F) {
@@ -42,9 +42,9 @@ func FuzzParse(f *testing.F) {
 				if b != nil {
 					t.Fatalf("%s: batch and error both returned", p.Format)
 				}
-				var pe *PayloadError
-				if !errors.As(err, &pe) || !errors.Is(err, ErrMalformed) || len(pe.Fields) == 0 || len(pe.Fields) > maxFieldErrors {
-					t.Fatalf("%s: error %T %v is not a bounded *PayloadError", p.Format, err, err)
+				var pe *Error
+				if !errors.As(err, &pe) || !errors.Is(err, ErrMalformed) || len(pe.Fields) == 0 || len(pe.Fields) > MaxFieldErrors {
+					t.Fatalf("%s: error %T %v is not a bounded *Error", p.Format, err, err)
 				}
 				continue
 			}

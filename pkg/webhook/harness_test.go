@@ -39,7 +39,7 @@ func metaStatus(id, status, recipient string, ts int64) metawebhook.Status {
 }
 
 // payload wraps statuses in one entry/change, as Meta does.
-func payload(statuses ...metawebhook.Status) metawebhook.Payload {
+func metaPayload(statuses ...metawebhook.Status) metawebhook.Payload {
 	return metawebhook.Payload{
 		Object: "whatsapp_business_account",
 		Entry: []metawebhook.Entry{{ID: "waba-1", Changes: []metawebhook.Change{{

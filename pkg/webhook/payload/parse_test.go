@@ -1,4 +1,4 @@
-package webhook
+package payload
 
 import (
 	"errors"
@@ -17,9 +17,9 @@ func fields(t *testing.T, err error) map[string]string {
 	if !errors.Is(err, ErrMalformed) {
 		t.Fatalf("err = %v, want ErrMalformed", err)
 	}
-	var pe *PayloadError
+	var pe *Error
 	if !errors.As(err, &pe) {
-		t.Fatalf("err %T is not a *PayloadError", err)
+		t.Fatalf("err %T is not a *Error", err)
 	}
 	out := map[string]string{}
 	for _, f := range pe.Fields {
@@ -34,7 +34,7 @@ func TestParseMapsEveryMetaStatus(t *testing.T) {
 	failed.Errors = []metawebhook.Error{{Code: 131026, Title: "Message undeliverable", Message: "Message Undeliverable."}}
 	sent := metaStatus("wamid.S", "sent", "447700900123", ts)
 	sent.BizOpaqueCallbackData = "9b2f3c1e-6f0e-5a8e-9d7c-0d4d1f7c1a11"
-	b, err := testParser.Parse(mustJSON(t, payload(
+	b, err := testParser.Parse(mustJSON(t, metaPayload(
 		sent,
 		metaStatus("wamid.D", "delivered", "+447700900123", ts),
 		metaStatus("wamid.R", "READ", " 447700900123 ", ts),
@@ -91,7 +91,7 @@ func TestParseMapsEveryMetaStatus(t *testing.T) {
 }
 
 func TestParseFailedWithoutErrorsStillHasCode(t *testing.T) {
-	b, err := testParser.Parse(mustJSON(t, payload(metaStatus("wamid.F", "failed", "447700900123", 1764324002))))
+	b, err := testParser.Parse(mustJSON(t, metaPayload(metaStatus("wamid.F", "failed", "447700900123", 1764324002))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,12 +103,12 @@ func TestParseFailedWithoutErrorsStillHasCode(t *testing.T) {
 func TestParseLongErrorMessageIsTruncated(t *testing.T) {
 	st := metaStatus("wamid.F", "failed", "447700900123", 1764324002)
 	st.Errors = []metawebhook.Error{{Code: 131026, Message: strings.Repeat("é", 5000)}}
-	b, err := testParser.Parse(mustJSON(t, payload(st)))
+	b, err := testParser.Parse(mustJSON(t, metaPayload(st)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len([]rune(b.Events[0].Status.Error.Message)); n != maxErrorMessageLen {
-		t.Fatalf("message of %d characters, want %d", n, maxErrorMessageLen)
+	if n := len([]rune(b.Events[0].Status.Error.Message)); n != MaxErrorMessageLen {
+		t.Fatalf("message of %d characters, want %d", n, MaxErrorMessageLen)
 	}
 }
 
@@ -149,7 +149,7 @@ func TestParseBadValues(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := testParser.Parse(mustJSON(t, payload(c.st)))
+			_, err := testParser.Parse(mustJSON(t, metaPayload(c.st)))
 			got := fields(t, err)
 			f := "/entry/0/changes/0/value/statuses/0" + c.field
 			if _, ok := got[f]; !ok || len(got) != 1 {
@@ -165,7 +165,7 @@ func TestParseBadValues(t *testing.T) {
 func TestParseLongestProviderMessageIDFitsTheSchema(t *testing.T) {
 	id := strings.Repeat("x", MaxProviderMessageIDLen)
 	for _, s := range []string{"sent", "delivered", "read", "failed"} {
-		if _, err := testParser.Parse(mustJSON(t, payload(metaStatus(id, s, "447700900123", 1764324002)))); err != nil {
+		if _, err := testParser.Parse(mustJSON(t, metaPayload(metaStatus(id, s, "447700900123", 1764324002)))); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
@@ -212,7 +212,7 @@ func TestParseTypeErrorNamesTheField(t *testing.T) {
 }
 
 func TestParseUnknownStatusValuesAreSkippedNotRejected(t *testing.T) {
-	b, err := testParser.Parse(mustJSON(t, payload(
+	b, err := testParser.Parse(mustJSON(t, metaPayload(
 		metaStatus("wamid.1", "deleted", "447700900123", 1764324002),
 		metaStatus("wamid.2", "warning", "not-even-a-number", 1764324002),
 		metaStatus("wamid.3", "delivered", "447700900123", 1764324002),
@@ -265,7 +265,7 @@ func TestParseOnlyInboundMessages(t *testing.T) {
 
 func TestParseDuplicateStatusInOneRequestProducedOnce(t *testing.T) {
 	st := metaStatus("wamid.1", "delivered", "447700900123", 1764324002)
-	b, err := testParser.Parse(mustJSON(t, payload(st, st)))
+	b, err := testParser.Parse(mustJSON(t, metaPayload(st, st)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestParseDuplicateStatusInOneRequestProducedOnce(t *testing.T) {
 func TestParseOverlongCallbackDataIsNotANotificationID(t *testing.T) {
 	st := metaStatus("wamid.1", "sent", "447700900123", 1764324002)
 	st.BizOpaqueCallbackData = strings.Repeat("c", 65)
-	b, err := testParser.Parse(mustJSON(t, payload(st)))
+	b, err := testParser.Parse(mustJSON(t, metaPayload(st)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestParseOverlongCallbackDataIsNotANotificationID(t *testing.T) {
 }
 
 func TestParseFormats(t *testing.T) {
-	meta := mustJSON(t, payload(metaStatus("wamid.1", "sent", "447700900123", 1764324002)))
+	meta := mustJSON(t, metaPayload(metaStatus("wamid.1", "sent", "447700900123", 1764324002)))
 	wrapped := []byte(`{"success":true,"message":"status update","data":` + string(meta) + `}`)
 	custom := []byte(`{"event":"message.status","payload":` + string(meta) + `}`)
 	cases := []struct {
@@ -333,9 +333,9 @@ func TestParseCapsTheErrorList(t *testing.T) {
 	for range 50 {
 		sts = append(sts, metawebhook.Status{Status: "sent"})
 	}
-	_, err := testParser.Parse(mustJSON(t, payload(sts...)))
-	var pe *PayloadError
-	if !errors.As(err, &pe) || len(pe.Fields) != maxFieldErrors || pe.Omitted != 150-maxFieldErrors {
-		t.Fatalf("err %v: want %d listed and %d omitted", err, maxFieldErrors, 150-maxFieldErrors)
+	_, err := testParser.Parse(mustJSON(t, metaPayload(sts...)))
+	var pe *Error
+	if !errors.As(err, &pe) || len(pe.Fields) != MaxFieldErrors || pe.Omitted != 150-MaxFieldErrors {
+		t.Fatalf("err %v: want %d listed and %d omitted", err, MaxFieldErrors, 150-MaxFieldErrors)
 	}
 }

@@ -1,0 +1,97 @@
+package dispatcher
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
+)
+
+func envOf(m map[string]string) *config.Env {
+	return config.New(func(k string) (string, bool) { v, ok := m[k]; return v, ok }, nil)
+}
+
+func TestLoadReadsTheEnvironment(t *testing.T) {
+	e := envOf(map[string]string{
+		"WANOTIFY_DISPATCHER_RATE":                   "30",
+		"WANOTIFY_DISPATCHER_SENDER_RATES":           "vip=10, bulk=2.5",
+		"WANOTIFY_DISPATCHER_RETRY_DELAYS":           "1s,2s,3s",
+		"WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY": "resend",
+		"WANOTIFY_DISPATCHER_TRANSACTIONAL_ID":       "disp-0",
+	})
+	c := Load(e)
+	if err := e.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.Rate != 30 || c.Limits.PerSender["vip"] != 10 || c.Limits.PerSender["bulk"] != 2.5 {
+		t.Fatalf("limits %+v", c.Limits)
+	}
+	if c.RetryDelays[2] != 3*time.Second || c.OutcomeUnknownPolicy != PolicyResend || c.TransactionalID != "disp-0" {
+		t.Fatalf("config %+v", c)
+	}
+	d := DefaultConfig()
+	if d.Limits.Rate != 45 || d.RetryDelays[0] != 5*time.Second || d.RetryDelays[2] != 45*time.Second ||
+		d.OutcomeUnknownPolicy != PolicyReport || d.DedupeWindow != 24*time.Hour || d.Group != "wanotify-dispatcher" {
+		t.Fatalf("defaults %+v", d)
+	}
+}
+
+func TestValidateNamesTheVariable(t *testing.T) {
+	cases := map[string]func(*Config){
+		"WANOTIFY_DISPATCHER_RETRY_DELAYS":           func(c *Config) { c.RetryDelays = c.RetryDelays[:2] },
+		"WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY": func(c *Config) { c.OutcomeUnknownPolicy = "maybe" },
+		"WANOTIFY_DISPATCHER_RATE":                   func(c *Config) { c.Limits.Rate = 0 },
+		"WANOTIFY_DISPATCHER_CONCURRENCY":            func(c *Config) { c.Concurrency = 0 },
+		"WANOTIFY_DISPATCHER_BREAKER_FAILURE_RATIO":  func(c *Config) { c.Breaker.FailureRatio = 2 },
+		"WANOTIFY_DISPATCHER_TRANSACTIONAL_ID":       func(c *Config) { c.TransactionalID = "" },
+	}
+	for name, mutate := range cases {
+		c := DefaultConfig()
+		mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %v does not name it", name, err)
+		}
+	}
+}
+
+func TestBadValuesAreReported(t *testing.T) {
+	e := envOf(map[string]string{
+		"WANOTIFY_DISPATCHER_SENDER_RATES": "vip",
+		"WANOTIFY_DISPATCHER_RETRY_DELAYS": "5s,soon,45s",
+	})
+	Load(e)
+	err := e.Err()
+	if err == nil || !strings.Contains(err.Error(), "WANOTIFY_DISPATCHER_SENDER_RATES") || !strings.Contains(err.Error(), "WANOTIFY_DISPATCHER_RETRY_DELAYS") {
+		t.Fatalf("error %v", err)
+	}
+	if _, err := ParseSenderRates("a=-1"); err == nil {
+		t.Fatal("negative rate accepted")
+	}
+}
+
+func TestProviderConfig(t *testing.T) {
+	pc := LoadProvider(envOf(map[string]string{"WANOTIFY_XPRESSBOT_API_KEY": "k"}))
+	if pc.Kind != ProviderXpressbot || pc.Xpressbot.BaseURL != "http://127.0.0.1:8090" {
+		t.Fatalf("%+v", pc)
+	}
+	if err := pc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadProvider(envOf(nil)).Validate(); err == nil || !strings.Contains(err.Error(), "WANOTIFY_XPRESSBOT_API_KEY") {
+		t.Fatalf("missing key: %v", err)
+	}
+	if err := LoadProvider(envOf(map[string]string{"WANOTIFY_PROVIDER": "smoke"})).Validate(); err == nil || !strings.Contains(err.Error(), "WANOTIFY_PROVIDER") {
+		t.Fatalf("bad kind: %v", err)
+	}
+	pc = LoadProvider(envOf(map[string]string{"WANOTIFY_PROVIDER": "cloudapi", "WANOTIFY_CLOUDAPI_ACCESS_TOKEN": "t"}))
+	p, closeFn, err := pc.New(nil)
+	if err != nil || p.Name() == "" {
+		t.Fatalf("cloudapi: %v", err)
+	}
+	closeFn()
+}

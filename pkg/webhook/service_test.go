@@ -1,0 +1,158 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/metawebhook"
+	"github.com/wanotify/wanotify/pkg/service"
+	"github.com/wanotify/wanotify/pkg/testinfra"
+)
+
+func env(vars map[string]string) *config.Env {
+	return config.New(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, nil)
+}
+
+func TestConfigureRefusesBadSettingsNamingTheVariable(t *testing.T) {
+	cases := []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{}, EnvSecret},
+		{map[string]string{EnvSecret: "s", EnvFormat: "xml"}, EnvFormat},
+		{map[string]string{EnvSecret: "s", EnvMaxBody: "0"}, EnvMaxBody},
+		{map[string]string{EnvSecret: "s", EnvPath: "/metrics"}, EnvPath},
+		{map[string]string{EnvSecret: "s", EnvPath: "webhooks"}, EnvPath},
+		{map[string]string{EnvSecret: "s", EnvAddr: "8081"}, EnvAddr},
+		{map[string]string{EnvSecret: "s", EnvSignatureHeader: "X Sig"}, EnvSignatureHeader},
+		{map[string]string{EnvSecret: "s", EnvProduceTimeout: "0s"}, EnvProduceTimeout},
+		{map[string]string{EnvSecret: "s", EnvProvider: strings.Repeat("p", 33)}, EnvProvider},
+		{map[string]string{EnvSecret: "s", EnvFormat: "envelope", EnvEnvelopeField: ""}, EnvEnvelopeField},
+		{map[string]string{EnvSecret: "s", "WANOTIFY_KAFKA_BROKERS": "nohost"}, "WANOTIFY_KAFKA_BROKERS"},
+	}
+	for _, c := range cases {
+		_, err := Configure(env(c.vars))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Configure(%v) = %v, want an error naming %s", c.vars, err, c.want)
+		}
+	}
+	if _, err := Configure(env(map[string]string{EnvSecret: "s"})); err != nil {
+		t.Errorf("defaults with a secret: %v", err)
+	}
+	// The secret is never shown, not even its default.
+	for _, v := range config.Registered() {
+		if (v.Name == EnvSecret || v.Name == EnvVerifyToken) && (!v.Secret || v.Default != "") {
+			t.Errorf("%s registered as %+v, want a secret without default", v.Name, v)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestServiceEndToEnd runs the service as main.go does: one listener with
+// the webhook path and the admin endpoints, ready once Kafka answers,
+// storing a signed webhook, exporting its metrics, and stopping cleanly.
+func TestServiceEndToEnd(t *testing.T) {
+	brokers := testinfra.KafkaWithTopics(t, 3)
+	addr := freeAddr(t)
+	e := env(map[string]string{
+		EnvAddr: addr, EnvSecret: "svc-secret", EnvVerifyToken: "tok",
+		"WANOTIFY_KAFKA_BROKERS": strings.Join(brokers, ","), "WANOTIFY_LOG_LEVEL": "error",
+	})
+	signals := make(chan os.Signal, 1)
+	exit := make(chan int, 1)
+	go func() {
+		exit <- service.Run(context.Background(), ServiceName, e, Configure, service.Options{}, signals)
+	}()
+	base := "http://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	resp, err := http.Get(base + DefaultPath + "?hub.mode=subscribe&hub.verify_token=tok&hub.challenge=42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "42" {
+		t.Fatalf("handshake: %d %q", resp.StatusCode, b)
+	}
+
+	body := mustJSON(t, metaPayload(metaStatus("wamid.svc", "delivered", "447700900123", 1764324002)))
+	req, _ := http.NewRequest(http.MethodPost, base+DefaultPath, bytes.NewReader(body))
+	req.Header.Set(metawebhook.DefaultSignatureHeader, metawebhook.Sign([]byte("svc-secret"), body))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: %d", resp.StatusCode)
+	}
+	recs := consumeStatus(t, brokers, 1)
+	if ev := decodeEvent(t, recs[0]); ev.EventID != "wh/wamid.svc/delivered" {
+		t.Fatalf("stored %s", ev.EventID)
+	}
+
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`wanotify_webhook_requests_total{outcome="accepted"} 1`,
+		`wanotify_webhook_requests_total{outcome="verified"} 1`,
+		`wanotify_webhook_statuses_total{result="produced",status="delivered"} 1`,
+		`wanotify_webhook_produce_duration_seconds_count{result="ok"} 1`,
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(m), "svc-secret") {
+		t.Error("/metrics shows the secret")
+	}
+
+	signals <- syscall.SIGTERM
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit code %d", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("service did not stop")
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("still listening after shutdown")
+	}
+}
