@@ -1,0 +1,16 @@
+package cloudapi
+
+import "github.com/wanotify/wanotify/pkg/config"
+
+// Load reads Options through the shared configuration reader, so the
+// variables appear in the service's -help and the README table.
+func Load(e *config.Env) Options {
+	return Options{
+		BaseURL:       e.String(EnvBaseURL, DefaultBaseURL, "Graph API origin"),
+		Version:       e.String(EnvVersion, DefaultVersion, "Graph API version"),
+		AccessToken:   e.Secret(EnvAccessToken, "Cloud API access token (system user token)"),
+		PhoneNumberID: e.String(EnvPhoneNumberID, "", "phone number id used when a notification names no sender"),
+		Timeout:       e.Duration(EnvTimeout, DefaultTimeout, "timeout of one send call"),
+		MaxIdleConns:  e.Int(EnvMaxIdleConns, DefaultMaxIdleConns, "keep-alive connections kept to the Graph API"),
+	}
+}

@@ -1,0 +1,20 @@
+package xpressbot
+
+import (
+	"strings"
+
+	"github.com/wanotify/wanotify/pkg/config"
+)
+
+// Load reads Options through the shared configuration reader, so the
+// variables appear in the service's -help and the README table.
+func Load(e *config.Env) Options {
+	return Options{
+		BaseURL:      e.String(EnvBaseURL, "http://127.0.0.1:8090", "Xpressbot API origin (the local simulator by default)"),
+		APIKey:       e.Secret(EnvAPIKey, "Xpressbot API key"),
+		AuthMode:     AuthMode(strings.ToLower(e.String(EnvAuthMode, string(DefaultAuthMode), "how the API key is sent: x-api-key or bearer"))),
+		SendPath:     e.String(EnvSendPath, DefaultSendPath, "path of the send endpoint under the base URL"),
+		Timeout:      e.Duration(EnvTimeout, DefaultTimeout, "timeout of one send call"),
+		MaxIdleConns: e.Int(EnvMaxIdleConns, DefaultMaxIdleConns, "keep-alive connections kept to Xpressbot"),
+	}
+}
