@@ -716,8 +716,11 @@ skips the question (for scripts); --dry-run only shows the plan.`,
 				if app.In != nil {
 					answer, _ = bufio.NewReader(app.In).ReadString('\n')
 				}
-				if strings.TrimSpace(answer) != "yes" {
+				if !isTerminal(app.In) {
+					// Nothing echoed the answer's newline.
 					fmt.Fprintln(app.Err)
+				}
+				if strings.TrimSpace(answer) != "yes" {
 					if err := result(); err != nil {
 						return err
 					}

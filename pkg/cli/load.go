@@ -210,10 +210,15 @@ func loadRequest(runID string, i, recipients int, eventType, template string, tt
 	}
 }
 
+// isTerminal reports whether v is a terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // newBar returns a progress bar on w when w is a terminal and not quiet.
 func newBar(w io.Writer, n int, quiet bool) *progressbar.ProgressBar {
-	f, ok := w.(*os.File)
-	if quiet || !ok || !term.IsTerminal(int(f.Fd())) {
+	if quiet || !isTerminal(w) {
 		return nil
 	}
 	return progressbar.NewOptions(n,
@@ -224,6 +229,6 @@ func newBar(w io.Writer, n int, quiet bool) *progressbar.ProgressBar {
 		progressbar.OptionSetItsString("msg"),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionFullWidth(),
+		progressbar.OptionSetWidth(40),
 	)
 }

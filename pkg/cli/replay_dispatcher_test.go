@@ -212,6 +212,8 @@ func TestDLQReplayThroughTheDispatcherSendsExactlyOnce(t *testing.T) {
 		}
 	}
 
+	checkPurgeCountsRecords(t, 3)
+
 	snap := p.sim.Ledger()
 	if snap.Accepted != 2 || snap.DuplicateSends != 0 {
 		t.Fatalf("after replaying twice the provider has %d sends, %d duplicates; want 2 and 0", snap.Accepted, snap.DuplicateSends)
@@ -224,6 +226,29 @@ func TestDLQReplayThroughTheDispatcherSendsExactlyOnce(t *testing.T) {
 		if tenant == "globex" && (has(st, contract.StatusAccepted) != 0 || !strings.Contains(strings.Join(statusStrings(st), " "), "dead_lettered")) {
 			t.Errorf("globex %s statuses %v", id, st)
 		}
+	}
+}
+
+// The dispatcher writes the DLQ in transactions: its commit markers take
+// offsets too, and a purge counts records, not offsets.
+func checkPurgeCountsRecords(t *testing.T, want int64) {
+	t.Helper()
+	var plan struct {
+		Plan struct {
+			Records    int64 `json:"records"`
+			Partitions []struct {
+				FromO int64 `json:"from_offset"`
+				ToO   int64 `json:"to_offset"`
+			} `json:"partitions"`
+		} `json:"plan"`
+	}
+	runJSON(t, cli.ExitOK, &plan, "dlq", "purge", "--dry-run")
+	var offsets int64
+	for _, p := range plan.Plan.Partitions {
+		offsets += p.ToO - p.FromO
+	}
+	if plan.Plan.Records != want || offsets <= want {
+		t.Fatalf("purge plan counts %d records over %d offsets; want %d records and more offsets (markers)", plan.Plan.Records, offsets, want)
 	}
 }
 

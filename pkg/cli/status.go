@@ -129,6 +129,11 @@ func afterDeadLetter(tl []logstore.Event) string {
 	}
 	best := ""
 	for _, e := range tl[last+1:] {
+		// A suppressed duplicate (a second replay) says nothing about
+		// how far the notification got.
+		if e.Status == string(contract.StatusDuplicate) || contract.Status(e.Status).Rank() == 0 {
+			continue
+		}
 		if best == "" || contract.Status(e.Status).Rank() > contract.Status(best).Rank() {
 			best = e.Status
 		}

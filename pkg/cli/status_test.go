@@ -236,7 +236,6 @@ func TestOperatorWalkThrough(t *testing.T) {
 		t.Errorf("another tenant's stats count acme: %+v", other)
 	}
 	r = run(t, "", "stats", "--since", "1h", "--hourly")
-	t.Log(run(t, "", "status", id).stdout, r.stdout)
 	for _, s := range []string{"Delivery funnel:", "requested", "Errors:", "meta_132001", "Latency (seconds):", "P99", "By hour:"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("stats table lacks %q:\n%s", s, r)

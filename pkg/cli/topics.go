@@ -71,6 +71,14 @@ running it twice changes nothing the second time.`,
 	describe := &cobra.Command{
 		Use:   "describe",
 		Short: "Show the topics of topics.yaml: partitions, configs, end offsets and consumer lag per group",
+		Long: `describe shows each topic of topics.yaml as the cluster has it: partition count
+(and the file's, when they differ), the sum of its partitions' end offsets,
+the lag of every consumer group reading it, and the configs set on it.
+
+Topics written in transactions (retry, DLQ and status topics, by the
+dispatcher) hold a commit marker after each transaction; markers take offsets,
+so a group that has read everything can show a lag of up to one per
+partition.`,
 		Example: `  notifyctl topics describe
   notifyctl topics describe -o json`,
 		Args: cobra.NoArgs,

@@ -103,7 +103,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	// The allow-list of SERVICE: every production service, and the
 	// local-only binaries refused.
-	caseLine := regexp.MustCompile(`case "\$\{SERVICE\}" in ([a-z|]+)\)`).FindStringSubmatch(body)
+	caseLine := regexp.MustCompile(`case "\$\{SERVICE\}" in\s+([a-z|]+)\)`).FindStringSubmatch(body)
 	if caseLine == nil {
 		t.Fatal("the build stage does not check SERVICE against a list")
 	}

@@ -75,8 +75,17 @@ func (o Object) Str(path ...string) string {
 
 // Map is Get as a mapping (nil when absent).
 func (o Object) Map(path ...string) Object {
-	if m, ok := o.Get(path...).(map[string]any); ok {
+	return asObject(o.Get(path...))
+}
+
+// asObject accepts both map types a decoder produces: yaml.v3 decodes
+// nested mappings into the type of the outermost one.
+func asObject(v any) Object {
+	switch m := v.(type) {
+	case map[string]any:
 		return Object(m)
+	case Object:
+		return m
 	}
 	return nil
 }
@@ -86,8 +95,8 @@ func (o Object) List(path ...string) []Object {
 	l, _ := o.Get(path...).([]any)
 	out := make([]Object, 0, len(l))
 	for _, it := range l {
-		if m, ok := it.(map[string]any); ok {
-			out = append(out, Object(m))
+		if m := asObject(it); m != nil {
+			out = append(out, m)
 		}
 	}
 	return out

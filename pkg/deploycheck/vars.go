@@ -8,6 +8,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wanotify/wanotify/pkg/cli"
+	"github.com/wanotify/wanotify/pkg/config"
 )
 
 // Var is one configuration variable as a service documents it.
@@ -110,6 +114,9 @@ func ServiceVars(ctx context.Context, root, binDir string, services ...string) (
 		set := VarSet{}
 		for _, extra := range helpVariants {
 			text, err := helpMarkdown(ctx, filepath.Join(binDir, name), extra)
+			if err != nil && name == "notifyctl" && strings.Contains(err.Error(), "unknown flag: --help-markdown") {
+				text, err = notifyctlMarkdown(), nil
+			}
 			if err != nil {
 				return nil, fmt.Errorf("service %s: %w", name, err)
 			}
@@ -124,6 +131,15 @@ func ServiceVars(ctx context.Context, root, binDir string, services ...string) (
 		out[name] = set
 	}
 	return out, nil
+}
+
+// notifyctlMarkdown is the table of the variables notifyctl reads before
+// running any command, for a notifyctl that does not answer
+// --help-markdown: it is a command tree rather than a service, and reads
+// its configuration through the same registry.
+func notifyctlMarkdown() string {
+	cli.MainIO([]string{"--help"}, strings.NewReader(""), io.Discard, io.Discard)
+	return config.Markdown()
 }
 
 // helpMarkdown runs bin --help-markdown in a clean environment, so the

@@ -30,6 +30,8 @@ type breakers struct {
 	m   map[string]*breaker
 	cfg BreakerConfig
 	on  func(b *breaker, to gobreaker.State)
+	// created reports a new breaker (closed).
+	created func(b *breaker)
 }
 
 func (bs *breakers) get(providerName, sender string) *breaker {
@@ -65,6 +67,9 @@ func (bs *breakers) get(providerName, sender string) *breaker {
 		OnStateChange: func(_ string, _, to gobreaker.State) { go bs.on(b, to) },
 	})
 	bs.m[name] = b
+	if bs.created != nil {
+		bs.created(b)
+	}
 	return b
 }
 

@@ -60,6 +60,8 @@ func TestDedupeSurvivesRestart(t *testing.T) {
 // TestDedupeWindowExpires: a key older than the window is forgotten and
 // tombstoned in the changelog; the same key is then a new request.
 func TestDedupeWindowExpires(t *testing.T) {
+	// Mostly waiting on the clock: runs next to the other waiting tests.
+	t.Parallel()
 	e := newEnv(t, 1, simulator.Behavior{})
 	w := e.watch()
 	cfg := testConfig("t-window")

@@ -150,7 +150,12 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		openBreaker: map[string]bool{},
 		sem:         make(chan struct{}, cfg.Concurrency),
 	}
-	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState}
+	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState,
+		created: func(b *breaker) {
+			if d.met != nil {
+				d.met.setBreaker(b.name, 0)
+			}
+		}}
 	return d, nil
 }
 
@@ -468,14 +473,12 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 	if len(list) == 0 {
 		return nil
 	}
+	parts := make([]*part, len(list))
+	for i, x := range list {
+		parts[i] = x.p
+	}
 	if err := d.sess.Begin(); err != nil {
-		d.resetAfterAbort(list[0].p, func(yield func(*part) bool) {
-			for _, x := range list {
-				if !yield(x.p) {
-					return
-				}
-			}
-		})
+		d.resetAfterAbort(parts)
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	var perrMu sync.Mutex
@@ -530,13 +533,7 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 		}
 		return nil
 	}
-	d.resetAfterAbort(nil, func(yield func(*part) bool) {
-		for _, x := range list {
-			if !yield(x.p) {
-				return
-			}
-		}
-	})
+	d.resetAfterAbort(parts)
 	return errors.Join(produceErr, err, errors.New("transaction aborted; records since the last commit are consumed again"))
 }
 
@@ -545,15 +542,14 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 // last commit, so their records come again and are re-derived from the
 // dedupe state (no provider call is repeated). In-flight calls are let
 // finish first so their markers are written.
-func (d *Dispatcher) resetAfterAbort(_ *part, each func(func(*part) bool)) {
+func (d *Dispatcher) resetAfterAbort(ps []*part) {
 	var victims []*part
 	d.mu.Lock()
-	each(func(p *part) bool {
+	for _, p := range ps {
 		if cur := d.parts[p.tp]; cur == p && !p.dead.Load() {
 			victims = append(victims, p)
 		}
-		return true
-	})
+	}
 	d.mu.Unlock()
 	if len(victims) == 0 {
 		return

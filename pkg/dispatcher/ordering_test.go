@@ -64,6 +64,8 @@ func TestOneRecipientInOrderOthersConcurrently(t *testing.T) {
 // TestThrottledRetryWaitsForRetryAfter: a 429 with Retry-After 2s is
 // retried no earlier than 2s later, although the tier delay is 200ms.
 func TestThrottledRetryWaitsForRetryAfter(t *testing.T) {
+	// Mostly waiting on the clock: runs next to the other waiting tests.
+	t.Parallel()
 	e := newEnv(t, 1, simulator.Behavior{})
 	w := e.watch()
 	e.start(testConfig("t-retry-after"))

@@ -114,7 +114,10 @@ func (d *Dispatcher) prepare(rc *rec) {
 func recorded(e dedupe.Entry, det *dedupe.Detail) outcome {
 	o := outcome{state: e.State, attempt: int(e.Attempt)}
 	if det == nil {
-		o.at = time.Now()
+		// Kept until the record's offset is committed, so missing only
+		// if the group's offsets were moved by hand: re-emit what is
+		// known, due now.
+		o.at, o.failedAt, o.due = time.Now(), time.Now(), time.Now()
 		return o
 	}
 	o.at, o.providerID, o.class, o.failedAt, o.due = det.UpdatedAt, det.ProviderMessageID, det.ErrorClass, det.FailedAt, det.DueAt
@@ -127,11 +130,21 @@ func recorded(e dedupe.Entry, det *dedupe.Detail) outcome {
 	return o
 }
 
-// settle records a final outcome that needs no provider call and finishes.
+// settle records a final outcome that needs no provider call and
+// finishes. It keeps trying while Kafka is unavailable (never falling back
+// to a send) until the partition is given up, which hands the record back.
 func (d *Dispatcher) settle(rc *rec, o outcome) {
-	if err := d.writeMarker(rc, o, 3); err != nil {
-		d.retryLater(rc, err)
-		return
+	for {
+		err := d.writeMarker(rc, o, 3)
+		if err == nil {
+			break
+		}
+		d.log.Warn("dedupe marker not written; will retry", "notification_id", rc.n.ID, "state", o.state.String(), "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-rc.part.ctx.Done():
+			return
+		}
 	}
 	d.finish(rc, d.outputs(rc, o))
 }
@@ -277,6 +290,13 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue, b *breaker, probe bool) {
 	n := rc.n
 	if n.Expired(time.Now()) {
 		d.settle(rc, outcome{state: dedupe.StateExpired, attempt: rc.attempt, at: time.Now()})
+		return
+	}
+	if d.limits.Limiter(n.Sender).Limit() == 0 {
+		// No budget right now (no notifications.requested partition
+		// owned, e.g. mid-rebalance): look again shortly, before writing
+		// any marker.
+		d.requeueAfter(rc, 100*time.Millisecond)
 		return
 	}
 	if err := d.writeMarker(rc, outcome{state: dedupe.StatePending, attempt: rc.attempt, at: time.Now()}, 1); err != nil {

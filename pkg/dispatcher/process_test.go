@@ -147,6 +147,8 @@ func (e *env) waitMembers(t *testing.T, n int, timeout time.Duration) {
 // above the limit: no 429 at all, and at least 43/s achieved. The load
 // lasts 60 s (20 s with -short).
 func TestTwoProcessesStayUnderTheProviderLimit(t *testing.T) {
+	// Mostly waiting on the clock: runs next to the other waiting tests.
+	t.Parallel()
 	load := 60 * time.Second
 	if testing.Short() {
 		load = 20 * time.Second

@@ -19,6 +19,8 @@ import (
 // nothing to the DLQ, spends few calls on the dead provider, and
 // everything is delivered after recovery.
 func TestProviderOutageOpensTheBreaker(t *testing.T) {
+	// Mostly waiting on the clock: runs next to the other waiting tests.
+	t.Parallel()
 	e := newEnv(t, 6, simulator.Behavior{})
 	w := e.watch()
 	cfg := testConfig("t-outage")

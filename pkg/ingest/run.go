@@ -7,9 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
+	"go.opentelemetry.io/otel"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/wanotify/wanotify/pkg/service"
 	"github.com/wanotify/wanotify/pkg/topics"
@@ -20,12 +24,42 @@ import (
 // promises the record survives a broker loss), records to
 // notifications.requested, and a buffer deep enough for many concurrent
 // batches.
+//
+// Tracing is kotel's header propagation without a producer span per
+// record: the request's own span (one per request, from otelhttp) is the
+// parent written into every record's traceparent. A span per record would
+// cost more than the rest of a batch item's work together, and kotel would
+// put the record key, an unmasked phone number, on it.
 func ProducerOpts(c Config) ([]kgo.Opt, error) {
-	opts, err := c.Kafka.Opts()
+	kc := c.Kafka
+	kc.Tracing = false
+	opts, err := kc.Opts()
 	if err != nil {
 		return nil, err
 	}
+	k := kotel.NewKotel(
+		kotel.WithTracer(kotel.NewTracer(
+			kotel.TracerProvider(tracenoop.NewTracerProvider()),
+			kotel.TracerPropagator(otel.GetTextMapPropagator()),
+			kotel.KeyFormatter(func(*kgo.Record) (string, error) { return "", errNoKeyInSpans }),
+		)),
+		kotel.WithMeter(kotel.NewMeter(kotel.MeterProvider(otel.GetMeterProvider()))),
+	)
+	if os.Getenv("HOOKS") == "none" {
+		k = kotel.NewKotel()
+	}
+	if os.Getenv("HOOKS") == "meteronly" {
+		k = kotel.NewKotel(kotel.WithMeter(kotel.NewMeter(kotel.MeterProvider(otel.GetMeterProvider()))))
+	}
+	if os.Getenv("HOOKS") == "traceronly" {
+		k = kotel.NewKotel(kotel.WithTracer(kotel.NewTracer(
+			kotel.TracerProvider(tracenoop.NewTracerProvider()),
+			kotel.TracerPropagator(otel.GetTextMapPropagator()),
+			kotel.KeyFormatter(func(*kgo.Record) (string, error) { return "", errNoKeyInSpans }),
+		)))
+	}
 	return append(opts,
+		kgo.WithHooks(k.Hooks()...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DefaultProduceTopic(topics.Requested),
 		kgo.ProducerLinger(c.Linger),
@@ -33,6 +67,8 @@ func ProducerOpts(c Config) ([]kgo.Opt, error) {
 		kgo.RecordDeliveryTimeout(c.ProduceTimeout+5*time.Second),
 	), nil
 }
+
+var errNoKeyInSpans = errors.New("record keys are phone numbers and stay out of spans")
 
 // Run is the service body: it serves the API (and the admin routes) on
 // c.Addr until ctx is cancelled, reports ready once the broker answers a

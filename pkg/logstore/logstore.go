@@ -63,19 +63,25 @@ type View struct {
 	Attempts          int                 `json:"attempts"`
 	Retries           int                 `json:"retries"`
 	Duplicates        int                 `json:"duplicates"`
-	CreatedAt         time.Time           `json:"created_at"`
-	UpdatedAt         time.Time           `json:"updated_at"`
-	RequestedAt       *time.Time          `json:"requested_at,omitempty"`
-	AcceptedAt        *time.Time          `json:"accepted_at,omitempty"`
-	SentAt            *time.Time          `json:"sent_at,omitempty"`
-	DeliveredAt       *time.Time          `json:"delivered_at,omitempty"`
-	ReadAt            *time.Time          `json:"read_at,omitempty"`
-	FailedAt          *time.Time          `json:"failed_at,omitempty"`
-	DeadLetteredAt    *time.Time          `json:"dead_lettered_at,omitempty"`
-	ExpiredAt         *time.Time          `json:"expired_at,omitempty"`
-	OutcomeUnknownAt  *time.Time          `json:"outcome_unknown_at,omitempty"`
-	ExpiresAt         *time.Time          `json:"expires_at,omitempty"`
+	// Reattempted is true when the dispatcher worked on the notification
+	// again after it had failed (a DLQ replay): Status and Error describe
+	// that latest run.
+	Reattempted      bool       `json:"reattempted,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+	RequestedAt      *time.Time `json:"requested_at,omitempty"`
+	AcceptedAt       *time.Time `json:"accepted_at,omitempty"`
+	SentAt           *time.Time `json:"sent_at,omitempty"`
+	DeliveredAt      *time.Time `json:"delivered_at,omitempty"`
+	ReadAt           *time.Time `json:"read_at,omitempty"`
+	FailedAt         *time.Time `json:"failed_at,omitempty"`
+	DeadLetteredAt   *time.Time `json:"dead_lettered_at,omitempty"`
+	ExpiredAt        *time.Time `json:"expired_at,omitempty"`
+	OutcomeUnknownAt *time.Time `json:"outcome_unknown_at,omitempty"`
+	ExpiresAt        *time.Time `json:"expires_at,omitempty"`
 	// Timeline is every distinct event, oldest first (at most MaxTimeline).
+	// An event the dispatcher reported again in a later run (after a DLQ
+	// replay) appears once per run.
 	Timeline []Event `json:"timeline"`
 	// DeadLetters are the notification's records in the DLQ topic.
 	DeadLetters []DeadLetter `json:"dead_letters,omitempty"`
@@ -149,7 +155,7 @@ func (s *Store) current(ctx context.Context) (*View, error) {
 		sender, provider, provider_message_id, toString(idempotency_key), status, error_code, error_message, error_retryable,
 		payload, toUInt64(attempts), toUInt64(retries), toUInt64(duplicates), created_at, updated_at,
 		requested_at, accepted_at, sent_at, delivered_at, read_at, failed_at, dead_lettered_at, expired_at,
-		outcome_unknown_at, expires_at
+		outcome_unknown_at, expires_at, reattempted
 	FROM ` + s.db + `.communication_logs
 	WHERE notification_id = {id:String} AND ({tenant:String} = '' OR tenant = {tenant:String})`
 	rows, err := s.conn.Query(ctx, q)
@@ -173,7 +179,7 @@ func (s *Store) current(ctx context.Context) (*View, error) {
 		&v.Recipient, &v.Sender, &v.Provider, &v.ProviderMessageID, &v.IdempotencyKey, &v.Status, &code, &msg, &retryable,
 		&payload, &attempts, &retries, &dupes, &v.CreatedAt, &v.UpdatedAt,
 		&v.RequestedAt, &v.AcceptedAt, &v.SentAt, &v.DeliveredAt, &v.ReadAt, &v.FailedAt, &v.DeadLetteredAt, &v.ExpiredAt,
-		&v.OutcomeUnknownAt, &v.ExpiresAt); err != nil {
+		&v.OutcomeUnknownAt, &v.ExpiresAt, &v.Reattempted); err != nil {
 		return nil, fmt.Errorf("logstore: read communication_logs: %w", err)
 	}
 	v.Attempts, v.Retries, v.Duplicates = int(attempts), int(retries), int(dupes)
@@ -195,7 +201,7 @@ func (s *Store) timeline(ctx context.Context) ([]Event, error) {
 	WHERE notification_id = {id:String}
 	   OR ({pmid:String} != '' AND notification_id = '' AND provider_message_id = {pmid:String})
 	ORDER BY occurred_at, status_rank, event_id
-	LIMIT 1 BY event_id
+	LIMIT 1 BY event_id, occurred_at
 	LIMIT ` + fmt.Sprint(MaxTimeline)
 	rows, err := s.conn.Query(ctx, q)
 	if err != nil {

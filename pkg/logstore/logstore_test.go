@@ -32,7 +32,9 @@ func ptr[T any](v T) *T { return &v }
 //	  "delivered" that named the notification;
 //	n-dlq (globex/invoice): requested, three retries, dead-lettered, with
 //	  its DLQ record;
-//	n-failed (acme/otp): requested, permanently failed.
+//	n-failed (acme/otp): requested, permanently failed;
+//	n-replayed (acme/otp): dead-lettered, replayed from the DLQ an hour
+//	  later, then accepted and sent (the dispatcher's ids repeat).
 func fixture(t *testing.T) *Store {
 	t.Helper()
 	db := testinfra.ClickHouseDatabase(t)
@@ -82,6 +84,12 @@ func fixture(t *testing.T) *Store {
 		st("n-dlq", "", "dead_lettered", 4, at(time.Hour+66*time.Second), 8, "timeout", true),
 		req("n-failed", "acme", "otp", "otp_code", at(2*time.Second), 3),
 		st("n-failed", "", "failed", 1, at(3*time.Second), 9, "131026", false),
+		req("n-replayed", "acme", "otp", "otp_code", at(4*time.Second), 4),
+		st("n-replayed", "", "retry_scheduled", 1, at(5*time.Second), 10, "timeout", true),
+		st("n-replayed", "", "dead_lettered", 2, at(10*time.Second), 11, "timeout", true),
+		st("n-replayed", "", "retry_scheduled", 1, at(time.Hour+5*time.Second), 12, "http_503", true),
+		st("n-replayed", "pm-2", "accepted", 2, at(time.Hour+10*time.Second), 13, "", false),
+		wh("n-replayed", "pm-2", "sent", at(time.Hour+11*time.Second), 14),
 	}, DeadLetters: []sink.DeadLetterRow{{
 		Source: sink.Source{Topic: "notifications.dlq", Partition: 1, Offset: 0}, RecordTime: at(time.Hour + 66*time.Second),
 		NotificationID: "n-dlq", Tenant: "globex", EventType: "invoice.reminder", Template: "invoice_due", Recipient: "+15551234567",
@@ -162,6 +170,22 @@ func TestNotification(t *testing.T) {
 		t.Errorf("dead letter %+v", dl)
 	}
 
+	r, err := s.Notification(ctx, "acme", "n-replayed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, e := range r.Timeline {
+		got = append(got, e.Status)
+	}
+	if r.Status != "sent" || !r.Reattempted || r.Error == nil || r.Error.Code != "http_503" || r.DeadLetteredAt == nil ||
+		strings.Join(got, ",") != "requested,retry_scheduled,dead_lettered,retry_scheduled,accepted,sent" {
+		t.Errorf("replayed notification: status %s reattempted %v error %+v timeline %v", r.Status, r.Reattempted, r.Error, got)
+	}
+	if f, err := s.Notification(ctx, "acme", "n-failed"); err != nil || f.Status != "failed" || f.Reattempted {
+		t.Errorf("failed notification: %+v %v", f, err)
+	}
+
 	// The view is what the HTTP API and the CLI print.
 	raw, err := json.Marshal(d)
 	if err != nil {
@@ -184,11 +208,11 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Funnel{Requested: 3, Accepted: 1, Sent: 1, Delivered: 1, Read: 1, Failed: 1, DeadLettered: 1}
+	want := Funnel{Requested: 4, Accepted: 2, Sent: 2, Delivered: 1, Read: 1, Failed: 1, DeadLettered: 1}
 	if st.Funnel != want {
 		t.Errorf("funnel %+v, want %+v", st.Funnel, want)
 	}
-	if len(st.Hourly) != 2 || !st.Hourly[0].Hour.Equal(t0) || st.Hourly[0].Requested != 2 || st.Hourly[1].DeadLettered != 1 {
+	if len(st.Hourly) != 2 || !st.Hourly[0].Hour.Equal(t0) || st.Hourly[0].Requested != 3 || st.Hourly[1].DeadLettered != 1 {
 		t.Errorf("hourly %+v", st.Hourly)
 	}
 	if len(st.Failures) != 2 {
@@ -203,16 +227,20 @@ func TestStats(t *testing.T) {
 	for _, l := range st.Latency {
 		lat[l.Step] = l
 	}
-	if l := lat["requested_to_accepted"]; l.Samples != 1 || l.P50 != 6 || l.P99 != 6 {
-		t.Errorf("requested_to_accepted %+v, want one sample of 6s", l)
+	// n-read took 6 s, n-replayed an hour and 6 s (its replay).
+	if l := lat["requested_to_accepted"]; l.Samples != 2 || l.P50 != 3606 || l.Max != 3606 {
+		t.Errorf("requested_to_accepted %+v, want samples 6s and 3606s", l)
 	}
 	if l := lat["delivered_to_read"]; l.Samples != 1 || l.P50 != 1 {
 		t.Errorf("delivered_to_read %+v, want one sample of 1s", l)
 	}
-	if _, ok := lat["accepted_to_sent"]; ok {
-		t.Errorf("accepted_to_sent has samples though sent was never reported: %+v", lat)
+	if l := lat["accepted_to_sent"]; l.Samples != 1 || l.P50 != 1 {
+		t.Errorf("accepted_to_sent %+v, want only n-replayed's 1s (n-read never reported sent)", l)
 	}
-	if r := st.Retries; r.Requested != 3 || r.Retried != 2 || r.RetryEvents != 4 || r.DeadLettered != 1 || r.DLQRate < 0.33 || r.DLQRate > 0.34 {
+	if _, ok := lat["sent_to_delivered"]; ok {
+		t.Errorf("sent_to_delivered has samples though no notification has both: %+v", lat)
+	}
+	if r := st.Retries; r.Requested != 4 || r.Retried != 3 || r.RetryEvents != 5 || r.DeadLettered != 1 || r.DLQRate != 0.25 {
 		t.Errorf("retries %+v", r)
 	}
 	if len(st.DeadLetters) != 1 || st.DeadLetters[0].Records != 1 || st.DeadLetters[0].Reason != "exhausted" {
@@ -223,15 +251,15 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if acme.Funnel.Requested != 2 || acme.Funnel.DeadLettered != 0 || len(acme.DeadLetters) != 0 || acme.Retries.Retried != 1 {
+	if acme.Funnel.Requested != 3 || acme.Funnel.DeadLettered != 0 || len(acme.DeadLetters) != 0 || acme.Retries.Retried != 2 {
 		t.Errorf("acme stats %+v", acme)
 	}
 	later, err := s.Stats(ctx, at(30*time.Minute), at(3*time.Hour), Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if later.Funnel.Requested != 3 { // 10:30 is rounded down to 10:00: both hours count
-		t.Errorf("range rounded to hours: requested %d, want 3", later.Funnel.Requested)
+	if later.Funnel.Requested != 4 { // 10:30 is rounded down to 10:00: both hours count
+		t.Errorf("range rounded to hours: requested %d, want 4", later.Funnel.Requested)
 	}
 	last, err := s.Stats(ctx, at(time.Hour), at(3*time.Hour), Filter{})
 	if err != nil || last.Funnel.Requested != 1 || last.Funnel.DeadLettered != 1 {

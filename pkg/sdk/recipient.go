@@ -15,7 +15,7 @@ import (
 // So valid results are remembered in a bounded cache. phone.Normalize is a
 // pure function of its input, so a cached answer is the answer.
 const (
-	recipientShards      = 16
+	recipientShards      = 64
 	recipientShardSize   = 4096 // entries per shard; a full shard starts over
 	recipientMaxInputLen = 32   // longer inputs are not cached
 )

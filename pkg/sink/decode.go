@@ -30,7 +30,6 @@ const maxReasonBytes = 4096
 type decoder struct {
 	requested, status, dlq string
 	maxValue               int
-	now                    func() time.Time
 }
 
 // rowKind says which table a decoded record goes to.

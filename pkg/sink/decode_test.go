@@ -14,7 +14,7 @@ import (
 )
 
 func testDecoder() *decoder {
-	return &decoder{requested: topics.Requested, status: topics.Status, dlq: topics.DLQ, maxValue: 64, now: time.Now}
+	return &decoder{requested: topics.Requested, status: topics.Status, dlq: topics.DLQ, maxValue: 64}
 }
 
 func sampleNotification(t *testing.T) (*contract.Notification, []byte) {
@@ -243,6 +243,13 @@ func TestPrecedence(t *testing.T) {
 	}
 	if Precedence("bogus") != 0 {
 		t.Error("unknown status must rank 0")
+	}
+}
+
+func TestMaskPhones(t *testing.T) {
+	got := maskPhones("/recipient: '+15551234567' does not match pattern; offset 12")
+	if strings.Contains(got, "5551234567") || !strings.Contains(got, "offset 12") {
+		t.Errorf("maskPhones = %q", got)
 	}
 }
 

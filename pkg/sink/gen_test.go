@@ -67,7 +67,7 @@ type modelState struct {
 	pmid, errorCode, errorMessage           string
 	tenant, eventType, template, recipient  string
 	payload                                 string
-	requested                               bool
+	requested, reattempted                  bool
 }
 
 func (m *modelNotification) final() modelState {
@@ -150,7 +150,7 @@ func (m *modelNotification) final() modelState {
 type dataset struct {
 	requested, status, dlq []*kgo.Record
 	notifications          map[string]*modelNotification
-	eventIDs               map[string]bool // distinct events expected in notification_events
+	eventIDs               map[string]bool // distinct event ids expected in notification_events
 	ingestErrors           int             // records expected in ingest_errors
 	deadLetters            int             // records expected in dead_letters
 	poisonDeadLetters      int             // ... of which have an undecodable value
@@ -158,6 +158,16 @@ type dataset struct {
 }
 
 func (d *dataset) records() int { return len(d.requested) + len(d.status) + len(d.dlq) }
+
+// occurrences is how many rows notification_events keeps once merged: one
+// per event id and time.
+func (d *dataset) occurrences() int {
+	n := len(d.orphanWebhooks)
+	for _, m := range d.notifications {
+		n += len(m.events)
+	}
+	return n
+}
 
 func (d *dataset) all() []*kgo.Record {
 	out := make([]*kgo.Record, 0, d.records())

@@ -177,7 +177,7 @@ type logRow struct {
 	Attempts, Retries, Duplicates, Events                     uint64
 	ProviderMessageID, Tenant, EventType, Template, Recipient string
 	Payload                                                   string
-	Requested                                                 bool
+	Requested, Reattempted                                    bool
 }
 
 func queryLogs(t testing.TB, conn driver.Conn) map[string]logRow {

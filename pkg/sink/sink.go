@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -36,8 +37,18 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wanotify/wanotify/pkg/chmigrate"
+	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sink/migrations"
 )
+
+// phoneLike matches what could be a phone number inside a decoder message
+// (schema errors quote the offending value).
+var phoneLike = regexp.MustCompile(`\+?[0-9][0-9 ()-]{5,}[0-9]`)
+
+// maskPhones masks phone-number-like runs in s, for logs.
+func maskPhones(s string) string {
+	return phoneLike.ReplaceAllStringFunc(s, phone.Mask)
+}
 
 // insertTimeout bounds one insert attempt, so a ClickHouse that stops
 // answering (rather than refusing) is retried like one that is down.
@@ -82,7 +93,7 @@ func New(cfg Config, ch *clickhouse.Options, kafkaOpts []kgo.Opt, log *slog.Logg
 		log:    log,
 		topics: []string{cfg.RequestedTopic, cfg.StatusTopic, cfg.DLQTopic},
 		dec: decoder{requested: cfg.RequestedTopic, status: cfg.StatusTopic, dlq: cfg.DLQTopic,
-			maxValue: cfg.MaxValueBytes, now: time.Now},
+			maxValue: cfg.MaxValueBytes},
 		tracer: otel.Tracer(instrumentation),
 	}
 	s.kafkaOpts = append(append([]kgo.Opt(nil), kafkaOpts...),
@@ -356,7 +367,7 @@ func (s *Sink) flush(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) er
 		// not flood the logs; ingest_errors has every record.
 		e := b.Errors[0]
 		s.log.Warn("undecodable records written to ingest_errors", "count", len(b.Errors), "first_topic", e.Topic,
-			"first_partition", e.Partition, "first_offset", e.Offset, "first_reason", truncate(e.Reason, 300))
+			"first_partition", e.Partition, "first_offset", e.Offset, "first_reason", maskPhones(truncate(e.Reason, 300)))
 	}
 	last := b.lastRecords()
 	// The rows are written: commit even if shutdown began meanwhile, so

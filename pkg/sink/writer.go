@@ -74,6 +74,10 @@ func (w *ClickHouseWriter) insert(ctx context.Context, table, token string, colu
 		"async_insert":       0,
 		"insert_deduplicate": 1,
 		"deduplicate_blocks_in_dependent_materialized_views": 1,
+		// Events are partitioned by month of occurred_at; a batch spanning
+		// many months (a replay of old data, odd producer clocks) must not
+		// be refused, or it would be retried forever.
+		"max_partitions_per_insert_block": 0,
 	}
 	if token != "" {
 		settings["insert_deduplication_token"] = table + ":" + token

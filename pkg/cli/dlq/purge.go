@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // PurgeOptions choose what a purge deletes.
@@ -20,8 +21,9 @@ type PurgeOptions struct {
 	Partitions []int32
 }
 
-// PurgePartition is what a purge does to one partition: records in
-// [From, To) are deleted.
+// PurgePartition is what a purge does to one partition: the offsets in
+// [From, To) are deleted. Records counts the records among them; the rest
+// are transaction markers, which occupy offsets too.
 type PurgePartition struct {
 	Partition int32 `json:"partition"`
 	From      int64 `json:"from_offset"`
@@ -64,15 +66,36 @@ func (s *Store) PlanPurge(ctx context.Context, o PurgeOptions) (*PurgePlan, erro
 		b := o.Before.UTC()
 		plan.Before = &b
 	}
+	counted := map[int32]span{}
 	for p, sp := range spans {
 		if len(o.Partitions) > 0 && !contains(o.Partitions, p) {
+			delete(spans, p)
 			continue
 		}
 		if sp.end <= sp.start {
+			delete(spans, p)
 			continue
 		}
-		plan.Partitions = append(plan.Partitions, PurgePartition{Partition: p, From: sp.start, To: sp.end, Records: sp.end - sp.start})
-		plan.Records += sp.end - sp.start
+		counted[p] = sp
+	}
+	// Offsets are not records: count the records the purge would delete
+	// (committed ones; records of a transaction still open are not
+	// readable yet, and are deleted uncounted).
+	lso, err := s.bounds(ctx, s.DLQ, time.Time{}, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	for p, sp := range counted {
+		sp.end = min(sp.end, lso[p].end)
+		counted[p] = sp
+	}
+	records := map[int32]int64{}
+	if err := s.scan(ctx, s.DLQ, counted, func(r *kgo.Record) error { records[r.Partition]++; return nil }); err != nil {
+		return nil, err
+	}
+	for p, sp := range spans {
+		plan.Partitions = append(plan.Partitions, PurgePartition{Partition: p, From: sp.start, To: sp.end, Records: records[p]})
+		plan.Records += records[p]
 	}
 	sort.Slice(plan.Partitions, func(i, j int) bool { return plan.Partitions[i].Partition < plan.Partitions[j].Partition })
 	return plan, nil

@@ -23,7 +23,10 @@
 --   1. Every event has a deterministic event_id (requested: notification id +
 --      "/requested"; status events: the producer's event_id, itself
 --      deterministic), and notification_events is a ReplacingMergeTree on
---      (notification_id, event_id): duplicate rows collapse on merge.
+--      (notification_id, event_id, occurred_at): duplicate rows collapse on
+--      merge. occurred_at is part of the key because the dispatcher's ids
+--      repeat when a notification is replayed from the DLQ (attempt 1
+--      again): both runs' events are kept.
 --   2. Every aggregate the materialized views keep is idempotent (min, max,
 --      argMin, uniqExact of event ids): folding an event twice gives the same
 --      state as folding it once, before or after merges. Nothing is a count().
@@ -32,7 +35,8 @@
 --      table keeps a deduplication window, so the retry is dropped at once.
 -- Analysts therefore read communication_logs and the analytics views (which
 -- aggregate idempotently) and never need FINAL; anyone counting rows of
--- notification_events directly should use FINAL or uniqExact(event_id).
+-- notification_events directly should use FINAL, or uniqExact(event_id) to
+-- count logical events.
 --
 -- Every statement is idempotent (IF NOT EXISTS / OR REPLACE): a migration
 -- that failed half way is simply run again.
@@ -81,5 +85,5 @@ CREATE TABLE IF NOT EXISTS notification_events
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)
-ORDER BY (notification_id, event_id)
+ORDER BY (notification_id, event_id, occurred_at)
 SETTINGS non_replicated_deduplication_window = 1000;

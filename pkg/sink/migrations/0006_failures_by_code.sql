@@ -20,16 +20,27 @@ GROUP BY hour, tenant, event_type, template, status, error_code, error_retryable
 
 -- retry_errors_by_code: the transient errors behind retries, per hour they
 -- happened (occurred_at), tenant, event type and error code. Every
--- retry_scheduled event counts once (distinct event ids), whatever its
--- notification finally became.
+-- retry_scheduled event counts once (by event id, at its first
+-- occurrence), whatever its notification finally became.
 CREATE OR REPLACE VIEW retry_errors_by_code AS
 SELECT
-    toStartOfHour(occurred_at)  AS hour,
+    toStartOfHour(first_at)     AS hour,
     tenant,
     event_type,
     error_code,
-    uniqExact(event_id)         AS retry_events,
+    count()                     AS retry_events,
     uniqExact(notification_id)  AS notifications
-FROM notification_events
-WHERE status = 'retry_scheduled'
+FROM
+(
+    SELECT
+        notification_id,
+        event_id,
+        min(occurred_at)                 AS first_at,
+        argMin(tenant, occurred_at)      AS tenant,
+        argMin(event_type, occurred_at)  AS event_type,
+        argMin(error_code, occurred_at)  AS error_code
+    FROM notification_events
+    WHERE status = 'retry_scheduled'
+    GROUP BY notification_id, event_id
+)
 GROUP BY hour, tenant, event_type, error_code;

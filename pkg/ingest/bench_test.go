@@ -1,0 +1,125 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/topics"
+)
+
+// benchBody is a typical request with a distinct key per call, so every
+// request is a new notification.
+func benchBody(i int64) []byte {
+	return fmt.Appendf(nil, `{"idempotency_key":"bench-%d","event_type":"otp","user_id":"u-%d","recipient":"+4477009%05d",`+
+		`"template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"ttl":300}`, i, i, i%100000)
+}
+
+// cpuTime is the CPU time this process has used. Wall-clock rates swing
+// with whatever else the machine runs; CPU per operation (broker included,
+// it runs in this process) is the steadier comparison.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func serveParallel(b *testing.B, h http.Handler, path string, body func(int64) []byte) {
+	var seq atomic.Int64
+	b.ReportAllocs()
+	start := cpuTime()
+	defer func() { b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op") }()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body(seq.Add(1))))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+keyAcme)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusAccepted && w.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", w.Code, w.Body.Bytes())
+			}
+		}
+	})
+}
+
+// BenchmarkPublish is one notification per request through the full
+// router: auth, validation, tracing, metrics, acks=all produce to kfake.
+func BenchmarkPublish(b *testing.B) {
+	h := newHarness(b, func(c *Config) {
+		if d, err := time.ParseDuration(os.Getenv("BENCH_LINGER")); err == nil {
+			c.Linger = d
+		}
+	})
+	b.SetParallelism(32)
+	serveParallel(b, h.router, "/v1/notifications", benchBody)
+}
+
+// BenchmarkBareProduceSync is the baseline BenchmarkPublish is measured
+// against: a gorilla/mux handler that decodes the JSON and ProduceSyncs it.
+func BenchmarkBareProduceSync(b *testing.B) {
+	brokers := testinfraBrokers(b)
+	c := testConfig(brokers)
+	opts, err := ProducerOpts(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	r := mux.NewRouter()
+	r.HandleFunc("/v1/notifications", func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		rcpt, _ := m["recipient"].(string)
+		if err := cl.ProduceSync(r.Context(), &kgo.Record{Topic: topics.Requested, Key: []byte(rcpt), Value: raw}).FirstErr(); err != nil {
+			http.Error(w, err.Error(), 503)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}).Methods(http.MethodPost)
+	b.SetParallelism(32)
+	serveParallel(b, r, "/v1/notifications", benchBody)
+}
+
+// BenchmarkBatch sends batches of 1,000; notifications/s is the figure to
+// read.
+func BenchmarkBatch(b *testing.B) {
+	h := newHarness(b, func(c *Config) {
+		if d, err := time.ParseDuration(os.Getenv("BENCH_LINGER")); err == nil {
+			c.Linger = d
+		}
+	})
+	b.SetParallelism(2)
+	// Built before the clock starts: the client's work is not the
+	// server's.
+	bodies := make([][]byte, 8)
+	for i := range bodies {
+		items := make([]string, MaxBatchItems)
+		for j := range items {
+			items[j] = string(benchBody(int64(i*MaxBatchItems + j)))
+		}
+		bodies[i] = []byte(`{"notifications":[` + strings.Join(items, ",") + `]}`)
+	}
+	serveParallel(b, h.router, "/v1/notifications/batch", func(i int64) []byte { return bodies[i%int64(len(bodies))] })
+	b.ReportMetric(float64(b.N*MaxBatchItems)/b.Elapsed().Seconds(), "notifications/s")
+}

@@ -1,0 +1,95 @@
+package sink
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/service"
+	"github.com/wanotify/wanotify/pkg/testinfra"
+)
+
+// TestServiceReadinessAndMetrics runs the sink as its binary does
+// (service.Run with Configure, configuration from the environment) and
+// checks /readyz and the metric names operators alert on.
+func TestServiceReadinessAndMetrics(t *testing.T) {
+	db := testinfra.ClickHouseDatabase(t)
+	brokers := testinfra.KafkaWithTopics(t, 3)
+	d := generate(t, 5, 2000, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
+	cl := testinfra.Client(t, brokers)
+	produce(t, cl, d.all())
+
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	env := map[string]string{
+		"WANOTIFY_KAFKA_BROKERS":       strings.Join(brokers, ","),
+		"WANOTIFY_CLICKHOUSE_ADDR":     db.Server.Addr,
+		"WANOTIFY_CLICKHOUSE_DATABASE": db.Name,
+		"WANOTIFY_ADMIN_ADDR":          admin,
+		"WANOTIFY_SINK_GROUP":          "sink-service",
+		"WANOTIFY_SINK_BATCH_INTERVAL": "100ms",
+		"WANOTIFY_LOG_LEVEL":           "error",
+	}
+	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+	signals := make(chan os.Signal, 1)
+	code := make(chan int, 1)
+	go func() {
+		code <- service.Run(context.Background(), ServiceName, e, Configure, service.Options{DefaultAdminAddr: DefaultAdminAddr}, signals)
+	}()
+	stopped := false
+	defer func() {
+		if !stopped {
+			signals <- syscall.SIGTERM
+			<-code
+		}
+	}()
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + admin + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor(t, 60*time.Second, "/readyz 200", func() bool { c, _ := get("/readyz"); return c == http.StatusOK })
+	waitConsumed(t, kadm.NewClient(cl), "sink-service", time.Minute)
+	if n := queryUint(t, db.Conn, "SELECT count() FROM communication_logs"); n != uint64(len(d.notifications)) {
+		t.Errorf("communication_logs has %d rows, want %d", n, len(d.notifications))
+	}
+	_, metrics := get("/metrics")
+	for _, name := range []string{
+		`wanotify_sink_rows_total{table="notification_events"}`,
+		`wanotify_sink_rows_total{table="ingest_errors"}`,
+		`wanotify_sink_rows_total{table="dead_letters"}`,
+		"wanotify_sink_batch_size_bucket",
+		"wanotify_sink_batch_duration_seconds_bucket",
+		"wanotify_sink_freshness_seconds_bucket",
+		`wanotify_sink_decode_errors_total{topic="notifications.requested"}`,
+		`wanotify_sink_lag{topic="notifications.status"} 0`,
+	} {
+		if !strings.Contains(metrics, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+
+	signals <- syscall.SIGTERM
+	stopped = true
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("exit code %d", c)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("sink did not stop after SIGTERM")
+	}
+}
