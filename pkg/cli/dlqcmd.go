@@ -635,6 +635,13 @@ func summarize(counts map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+func records(n int64) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return fmt.Sprintf("%d records", n)
+}
+
 // errCancelled is returned when an operator does not confirm a purge.
 var errCancelled = errors.New("purge cancelled: nothing deleted")
 
@@ -683,7 +690,7 @@ skips the question (for scripts); --dry-run only shows the plan.`,
 				if plan.Before != nil {
 					what = "records that landed before " + plan.Before.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "purge %s from %s: %d records\n", what, plan.Topic, plan.Records)
+				fmt.Fprintf(tw, "purge %s from %s: %s\n", what, plan.Topic, records(plan.Records))
 				if len(plan.Partitions) > 0 {
 					fmt.Fprintln(tw, "PARTITION\tFROM OFFSET\tTO OFFSET\tRECORDS")
 					for _, p := range plan.Partitions {
@@ -700,7 +707,7 @@ skips the question (for scripts); --dry-run only shows the plan.`,
 					case dryRun:
 						fmt.Fprintln(w, "dry run: nothing deleted")
 					case purged:
-						fmt.Fprintf(w, "deleted %d records from %s\n", plan.Records, plan.Topic)
+						fmt.Fprintf(w, "deleted %s from %s\n", records(plan.Records), plan.Topic)
 					}
 				})
 			}
@@ -711,7 +718,7 @@ skips the question (for scripts); --dry-run only shows the plan.`,
 				return result()
 			}
 			if !yes {
-				fmt.Fprintf(app.Err, "Delete %d records from %s? This cannot be undone. Type yes to continue: ", plan.Records, plan.Topic)
+				fmt.Fprintf(app.Err, "Delete %s from %s? This cannot be undone. Type yes to continue: ", records(plan.Records), plan.Topic)
 				answer := ""
 				if app.In != nil {
 					answer, _ = bufio.NewReader(app.In).ReadString('\n')

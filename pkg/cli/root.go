@@ -1,6 +1,22 @@
 // Package cli is notifyctl, the operator's command line: topics, the
-// dead-letter queue, sending, status and stats. It reads the same
-// WANOTIFY_* environment as the services.
+// dead-letter queue, sending, status, stats and synthetic load. It reads
+// the same WANOTIFY_* environment as the services (Kafka for everything,
+// ClickHouse for status and stats) and prints tables or, with -o json,
+// JSON. Exit codes: 0 ok, 1 failed, refused or cancelled, 2 usage or
+// configuration, 3 not found.
+//
+// The dead-letter queue commands are thin wrappers over package
+// pkg/cli/dlq, whose documentation states the replay contract: a replay
+// produces the DLQ record's original value and key to
+// notifications.requested, to the same partition number, without failure
+// headers and with wanotify-replay-count (previous + 1) and
+// wanotify-replayed-from-offset (the DLQ offset). notifyctl skips DLQ
+// offsets an earlier replay already covered (unless --again); the
+// dispatcher sends a replayed notification only if its last outcome was
+// dead-lettered, so replaying twice never sends twice. send and load build
+// records with pkg/sdk (and --file with ingest's own decoder), so they are
+// exactly what ingest produces. docs/operator.md walks through a failure,
+// its replay and its delivery.
 package cli
 
 import (
@@ -61,7 +77,15 @@ func NewRoot(app *App) *cobra.Command {
 		Long: `notifyctl operates a wanotify pipeline. It reads the same WANOTIFY_* environment
 variables as the services (WANOTIFY_KAFKA_BROKERS, WANOTIFY_CLICKHOUSE_ADDR, ...).
 
-Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 not found.`,
+Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 not found.
+docs/operator.md walks through finding, inspecting and replaying a failure.`,
+		Example: `  notifyctl topics apply
+  notifyctl send --recipient +447700900123 --template otp_code --param 482913
+  notifyctl status 5b0c8f0e-8a43-5d1e-9a57-0b2c0a6c2d11
+  notifyctl dlq list --since 2h
+  notifyctl dlq replay --tenant acme --error-code http_503 --dry-run
+  notifyctl stats --since 24h -o json
+  notifyctl load -n 10000 --rate 500`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

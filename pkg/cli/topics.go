@@ -18,6 +18,8 @@ func newTopicsCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "topics",
 		Short: "Create, reconcile and describe the topics of topics.yaml",
+		Example: `  notifyctl topics apply --dry-run
+  notifyctl topics describe -o json`,
 	}
 	var file string
 	var dryRun bool

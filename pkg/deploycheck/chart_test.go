@@ -76,11 +76,15 @@ func TestChartLints(t *testing.T) {
 func TestRenderedManifests(t *testing.T) {
 	vars := serviceVars(t)
 	valuesText := string(repoFile(t, chartRel+"/values.yaml"))
+	readme, err := ReadmeVars(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range valuesVariants {
 		t.Run(v.name, func(t *testing.T) {
 			objs := render(t, v.files, v.set...)
 			checkWorkloads(t, objs)
-			checkEnv(t, objs, vars, valuesText)
+			checkEnv(t, objs, vars, readme, valuesText)
 			checkServicesAndBudgets(t, objs)
 			checkAutoscaler(t, objs)
 			checkSetupJob(t, objs)
@@ -255,11 +259,11 @@ func serviceOf(c Object) string {
 }
 
 // checkEnv: every WANOTIFY_* variable set in a container is one its service
-// reads; secrets come only from Secrets (a Secret may also hold what is
+// reads (and is in README.md's configuration table, once it has one); secrets come only from Secrets (a Secret may also hold what is
 // merely sensitive, like the ingest key hashes); every variable the service reads
 // is set or documented in values.yaml; variables whose default is a
 // loopback address are set; listen addresses match the declared ports.
-func checkEnv(t *testing.T, objs []Object, vars map[string]VarSet, valuesText string) {
+func checkEnv(t *testing.T, objs []Object, vars map[string]VarSet, readme VarSet, valuesText string) {
 	t.Helper()
 	kinds := byKind(objs)
 	seen := map[string]bool{}
@@ -286,6 +290,9 @@ func checkEnv(t *testing.T, objs []Object, vars map[string]VarSet, valuesText st
 				if !ok {
 					t.Errorf("%s: sets %s, which %s does not read", where, name, svc)
 					continue
+				}
+				if _, ok := readme[name]; readme != nil && !ok {
+					t.Errorf("%s: %s is not in README.md's configuration table", where, name)
 				}
 				if v.Secret && src.kind != "secret" {
 					t.Errorf("%s: secret %s comes from a %s, not a Secret", where, name, src.kind)

@@ -49,7 +49,7 @@ func FindHelm(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("helm: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, "go", "install", HelmModule+"@"+HelmVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOBIN="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install %s@%s: %w\n%s", HelmModule, HelmVersion, err, out)
 	}

@@ -105,7 +105,6 @@ func ServiceVars(ctx context.Context, root, binDir string, services ...string) (
 	args := append([]string{"build", "-o", binDir + string(filepath.Separator)}, build...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build %s: %w\n%s", strings.Join(build, " "), err, b)
 	}

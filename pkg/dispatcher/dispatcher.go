@@ -117,6 +117,12 @@ type Dispatcher struct {
 	dispatchCtx    context.Context
 	dispatchCancel context.CancelFunc
 	runCtx         context.Context
+
+	// abortEvery makes every n-th transaction abort instead of commit;
+	// tests use it to prove that aborted work is redone exactly once.
+	abortEvery     int
+	flushes        int
+	missingCommits int
 }
 
 // Inputs are the topics the dispatcher consumes.
@@ -263,6 +269,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return errors.Join(runErr, d.drain())
 }
 
+// errAborted marks a transaction that ended in an abort: nothing is lost,
+// the records since the last commit are consumed again.
+var errAborted = errors.New("transaction aborted; records since the last commit are consumed again")
+
 // fatalTxnErr reports errors after which the transactional producer can
 // never commit again: another instance took over the transactional id, or
 // the id is not authorised.
@@ -285,7 +295,13 @@ func (d *Dispatcher) drain() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	ferr := d.flush(ctx)
-	if ferr != nil {
+	if errors.Is(ferr, errAborted) && !fatalTxnErr(ferr) {
+		// Typically the group moved on already (this member was expelled
+		// or a rebalance started): the next owner redoes what was not
+		// committed, from the dedupe state.
+		d.log.Warn("final transaction aborted; unfinished records are handed back", "err", ferr)
+		ferr = nil
+	} else if ferr != nil {
 		d.log.Error("final transaction failed", "err", ferr)
 	}
 	d.sess.Close()
@@ -499,14 +515,17 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 	commitCtx := kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
 		// The session would commit everything polled; commit only below
 		// the lowest unfinished record of each partition.
+		used := map[tp]bool{}
 		topicsOut := req.Topics[:0]
 		for _, t := range req.Topics {
 			ps := t.Partitions[:0]
 			for _, p := range t.Partitions {
-				if c, ok := commits[tp{t.Topic, p.Partition}]; ok {
+				k := tp{t.Topic, p.Partition}
+				if c, ok := commits[k]; ok {
 					p.Offset = c
 					p.LeaderEpoch = -1
 					ps = append(ps, p)
+					used[k] = true
 				}
 			}
 			if len(ps) > 0 {
@@ -515,10 +534,39 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 			}
 		}
 		req.Topics = topicsOut
+		// The session lists only partitions polled past its last
+		// commit. A partition whose fetch position was rewound by an
+		// aborted transaction and that has not been polled since (a
+		// paused retry partition) is missing although records drained
+		// here belong to it; left out, its outputs would commit without
+		// its offset and be produced again after the next rewind.
+		for k, c := range commits {
+			if used[k] {
+				continue
+			}
+			d.missingCommits++
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = k.partition, c, -1, &req.MemberID
+			added := false
+			for i := range req.Topics {
+				if req.Topics[i].Topic == k.topic {
+					req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+					added = true
+					break
+				}
+			}
+			if !added {
+				rt := kmsg.NewTxnOffsetCommitRequestTopic()
+				rt.Topic = k.topic // no topic id: the session sends such a commit by name (v5)
+				rt.Partitions = append(rt.Partitions, rp)
+				req.Topics = append(req.Topics, rt)
+			}
+		}
 		return nil
 	})
 	try := kgo.TryCommit
-	if produceErr != nil {
+	d.flushes++
+	if produceErr != nil || (d.abortEvery > 0 && d.flushes%d.abortEvery == 0) {
 		try = kgo.TryAbort
 	}
 	committed, err := d.sess.End(commitCtx, try)
@@ -534,7 +582,7 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 		return nil
 	}
 	d.resetAfterAbort(parts)
-	return errors.Join(produceErr, err, errors.New("transaction aborted; records since the last commit are consumed again"))
+	return errors.Join(produceErr, err, errAborted)
 }
 
 // resetAfterAbort restarts partitions whose drained outputs were lost in

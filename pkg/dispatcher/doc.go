@@ -70,14 +70,28 @@
 // starts); on revocation the calls in flight finish and write their
 // markers before the partition is released, so the next owner's state is
 // complete. Keys older than WANOTIFY_DISPATCHER_DEDUPE_WINDOW are
-// forgotten and tombstoned.
+// forgotten and tombstoned. Because the eager protocol revokes every
+// partition on every rebalance, a rebalance re-reads the changelog of the
+// partitions assigned; its size is bounded by the window (the topic is
+// compacted).
+//
+// A record's idempotency key is the notification's idempotency_key, which
+// the publisher fills (contract.DefaultIdempotencyKey: user id + event type
+// + event time, unless the caller supplied one). A dead-lettered key may
+// be delivered again only by an operator's replay, recognised by the
+// wanotify-replay-count header.
 //
 // # Rate limit across instances
 //
 // Each instance spends the configured rate times its share of the
 // notifications.requested partitions, recomputed on every assignment and
 // revocation. The range balancer with the classic (eager) protocol revokes
-// everything before assigning, so shares never overlap.
+// everything before assigning, so shares never overlap. The one overlap
+// left is a live member expelled for missing heartbeats (a stall longer
+// than the session timeout): it keeps its share until it notices, within
+// a heartbeat interval of resuming. Keep WANOTIFY_DISPATCHER_SESSION_TIMEOUT
+// well above the longest stall expected, and the configured rate a little
+// below the provider's limit.
 //
 // # Circuit breaker
 //

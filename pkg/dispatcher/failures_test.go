@@ -118,6 +118,7 @@ func TestTenThousandWithInjectedFailures(t *testing.T) {
 					t.Errorf("%s failed four times but is not in the DLQ", id)
 				}
 			}
+			checkExactlyOnce(t, w)
 			checked := checkRetriesNotEarly(t, e.sim, retries)
 			t.Logf("%d DLQ records, %d retry records, %d retried attempts checked against their due time", len(dlq), len(retries), checked)
 			if checked == 0 {

@@ -135,9 +135,6 @@ func TestRebalanceUnderLoad(t *testing.T) {
 	cfgB.TransactionalID = "t-reb-b"
 	e.start(cfgB)
 	waitAccepted(n / 2)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_ = ctx
 	a.stop(t)
 	term := w.waitTerminal(t, ids, 120*time.Second)
 	led := e.sim.Ledger()
@@ -149,6 +146,52 @@ func TestRebalanceUnderLoad(t *testing.T) {
 	if led.DuplicateSends != 0 || led.Throttled != 0 {
 		t.Fatalf("duplicate sends %d, throttled %d", led.DuplicateSends, led.Throttled)
 	}
+	time.Sleep(300 * time.Millisecond)
+	_, retries, _ := w.snapshot()
+	checkRetriesNotEarly(t, e.sim, retries)
+	checkExactlyOnce(t, w)
+}
+
+// TestAbortedTransactionsAreRedoneExactlyOnce aborts every third
+// transaction under load with retryable failures: the aborted outputs are
+// invisible, the records are consumed again and their outcomes re-emitted
+// from the dedupe state, so every committed output exists exactly once and
+// no provider call is repeated.
+func TestAbortedTransactionsAreRedoneExactlyOnce(t *testing.T) {
+	e := newEnv(t, 4, simulator.Behavior{Latency: simulator.Uniform(5*time.Millisecond, 30*time.Millisecond), RetryableRate: 0.2})
+	w := e.watch()
+	cfg := testConfig("t-abort")
+	cfg.Limits.Rate, cfg.Limits.Burst = 1000, 20
+	d, err := New(cfg, e.provider(), e.kafkaOpts(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.abortEvery = 3
+	r := &running{d: d, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	const n = 1500
+	var ids []string
+	var ns []*contract.Notification
+	for i := 0; i < n; i++ {
+		nt := notification(idKey(i), recipient(i%300), "sender-1", "hello")
+		ids = append(ids, nt.ID)
+		ns = append(ns, nt)
+	}
+	e.publish(ns...)
+	w.waitTerminal(t, ids, 90*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	led := e.sim.Ledger()
+	if led.DuplicateSends != 0 {
+		t.Fatalf("%d duplicate sends", led.DuplicateSends)
+	}
+	t.Logf("%d transactions, every third aborted; provider accepted %d, rejected %d", d.flushes, led.Accepted, len(led.Rejections))
+	if d.flushes < 9 {
+		t.Fatalf("only %d transactions: the aborts were not exercised", d.flushes)
+	}
+	checkExactlyOnce(t, w)
 	_, retries, _ := w.snapshot()
 	checkRetriesNotEarly(t, e.sim, retries)
 }

@@ -154,8 +154,11 @@ func TestTwoProcessesStayUnderTheProviderLimit(t *testing.T) {
 		load = 20 * time.Second
 	}
 	e := newEnv(t, 12, simulator.Behavior{RateLimit: 50})
-	a := e.child(t, "rate-a", "WANOTIFY_DISPATCHER_RATE=45")
-	b := e.child(t, "rate-b", "WANOTIFY_DISPATCHER_RATE=45")
+	// A session timeout well above scheduling stalls of a loaded test
+	// machine: a live member expelled for a missed heartbeat would keep
+	// sending until it notices, next to its successor.
+	a := e.child(t, "rate-a", "WANOTIFY_DISPATCHER_RATE=45", "WANOTIFY_DISPATCHER_SESSION_TIMEOUT=10s")
+	b := e.child(t, "rate-b", "WANOTIFY_DISPATCHER_RATE=45", "WANOTIFY_DISPATCHER_SESSION_TIMEOUT=10s")
 	e.waitMembers(t, 2, 30*time.Second)
 
 	// 60 notifications/s, more than the limit, so both instances always
@@ -254,5 +257,7 @@ func TestKill9MidLoadThenRestart(t *testing.T) {
 			t.Errorf("%s reported accepted but the provider never took it", id)
 		}
 	}
+	time.Sleep(300 * time.Millisecond) // let the watcher catch up
+	checkExactlyOnce(t, w)
 	restarted.terminate(t)
 }

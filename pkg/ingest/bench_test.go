@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -59,11 +58,7 @@ func serveParallel(b *testing.B, h http.Handler, path string, body func(int64) [
 // BenchmarkPublish is one notification per request through the full
 // router: auth, validation, tracing, metrics, acks=all produce to kfake.
 func BenchmarkPublish(b *testing.B) {
-	h := newHarness(b, func(c *Config) {
-		if d, err := time.ParseDuration(os.Getenv("BENCH_LINGER")); err == nil {
-			c.Linger = d
-		}
-	})
+	h := newHarness(b, nil)
 	b.SetParallelism(32)
 	serveParallel(b, h.router, "/v1/notifications", benchBody)
 }
@@ -104,11 +99,7 @@ func BenchmarkBareProduceSync(b *testing.B) {
 // BenchmarkBatch sends batches of 1,000; notifications/s is the figure to
 // read.
 func BenchmarkBatch(b *testing.B) {
-	h := newHarness(b, func(c *Config) {
-		if d, err := time.ParseDuration(os.Getenv("BENCH_LINGER")); err == nil {
-			c.Linger = d
-		}
-	})
+	h := newHarness(b, nil)
 	b.SetParallelism(2)
 	// Built before the clock starts: the client's work is not the
 	// server's.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 	"github.com/wanotify/wanotify/pkg/sdk"
@@ -53,6 +54,10 @@ type Config struct {
 	Linger time.Duration
 	// Kafka is how the producer reaches the brokers.
 	Kafka kafkaconf.Config
+	// StatusReads serves GET /v1/notifications/{id} from the ClickHouse
+	// communication logs (ClickHouse); off, the route answers 501.
+	StatusReads bool
+	ClickHouse  chconf.Config
 }
 
 // Load reads the WANOTIFY_INGEST_* and WANOTIFY_KAFKA_* variables.
@@ -70,6 +75,8 @@ func Load(e *config.Env) Config {
 		ClockSkew:            e.Duration("WANOTIFY_INGEST_CLOCK_SKEW", sdk.DefaultClockSkew, "how far in the past expires_at may lie and still be accepted (it is then recorded as expired)"),
 		Linger:               e.Duration("WANOTIFY_INGEST_PRODUCE_LINGER", 0, "how long the producer waits to fill a batch (requests wait for their records, so 0 is usually best)"),
 		Kafka:                kafkaconf.Load(e, "wanotify-ingest"),
+		StatusReads:          e.Bool("WANOTIFY_INGEST_STATUS_READS", true, "serve GET /v1/notifications/{id} from the ClickHouse communication logs (WANOTIFY_CLICKHOUSE_*); off: the route answers 501"),
+		ClickHouse:           chconf.Load(e),
 	}
 }
 
@@ -111,6 +118,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.StatusReads {
+		if err := c.ClickHouse.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -14,10 +14,27 @@ import (
 )
 
 // wireRequest is the JSON body of POST /v1/notifications. Times stay
-// strings here so a bad one is reported with its field name; template and
-// text stay raw so an unknown field inside them is named with its path.
-// There is deliberately no tenant field: the tenant comes from the API key.
+// strings here so a bad one is reported with its field name. There is
+// deliberately no tenant field: the tenant comes from the API key.
 type wireRequest struct {
+	IdempotencyKey string            `json:"idempotency_key"`
+	SourceService  string            `json:"source_service"`
+	EventType      string            `json:"event_type"`
+	UserID         string            `json:"user_id"`
+	EventTime      string            `json:"event_time"`
+	Recipient      string            `json:"recipient"`
+	Sender         string            `json:"sender"`
+	Template       *wireTemplate     `json:"template"`
+	Text           *wireText         `json:"text"`
+	ExpiresAt      string            `json:"expires_at"`
+	TTL            *int64            `json:"ttl"`
+	Metadata       map[string]string `json:"metadata"`
+}
+
+// wireRequestRaw is wireRequest with template and text left raw. It is
+// decoded only to locate an error: encoding/json names an unknown field
+// without the object it sits in.
+type wireRequestRaw struct {
 	IdempotencyKey string            `json:"idempotency_key"`
 	SourceService  string            `json:"source_service"`
 	EventType      string            `json:"event_type"`
@@ -67,13 +84,12 @@ func DecodeRequest(raw []byte) (sdk.Request, error) {
 // converting it, which the caller reports together with sdk.Build's.
 func decodeRequest(raw []byte) (sdk.Request, []contract.FieldError, error) {
 	var w wireRequest
-	var r sdk.Request
 	if err := decodeStrict(raw, &w, ""); err != nil {
-		return r, nil, err
+		return sdk.Request{}, nil, locate(raw, err)
 	}
 	var fields []contract.FieldError
 	bad := func(field, reason string) { fields = append(fields, contract.FieldError{Field: field, Reason: reason}) }
-	r = sdk.Request{
+	r := sdk.Request{
 		IdempotencyKey: w.IdempotencyKey,
 		SourceService:  w.SourceService,
 		EventType:      w.EventType,
@@ -82,18 +98,10 @@ func decodeRequest(raw []byte) (sdk.Request, []contract.FieldError, error) {
 		Sender:         w.Sender,
 		Metadata:       w.Metadata,
 	}
-	if present(w.Template) {
-		var t wireTemplate
-		if err := decodeStrict(w.Template, &t, "/template"); err != nil {
-			return r, nil, err
-		}
+	if t := w.Template; t != nil {
 		r.Template = &contract.Template{Name: t.Name, Language: t.Language, Parameters: t.Parameters}
 	}
-	if present(w.Text) {
-		var t wireText
-		if err := decodeStrict(w.Text, &t, "/text"); err != nil {
-			return r, nil, err
-		}
+	if t := w.Text; t != nil {
 		r.Text = &contract.Text{Body: t.Body, PreviewURL: t.PreviewURL}
 	}
 	if w.EventTime != "" {
@@ -123,6 +131,27 @@ func decodeRequest(raw []byte) (sdk.Request, []contract.FieldError, error) {
 		}
 	}
 	return r, fields, nil
+}
+
+// locate turns a decoding error into one that names the field by its
+// full path, decoding the body again member by member. Only bodies that
+// failed pay for it.
+func locate(raw []byte, err error) error {
+	var w wireRequestRaw
+	if lerr := decodeStrict(raw, &w, ""); lerr != nil {
+		return lerr
+	}
+	if present(w.Template) {
+		if lerr := decodeStrict(w.Template, &wireTemplate{}, "/template"); lerr != nil {
+			return lerr
+		}
+	}
+	if present(w.Text) {
+		if lerr := decodeStrict(w.Text, &wireText{}, "/text"); lerr != nil {
+			return lerr
+		}
+	}
+	return err
 }
 
 // present reports whether a raw member was given and not null.

@@ -66,6 +66,9 @@ func FuzzDecodeRequest(f *testing.F) {
 		if err := contract.ValidateJSON(schemas.NotificationRequestedV1, rec.Value); err != nil {
 			t.Fatalf("accepted %q but the record breaks the schema: %v\n%s", raw, err, rec.Value)
 		}
+		if want, err := json.Marshal(n); err != nil || !bytes.Equal(want, rec.Value) {
+			t.Fatalf("record value differs from json.Marshal (%v):\n got %s\nwant %s", err, rec.Value, want)
+		}
 		if !e164Pattern.MatchString(n.Recipient) || string(rec.Key) != n.Recipient {
 			t.Fatalf("recipient %q / key %q is not E.164", n.Recipient, rec.Key)
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -20,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 // Config is how a service reaches Kafka.
@@ -125,7 +127,7 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 	}
 	if c.Tracing {
 		k := kotel.NewKotel(
-			kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(otel.GetTracerProvider()), kotel.TracerPropagator(otel.GetTextMapPropagator()))),
+			kotel.WithTracer(Tracer()),
 			kotel.WithMeter(kotel.NewMeter(kotel.MeterProvider(otel.GetMeterProvider()))),
 		)
 		opts = append(opts, kgo.WithHooks(k.Hooks()...))
@@ -137,8 +139,20 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 // Tracer returns a kotel tracer on the global providers, for services that
 // create processing spans from consumed records.
 func Tracer() *kotel.Tracer {
-	return kotel.NewTracer(kotel.TracerProvider(otel.GetTracerProvider()), kotel.TracerPropagator(otel.GetTextMapPropagator()))
+	return kotel.NewTracer(kotel.TracerProvider(otel.GetTracerProvider()), kotel.TracerPropagator(otel.GetTextMapPropagator()),
+		kotel.KeyFormatter(maskedKey))
 }
+
+// maskedKey is the record key as spans show it: every topic is keyed by
+// the recipient's phone number, which never goes into a span unmasked.
+func maskedKey(r *kgo.Record) (string, error) {
+	if !utf8.Valid(r.Key) {
+		return "", errBinaryKey
+	}
+	return phone.Mask(string(r.Key)), nil
+}
+
+var errBinaryKey = errors.New("binary record key left out of spans")
 
 // TLSConfig builds a *tls.Config from t.
 func TLSConfig(t TLS) (*tls.Config, error) {

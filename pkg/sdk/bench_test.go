@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,6 +56,27 @@ func BenchmarkBuildRecord(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := BuildRecord("acme", &r, o, now, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBuildDistinctRecipients is Build when every recipient is new
+// (the recipient cache never hits): phonenumbers parses each one.
+func BenchmarkBuildDistinctRecipients(b *testing.B) {
+	r := benchRequest()
+	o := BuildOptions{SourceService: "auth-api", Sender: "acme-main"}
+	now := time.Now()
+	recipients := make([]string, 1<<20)
+	for i := range recipients {
+		recipients[i] = fmt.Sprintf("+4477%08d", i*7919%100000000)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r.Recipient = recipients[i%len(recipients)]
+		i++
+		if _, err := Build("acme", &r, o, now); err != nil {
 			b.Fatal(err)
 		}
 	}

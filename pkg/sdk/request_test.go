@@ -269,10 +269,18 @@ func TestEveryAcceptedVariantPassesTheSchema(t *testing.T) {
 	maxed := func(n int, r rune) string { return strings.Repeat(string(r), n) }
 	variants := []func(r *sdk.Request){
 		func(r *sdk.Request) {},
-		func(r *sdk.Request) { r.Template, r.Text = nil, &contract.Text{Body: maxed(sdk.MaxTextBody, 'é'), PreviewURL: true} },
+		func(r *sdk.Request) {
+			r.Template, r.Text = nil, &contract.Text{Body: maxed(sdk.MaxTextBody, 'é'), PreviewURL: true}
+		},
 		func(r *sdk.Request) { r.IdempotencyKey = maxed(sdk.MaxIdempotencyKey, '日') },
-		func(r *sdk.Request) { r.UserID = maxed(sdk.MaxUserID, 'ü'); r.EventType = "a" + maxed(sdk.MaxEventType-1, '.') },
-		func(r *sdk.Request) { r.SourceService = maxed(sdk.MaxSourceService, 'x'); r.Sender = maxed(sdk.MaxSender, 'y') },
+		func(r *sdk.Request) {
+			r.UserID = maxed(sdk.MaxUserID, 'ü')
+			r.EventType = "a" + maxed(sdk.MaxEventType-1, '.')
+		},
+		func(r *sdk.Request) {
+			r.SourceService = maxed(sdk.MaxSourceService, 'x')
+			r.Sender = maxed(sdk.MaxSender, 'y')
+		},
 		func(r *sdk.Request) {
 			r.Template = &contract.Template{Name: maxed(sdk.MaxTemplateName, '_'), Language: "zh_Hant_TW"}
 			for range sdk.MaxTemplateParams {

@@ -54,15 +54,30 @@ type Config struct {
 	OnReady func(bool)
 }
 
-// Load reads the WANOTIFY_SINK_* variables.
+// Load reads the WANOTIFY_SINK_* variables. Unlike a Config written in
+// code, where zero means the default, a zero or negative value set in the
+// environment is an error.
 func Load(e *config.Env) Config {
-	return Config{
+	c := Config{
 		Group:           e.String("WANOTIFY_SINK_GROUP", DefaultGroup, "Kafka consumer group of the ClickHouse sink"),
 		BatchRows:       e.Int("WANOTIFY_SINK_BATCH_ROWS", DefaultBatchRows, "records per ClickHouse insert: a batch is written when it holds this many"),
 		BatchInterval:   e.Duration("WANOTIFY_SINK_BATCH_INTERVAL", DefaultBatchInterval, "longest a record waits in a batch before the batch is written"),
 		RetryMaxBackoff: e.Duration("WANOTIFY_SINK_RETRY_MAX_BACKOFF", DefaultRetryMaxBackoff, "longest wait between attempts to write a batch ClickHouse refused"),
 		RetentionDays:   e.Int("WANOTIFY_SINK_RETENTION_DAYS", 0, "days ClickHouse keeps events, states and errors (TTL); 0 keeps everything"),
 	}
+	if c.Group == "" {
+		e.Fail("WANOTIFY_SINK_GROUP", "must not be empty")
+	}
+	if c.BatchRows <= 0 {
+		e.Fail("WANOTIFY_SINK_BATCH_ROWS", "%d is not a positive number of records", c.BatchRows)
+	}
+	if c.BatchInterval <= 0 {
+		e.Fail("WANOTIFY_SINK_BATCH_INTERVAL", "%s is not a positive duration", c.BatchInterval)
+	}
+	if c.RetryMaxBackoff <= 0 {
+		e.Fail("WANOTIFY_SINK_RETRY_MAX_BACKOFF", "%s is not a positive duration", c.RetryMaxBackoff)
+	}
+	return c
 }
 
 // withDefaults fills zero fields.

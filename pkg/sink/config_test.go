@@ -65,6 +65,22 @@ func TestNewRefusesMissingDatabase(t *testing.T) {
 	}
 }
 
+func TestLoadRefusesZeroFromTheEnvironment(t *testing.T) {
+	for name, v := range map[string]string{"WANOTIFY_SINK_BATCH_ROWS": "0", "WANOTIFY_SINK_BATCH_INTERVAL": "0s",
+		"WANOTIFY_SINK_RETRY_MAX_BACKOFF": "-1s", "WANOTIFY_SINK_GROUP": ""} {
+		e := config.New(func(k string) (string, bool) {
+			if k == name {
+				return v, true
+			}
+			return "", false
+		}, nil)
+		Load(e)
+		if err := e.Err(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v, want an error naming it", name, v, err)
+		}
+	}
+}
+
 func TestConfigureReadsEveryVariable(t *testing.T) {
 	env := map[string]string{"WANOTIFY_SINK_BATCH_ROWS": "abc"}
 	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)

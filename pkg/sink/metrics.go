@@ -23,13 +23,14 @@ type metrics struct {
 	reg           metric.Registration
 
 	mu        sync.Mutex
-	end       map[topicPartition]int64 // last stable offset seen in fetches
-	committed map[topicPartition]int64 // next offset to commit (committed or first consumed)
+	assigned  map[topicPartition]bool  // partitions this member owns
+	end       map[topicPartition]int64 // last stable offset (fetches and periodic listing)
+	committed map[topicPartition]int64 // the group's committed offset (or the first consumed)
 }
 
 func newMetrics() (*metrics, error) {
 	meter := otel.Meter(instrumentation)
-	m := &metrics{end: map[topicPartition]int64{}, committed: map[topicPartition]int64{}}
+	m := &metrics{assigned: map[topicPartition]bool{}, end: map[topicPartition]int64{}, committed: map[topicPartition]int64{}}
 	var err error
 	if m.rows, err = meter.Int64Counter("wanotify.sink.rows", metric.WithUnit("{row}"),
 		metric.WithDescription("rows written to ClickHouse, by table")); err != nil {
@@ -84,18 +85,40 @@ func (m *metrics) close() {
 	}
 }
 
-// lag sums, per topic, the end offset minus the committed position of every
+// lag sums, per topic, the end offset minus the committed offset of every
 // partition the sink owns.
 func (m *metrics) lag() map[string]int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]int64{}
-	for tp, end := range m.end {
-		pos, ok := m.committed[tp]
-		if !ok {
+	for tp := range m.assigned {
+		end, ok1 := m.end[tp]
+		pos, ok2 := m.committed[tp]
+		if !ok1 || !ok2 {
 			continue
 		}
 		out[tp.topic] += max(end-pos, 0)
+	}
+	return out
+}
+
+func (m *metrics) assign(parts map[string][]int32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for t, ps := range parts {
+		for _, p := range ps {
+			m.assigned[topicPartition{t, p}] = true
+		}
+	}
+}
+
+// owned lists the partitions this member owns.
+func (m *metrics) owned() []topicPartition {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]topicPartition, 0, len(m.assigned))
+	for tp := range m.assigned {
+		out = append(out, tp)
 	}
 	return out
 }
@@ -122,11 +145,22 @@ func (m *metrics) observeCommitted(tp topicPartition, next int64) {
 	m.mu.Unlock()
 }
 
+// observeGroup records the group's committed offset of a partition, as
+// listed from the brokers.
+func (m *metrics) observeGroup(tp topicPartition, committed int64) {
+	m.mu.Lock()
+	if cur, ok := m.committed[tp]; !ok || committed > cur {
+		m.committed[tp] = committed
+	}
+	m.mu.Unlock()
+}
+
 func (m *metrics) forget(parts map[string][]int32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for t, ps := range parts {
 		for _, p := range ps {
+			delete(m.assigned, topicPartition{t, p})
 			delete(m.end, topicPartition{t, p})
 			delete(m.committed, topicPartition{t, p})
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/cenkalti/backoff/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -110,6 +111,11 @@ func New(cfg Config, ch *clickhouse.Options, kafkaOpts []kgo.Opt, log *slog.Logg
 		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) {
 			log.Info("rebalance waiting for the current batch to be written")
 		}),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+			if s.m != nil {
+				s.m.assign(assigned)
+			}
+		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 			if s.m != nil {
 				s.m.forget(lost)
@@ -166,6 +172,10 @@ func (s *Sink) Run(ctx context.Context) error {
 		return fmt.Errorf("sink: Kafka client: %w", err)
 	}
 	defer cl.CloseAllowingRebalance()
+	tctx, stopTracking := context.WithCancel(ctx)
+	tracked := make(chan struct{})
+	go func() { defer close(tracked); s.trackEnds(tctx, cl) }()
+	defer func() { stopTracking(); <-tracked }()
 	s.log.Info("sink consuming", "group", s.cfg.Group, "topics", s.topics, "database", s.ch.Auth.Database,
 		"batch_rows", s.cfg.BatchRows, "batch_interval", s.cfg.BatchInterval.String())
 	s.setReady(true)
@@ -262,6 +272,52 @@ func (s *Sink) backoff() *cappedBackoff {
 	bo.RandomizationFactor = 0.5
 	bo.Reset()
 	return &cappedBackoff{bo: bo, max: s.cfg.RetryMaxBackoff}
+}
+
+// endsInterval is how often the sink lists end and committed offsets, so
+// the lag metric keeps growing while fetching is paused.
+const endsInterval = 5 * time.Second
+
+// trackEnds keeps the lag metric's end and committed offsets current for
+// the partitions this member owns.
+func (s *Sink) trackEnds(ctx context.Context, cl *kgo.Client) {
+	adm := kadm.NewClient(cl)
+	t := time.NewTicker(endsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		owned := map[topicPartition]bool{}
+		for _, tp := range s.m.owned() {
+			owned[tp] = true
+		}
+		if len(owned) == 0 {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, endsInterval)
+		ends, err := adm.ListCommittedOffsets(lctx, s.topics...)
+		var group kadm.OffsetResponses
+		if err == nil {
+			group, err = adm.FetchOffsets(lctx, s.cfg.Group)
+		}
+		cancel()
+		if err != nil {
+			continue
+		}
+		ends.Each(func(o kadm.ListedOffset) {
+			if tp := (topicPartition{o.Topic, o.Partition}); o.Err == nil && owned[tp] {
+				s.m.observeEnd(tp, o.Offset)
+			}
+		})
+		group.Each(func(o kadm.OffsetResponse) {
+			if tp := (topicPartition{o.Topic, o.Partition}); o.Err == nil && owned[tp] && o.At >= 0 {
+				s.m.observeGroup(tp, o.At)
+			}
+		})
+	}
 }
 
 // consume is the poll loop.

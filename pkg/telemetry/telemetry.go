@@ -40,6 +40,10 @@ type Config struct {
 	OTLPInsecure bool    // plaintext OTLP
 	SampleRatio  float64 // root-span sampling ratio, 0..1
 	LogLevel     string  // debug, info, warn, error
+	// SpanExporter, when set, receives every ended span synchronously
+	// besides any OTLP export; not read from the environment. The
+	// end-to-end tests use an in-memory exporter to see whole traces.
+	SpanExporter sdktrace.SpanExporter
 }
 
 // Load reads the telemetry variables.
@@ -125,6 +129,9 @@ func Setup(ctx context.Context, c Config, logOut io.Writer) (*Telemetry, error) 
 		}
 		topts = append(topts, sdktrace.WithBatcher(texp))
 		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(mexp, sdkmetric.WithInterval(15*time.Second))))
+	}
+	if c.SpanExporter != nil {
+		topts = append(topts, sdktrace.WithSyncer(c.SpanExporter))
 	}
 	t.Tracer = sdktrace.NewTracerProvider(topts...)
 	t.Meter = sdkmetric.NewMeterProvider(mopts...)

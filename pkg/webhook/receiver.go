@@ -141,7 +141,8 @@ func New(cfg Config, cl *kgo.Client, opts ...Option) (*Receiver, error) {
 // r at Config.Path, each request in its own server span.
 func (rx *Receiver) Register(r *mux.Router) {
 	traced := func(name string, h http.HandlerFunc) http.Handler {
-		return otelhttp.NewHandler(h, name, otelhttp.WithTracerProvider(rx.tp))
+		return otelhttp.NewHandler(h, name, otelhttp.WithTracerProvider(rx.tp),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + rx.cfg.Path }))
 	}
 	r.Handle(rx.cfg.Path, traced("webhook handshake", rx.handshake)).Methods(http.MethodGet)
 	r.Handle(rx.cfg.Path, traced("webhook status", rx.statuses)).Methods(http.MethodPost)

@@ -33,11 +33,12 @@
 //     record's own), wanotify-notification-id and wanotify-tenant.
 //
 // The dispatcher treats such a record as a fresh first attempt. Its
-// idempotency store lets a replayed notification be attempted again only
-// when the last recorded outcome was a failure (dead-lettered or failed);
-// when the provider had already accepted it, for example because the same
-// DLQ record was replayed twice, the dispatcher records "duplicate" and
-// sends nothing. That is the hard guarantee against double sends.
+// idempotency store lets a replayed notification (one carrying
+// wanotify-replay-count) be attempted again only when the last recorded
+// outcome was dead-lettered; when the provider had already accepted it,
+// for example because the same DLQ record was replayed twice, or it is
+// still in flight, the dispatcher records "duplicate" and sends nothing.
+// That is the hard guarantee against double sends.
 //
 // This package adds a cheap guard in front of it: before replaying, it
 // scans notifications.requested (only the partitions involved, only from

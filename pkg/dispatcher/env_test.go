@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -319,3 +320,42 @@ func sortTimes(ts []time.Time) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// checkExactlyOnce checks the committed outputs: every status event id
+// once, one retry record per notification and attempt, one DLQ record per
+// notification.
+func checkExactlyOnce(t *testing.T, w *watcher) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, n := range w.events {
+		if n != 1 {
+			t.Errorf("status event %s committed %d times", id, n)
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range w.retries {
+		f, err := envelope.Parse(r.Headers)
+		if err != nil {
+			t.Errorf("retry headers: %v", err)
+			continue
+		}
+		k := f.NotificationID + "/" + strconv.Itoa(f.Attempt)
+		if seen[k] {
+			t.Errorf("retry record %s committed twice", k)
+		}
+		seen[k] = true
+	}
+	dlq := map[string]bool{}
+	for _, r := range w.dlq {
+		f, err := envelope.Parse(r.Headers)
+		if err != nil {
+			t.Errorf("DLQ headers: %v", err)
+			continue
+		}
+		if f.NotificationID != "" && dlq[f.NotificationID] {
+			t.Errorf("DLQ record of %s committed twice", f.NotificationID)
+		}
+		dlq[f.NotificationID] = true
+	}
+}

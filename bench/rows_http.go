@@ -1,0 +1,353 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/metawebhook"
+)
+
+// wrk settings shared by a service and its baseline: two threads (the
+// machine's cores) and enough connections to keep both busy.
+const (
+	wrkThreads   = 2
+	wrkConns     = 64
+	fixedRate    = 5000.0
+	fixedMaxConn = 512
+)
+
+// publishBody is the Go generator's twin of bench/wrk/publish.lua.
+func publishBody(prefix string, i int64) []byte {
+	return fmt.Appendf(nil, `{"idempotency_key":"%s-%d","event_type":"otp","user_id":"user-%d","recipient":"+4477%08d",`+
+		`"template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"ttl":300,`+
+		`"metadata":{"order_id":"ord-%d","channel":"checkout","region":"eu-west"}}`, prefix, i, i, i%100000000, i)
+}
+
+func publishRequest(url, prefix string) Request {
+	return Request{
+		Build: func(i int64) (*http.Request, error) {
+			r, err := http.NewRequest(http.MethodPost, url+"/v1/notifications", bytes.NewReader(publishBody(prefix, i)))
+			if err != nil {
+				return nil, err
+			}
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer "+ingestKey)
+			return r, nil
+		},
+		Accept: func(status int, _ []byte) bool { return status == http.StatusAccepted },
+	}
+}
+
+// maxThroughput drives url with wrk and script (or the Go closed loop).
+func (b *Bench) maxThroughput(ctx context.Context, script, url string, d time.Duration, conns int, goReq Request, args ...string) (Throughput, error) {
+	if b.cfg.Wrk != "" {
+		return WrkRun(ctx, b.cfg.Wrk, filepath.Join(b.cfg.Root, "bench", "wrk", script), url, wrkThreads, conns, d, args...)
+	}
+	return ClosedLoop(ctx, conns, d, goReq), nil
+}
+
+// pair is one figure measured on a subject and on its baseline.
+type pair struct{ subject, baseline []float64 }
+
+func (p *pair) add(s, b float64) {
+	p.subject = append(p.subject, s)
+	p.baseline = append(p.baseline, b)
+}
+
+func (p *pair) medians() (float64, float64) { return Median(p.subject), Median(p.baseline) }
+
+func (p *pair) runs(format func(float64) string) []string {
+	out := make([]string, len(p.subject))
+	for i := range p.subject {
+		out[i] = fmt.Sprintf("%s vs %s", format(p.subject[i]), format(p.baseline[i]))
+	}
+	return out
+}
+
+func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
+	var tput, p50, p99 pair
+	var fixedErrs []string
+	d, fd := b.dur(10*time.Second, 3*time.Second), b.dur(10*time.Second, 3*time.Second)
+	for run := range b.cfg.Runs {
+		err := func() error {
+			cl, err := b.cfg.NewCluster(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			addr, _ := FreeAddr()
+			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("single-%d", run), "http://"+addr+"/readyz",
+				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_INGEST_API_KEYS="+ingestKeys())
+			if err != nil {
+				return err
+			}
+			defer b.stop("single POSTs at full speed and at 5,000/s", ing)
+			bareAddr, _ := FreeAddr()
+			bare, err := b.bare(cl, "bare-ingest", "http://"+bareAddr+"/readyz", "-addr", bareAddr)
+			if err != nil {
+				return err
+			}
+			defer bare.Stop(10 * time.Second)
+			targets := []string{"http://" + addr, "http://" + bareAddr}
+			var tp [2]float64
+			var lat [2]*FixedRate
+			for _, k := range order(run) {
+				prefix := runID("ing", run) + fmt.Sprintf("t%d", k)
+				t, err := b.maxThroughput(ctx, "publish.lua", targets[k], d, wrkConns, publishRequest(targets[k], prefix), ingestKey, prefix)
+				if err != nil {
+					return err
+				}
+				tp[k] = t.PerSecond()
+				b.cfg.logf("  run %d %s: %s accepted/s (%d answers, %d errors)", run+1, []string{"ingest", "bare"}[k], rate(tp[k], ""), t.Requests, t.Errors)
+			}
+			for _, k := range order(run) {
+				prefix := runID("fix", run) + fmt.Sprintf("t%d", k)
+				lat[k] = OpenLoop(ctx, fixedRate, fd, fixedMaxConn, publishRequest(targets[k], prefix))
+				b.cfg.logf("  run %d %s at %.0f/s: p50 %s p99 %s (%d sent, %d errors)", run+1, []string{"ingest", "bare"}[k], fixedRate,
+					ms(lat[k].Latency.Quantile(0.5)), ms(lat[k].Latency.Quantile(0.99)), lat[k].Sent, lat[k].Errors)
+				if lat[k].Errors > 0 {
+					fixedErrs = append(fixedErrs, fmt.Sprintf("%s run %d: %d of %d failed (%v)", []string{"ingest", "bare"}[k], run+1, lat[k].Errors, lat[k].Sent, lat[k].FirstErr))
+				}
+			}
+			tput.add(tp[0], tp[1])
+			p50.add(float64(lat[0].Latency.Quantile(0.5)), float64(lat[1].Latency.Quantile(0.5)))
+			p99.add(float64(lat[0].Latency.Quantile(0.99)), float64(lat[1].Latency.Quantile(0.99)))
+			b.rep.NoteRSS("broker", "single POSTs", cl.BrokerRSS())
+			return nil
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	s, base := tput.medians()
+	s50, b50 := p50.medians()
+	s99, b99 := p99.medians()
+	latNote := fmt.Sprintf("An open-loop generator sends %.0f requests/s for %s, each on its own goroutine at its due time; latency runs from the due time to the end of the answer (no coordinated omission), percentiles are exact.", fixedRate, fd)
+	if len(fixedErrs) > 0 {
+		latNote += " Failed requests: " + strings.Join(fixedErrs, "; ") + "."
+	}
+	return []Row{
+		{What: "ingest, single POSTs, acks=all: accepted/s", Figure: rate(s, "/s"), Baseline: rate(base, "/s") + " (bare mux handler)",
+			Ratio: ratio(s, base), Target: "≥ 80% of baseline", Verdict: verdict(s >= 0.8*base),
+			Runs: tput.runs(func(v float64) string { return rate(v, "/s") }),
+			Note: fmt.Sprintf("%s for %s, %d connections, %d threads, bench/wrk/publish.lua: one ~300-byte notification per request with its own idempotency key and recipient; ingest (services/ingest, a process of its own) answers 202 once Kafka acknowledged with acks=all. Baseline: a gorilla/mux handler that decodes the same JSON and ProduceSyncs the same bytes to the same broker (bench.ServeBareIngest, its own process), driven the same way, alternating with the service.", loadTool(b.cfg), d, wrkConns, wrkThreads)},
+		{What: "ingest, single POSTs at 5,000/s: p50 / p99", Figure: ms(time.Duration(s50)) + " / " + ms(time.Duration(s99)),
+			Baseline: ms(time.Duration(b50)) + " / " + ms(time.Duration(b99)), Target: "p99 ≤ 20 ms", Verdict: verdict(time.Duration(s99) <= 20*time.Millisecond),
+			Runs: p99.runs(func(v float64) string { return "p99 " + ms(time.Duration(v)) }), Note: latNote},
+	}, nil
+}
+
+func loadTool(c *Config) string {
+	if c.Wrk != "" {
+		return "wrk"
+	}
+	return "The Go closed-loop generator (wrk missing)"
+}
+
+// order alternates which of subject (0) and baseline (1) goes first.
+func order(run int) []int {
+	if run%2 == 0 {
+		return []int{0, 1}
+	}
+	return []int{1, 0}
+}
+
+func (b *Bench) batch(ctx context.Context) ([]Row, error) {
+	var figs []float64
+	var runs []string
+	d := b.dur(10*time.Second, 3*time.Second)
+	const conns = 16
+	for run := range b.cfg.Runs {
+		err := func() error {
+			cl, err := b.cfg.NewCluster(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			addr, _ := FreeAddr()
+			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("batch-%d", run), "http://"+addr+"/readyz",
+				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_INGEST_API_KEYS="+ingestKeys())
+			if err != nil {
+				return err
+			}
+			defer b.stop("batches of 100", ing)
+			prefix := runID("bat", run)
+			url := "http://" + addr
+			req := Request{
+				Build: func(i int64) (*http.Request, error) {
+					var body bytes.Buffer
+					body.WriteString(`{"notifications":[`)
+					for j := range int64(100) {
+						if j > 0 {
+							body.WriteByte(',')
+						}
+						body.Write(publishBody(prefix, i*100+j))
+					}
+					body.WriteString("]}")
+					r, err := http.NewRequest(http.MethodPost, url+"/v1/notifications/batch", &body)
+					if err != nil {
+						return nil, err
+					}
+					r.Header.Set("Content-Type", "application/json")
+					r.Header.Set("Authorization", "Bearer "+ingestKey)
+					return r, nil
+				},
+				Accept: func(status int, body []byte) bool {
+					return status == http.StatusOK && bytes.Contains(body, []byte(`"rejected":0`))
+				},
+			}
+			t, err := b.maxThroughput(ctx, "batch.lua", url, d, conns, req, ingestKey, prefix)
+			if err != nil {
+				return err
+			}
+			v := t.PerSecond() * 100
+			b.cfg.logf("  run %d: %s notifications/s (%d batches answered, %d errors)", run+1, rate(v, ""), t.Requests, t.Errors)
+			figs = append(figs, v)
+			runs = append(runs, rate(v, "/s"))
+			b.rep.NoteRSS("broker", "batches of 100", cl.BrokerRSS())
+			return nil
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	v := Median(figs)
+	return []Row{{What: "ingest, batch endpoint (100 per request): notifications/s", Figure: rate(v, "/s"), Target: "≥ 50,000/s",
+		Verdict: verdict(v >= 50000), Runs: runs,
+		Note: fmt.Sprintf("%s for %s, %d connections, bench/wrk/batch.lua: 100 notifications per request; only requests whose every item was accepted (200 with \"rejected\":0) count.", loadTool(b.cfg), d, conns)}}, nil
+}
+
+// webhookBodies writes n signed status webhooks, one status each, as
+// "signature<TAB>body" lines for bench/wrk/webhook.lua, and returns them.
+func webhookBodies(path string, n int) ([][2]string, error) {
+	out := make([][2]string, n)
+	var f strings.Builder
+	now := time.Now().Unix()
+	statuses := []string{"sent", "delivered", "read"}
+	for i := range n {
+		nid := contract.NotificationID(ingestTenant, fmt.Sprintf("wh-%d", i))
+		p := metawebhook.Payload{Object: "whatsapp_business_account", Entry: []metawebhook.Entry{{
+			ID: "bench-waba", Changes: []metawebhook.Change{{Field: "messages", Value: metawebhook.Value{
+				MessagingProduct: "whatsapp",
+				Metadata:         metawebhook.Metadata{DisplayPhoneNumber: "15550001111", PhoneNumberID: benchSender},
+				Statuses: []metawebhook.Status{{
+					ID: fmt.Sprintf("wamid.HBgLNDQ3NzAwOTAwMTIzFQIAERgS%08d", i), Status: statuses[i%3],
+					Timestamp: fmt.Sprint(now), RecipientID: fmt.Sprintf("4477%08d", i), BizOpaqueCallbackData: nid,
+					Conversation: json.RawMessage(`{"id":"conv-1","origin":{"type":"utility"}}`),
+					Pricing:      json.RawMessage(`{"billable":true,"pricing_model":"CBP","category":"utility"}`),
+				}},
+			}}},
+		}}}
+		body, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		sig := metawebhook.Sign([]byte(webhookSecret), body)
+		out[i] = [2]string{sig, string(body)}
+		f.WriteString(sig)
+		f.WriteByte('\t')
+		f.Write(body)
+		f.WriteByte('\n')
+	}
+	return out, os.WriteFile(path, []byte(f.String()), 0o600)
+}
+
+func webhookRequest(url string, bodies [][2]string) Request {
+	return Request{
+		Build: func(i int64) (*http.Request, error) {
+			sb := bodies[i%int64(len(bodies))]
+			r, err := http.NewRequest(http.MethodPost, url, strings.NewReader(sb[1]))
+			if err != nil {
+				return nil, err
+			}
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set(metawebhook.DefaultSignatureHeader, sb[0])
+			return r, nil
+		},
+		Accept: func(status int, _ []byte) bool { return status == http.StatusOK },
+	}
+}
+
+func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
+	bodiesFile := filepath.Join(b.cfg.Work, "webhooks.tsv")
+	bodies, err := webhookBodies(bodiesFile, 10000)
+	if err != nil {
+		return nil, err
+	}
+	var tput, p50, p99 pair
+	var fixedErrs []string
+	d, fd := b.dur(10*time.Second, 3*time.Second), b.dur(10*time.Second, 3*time.Second)
+	for run := range b.cfg.Runs {
+		err := func() error {
+			cl, err := b.cfg.NewCluster(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			addr, _ := FreeAddr()
+			wh, err := b.service(cl, "webhook", "webhook", fmt.Sprintf("%d", run), "http://"+addr+"/readyz",
+				"WANOTIFY_WEBHOOK_ADDR="+addr, "WANOTIFY_WEBHOOK_SECRET="+webhookSecret, "WANOTIFY_WEBHOOK_PATH="+webhookPath)
+			if err != nil {
+				return err
+			}
+			defer b.stop("status webhooks at full speed and at 5,000/s", wh)
+			bareAddr, _ := FreeAddr()
+			bare, err := b.bare(cl, "bare-webhook", "http://"+bareAddr+"/readyz", "-addr", bareAddr, "-path", webhookPath)
+			if err != nil {
+				return err
+			}
+			defer bare.Stop(10 * time.Second)
+			targets := []string{"http://" + addr + webhookPath, "http://" + bareAddr + webhookPath}
+			var tp [2]float64
+			var lat [2]*FixedRate
+			for _, k := range order(run) {
+				t, err := b.maxThroughput(ctx, "webhook.lua", targets[k], d, wrkConns, webhookRequest(targets[k], bodies), bodiesFile, metawebhook.DefaultSignatureHeader)
+				if err != nil {
+					return err
+				}
+				tp[k] = t.PerSecond()
+				b.cfg.logf("  run %d %s: %s events/s (%d answers, %d errors)", run+1, []string{"webhook", "bare"}[k], rate(tp[k], ""), t.Requests, t.Errors)
+			}
+			for _, k := range order(run) {
+				lat[k] = OpenLoop(ctx, fixedRate, fd, fixedMaxConn, webhookRequest(targets[k], bodies))
+				b.cfg.logf("  run %d %s at %.0f/s: p50 %s p99 %s (%d sent, %d errors)", run+1, []string{"webhook", "bare"}[k], fixedRate,
+					ms(lat[k].Latency.Quantile(0.5)), ms(lat[k].Latency.Quantile(0.99)), lat[k].Sent, lat[k].Errors)
+				if lat[k].Errors > 0 {
+					fixedErrs = append(fixedErrs, fmt.Sprintf("%s run %d: %d of %d failed (%v)", []string{"webhook", "bare"}[k], run+1, lat[k].Errors, lat[k].Sent, lat[k].FirstErr))
+				}
+			}
+			tput.add(tp[0], tp[1])
+			p50.add(float64(lat[0].Latency.Quantile(0.5)), float64(lat[1].Latency.Quantile(0.5)))
+			p99.add(float64(lat[0].Latency.Quantile(0.99)), float64(lat[1].Latency.Quantile(0.99)))
+			b.rep.NoteRSS("broker", "status webhooks", cl.BrokerRSS())
+			return nil
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	s, base := tput.medians()
+	s50, b50 := p50.medians()
+	s99, b99 := p99.medians()
+	latNote := fmt.Sprintf("The open-loop generator at %.0f webhooks/s for %s, latency from each request's due time.", fixedRate, fd)
+	if len(fixedErrs) > 0 {
+		latNote += " Failed requests: " + strings.Join(fixedErrs, "; ") + "."
+	}
+	return []Row{
+		{What: "webhook receiver: events/s", Figure: rate(s, "/s"), Baseline: rate(base, "/s") + " (bare handler, no verification)",
+			Ratio: ratio(s, base), Target: "≥ 80% of baseline", Verdict: verdict(s >= 0.8*base),
+			Runs: tput.runs(func(v float64) string { return rate(v, "/s") }),
+			Note: fmt.Sprintf("%s for %s, %d connections, bench/wrk/webhook.lua cycling through 10,000 Meta-shaped status webhooks (one status each, signed with HMAC-SHA256 by the harness beforehand); the receiver (services/webhook) verifies, parses and produces each status event with acks=all before answering 200. Baseline: a gorilla/mux handler that produces the same bytes to notifications.status without verifying or parsing (bench.ServeBareWebhook).", loadTool(b.cfg), d, wrkConns)},
+		{What: "webhook receiver at 5,000/s: p50 / p99", Figure: ms(time.Duration(s50)) + " / " + ms(time.Duration(s99)),
+			Baseline: ms(time.Duration(b50)) + " / " + ms(time.Duration(b99)), Target: "p99 ≤ 10 ms", Verdict: verdict(time.Duration(s99) <= 10*time.Millisecond),
+			Runs: p99.runs(func(v float64) string { return "p99 " + ms(time.Duration(v)) }), Note: latNote},
+	}, nil
+}
