@@ -41,8 +41,13 @@ vet:
 fmt-check:
 	@out="$$(gofmt -l pkg services schemas)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: fmt-check vet build
-	bash scripts/with-clickhouse.sh $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(PKGS)
+# helm is built from source once per machine (several minutes on a cold
+# module cache), in parallel with vet and build.
+test: fmt-check
+	@bash scripts/helm-tool.sh > /tmp/wanotify-helm.log 2>&1 & hp=$$!; \
+	  $(MAKE) vet build || exit 1; \
+	  wait $$hp || { cat /tmp/wanotify-helm.log; exit 1; }
+	DEPLOYCHECK_HELM="$$(bash scripts/helm-tool.sh)" bash scripts/with-clickhouse.sh $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(PKGS)
 	$(MAKE) fuzz-short
 
 fuzz-short:
@@ -62,3 +67,43 @@ chaos: clickhouse build
 
 clean:
 	rm -rf $(BIN)
+
+# --- deployment: Dockerfile, docker-compose.yml, helm/ (docs/deployment.md) ---
+HELM_VERSION ?= v3.22.0
+HELM         ?= $(shell bash scripts/helm-tool.sh)
+# A helm built from source knows no cluster; render for this Kubernetes.
+KUBE_VERSION ?= 1.31.0
+CHART        := helm/wanotify
+IMAGE_PREFIX ?= wanotify
+IMAGE_TAG    ?= $(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' $(CHART)/Chart.yaml)
+IMAGES       := ingest dispatcher webhook sink notifyctl simulator
+
+.PHONY: manifests chart-lint deploy-sync images config-table
+
+# The chart's manifests with the default and the production-like values,
+# into rendered/ (ignored by git; never committed).
+manifests:
+	@mkdir -p rendered
+	$(HELM) template wanotify $(CHART) --namespace wanotify --kube-version $(KUBE_VERSION) > rendered/default.yaml
+	$(HELM) template wanotify $(CHART) --namespace wanotify --kube-version $(KUBE_VERSION) -f $(CHART)/ci/production-values.yaml > rendered/production.yaml
+	@echo "wrote rendered/default.yaml rendered/production.yaml"
+
+chart-lint:
+	$(HELM) lint --strict $(CHART) --kube-version $(KUBE_VERSION)
+	$(HELM) lint --strict $(CHART) --kube-version $(KUBE_VERSION) -f $(CHART)/ci/production-values.yaml
+
+# The chart ships copies of files kept elsewhere (a chart cannot read
+# outside its folder); pkg/deploycheck fails while they differ.
+deploy-sync:
+	cp topics.yaml $(CHART)/files/topics.yaml
+	cp deploy/prometheus/alerts.yml $(CHART)/files/alerts.yml
+	rm -f $(CHART)/files/dashboards/*.json
+	@for f in deploy/grafana/dashboards/*.json; do [ -e "$$f" ] && cp "$$f" $(CHART)/files/dashboards/ || true; done
+
+# Every production image (needs Docker with BuildKit).
+images:
+	@set -e; for s in $(IMAGES); do docker build --build-arg SERVICE=$$s -t $(IMAGE_PREFIX)-$$s:$(IMAGE_TAG) .; done
+
+# README's configuration table, from the binaries themselves.
+config-table: build
+	@bash scripts/config-table.sh

@@ -21,7 +21,7 @@ import (
 func TestClickHouseKilledMidStreamLosesNothing(t *testing.T) {
 	ch := startOwnClickHouse(t)
 	brokers := testinfra.KafkaWithTopics(t, 6)
-	d := generate(t, 7, 20_000, time.Date(2026, 4, 2, 9, 0, 0, 0, time.UTC))
+	d := simulateTraffic(t, 7, 20_000, time.Date(2026, 4, 2, 9, 0, 0, 0, time.UTC))
 	cl := testinfra.Client(t, brokers)
 	adm := kadm.NewClient(cl)
 	m := collectMetrics(t)

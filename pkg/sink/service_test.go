@@ -24,7 +24,7 @@ import (
 func TestServiceReadinessAndMetrics(t *testing.T) {
 	db := testinfra.ClickHouseDatabase(t)
 	brokers := testinfra.KafkaWithTopics(t, 3)
-	d := generate(t, 5, 2000, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
+	d := simulateTraffic(t, 5, 2000, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
 	cl := testinfra.Client(t, brokers)
 	produce(t, cl, d.all())
 

@@ -26,9 +26,9 @@ func TestSinkMatchesModelAndReplayDoesNotDoubleCount(t *testing.T) {
 	brokers := testinfra.KafkaWithTopics(t, 6)
 	base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	begin := time.Now()
-	d := generate(t, 42, 100_000, base)
-	t.Logf("generated in %s", time.Since(begin).Round(time.Millisecond))
-	t.Logf("generated %d records for %d notifications (%d distinct events, %d poison, %d dead letters); final statuses %v",
+	d := simulateTraffic(t, 42, 100_000, base)
+	t.Logf("traffic built in %s", time.Since(begin).Round(time.Millisecond))
+	t.Logf("%d records for %d notifications (%d distinct events, %d poison, %d dead letters); final statuses %v",
 		d.records(), len(d.notifications), len(d.eventIDs), d.ingestErrors, d.deadLetters, d.statusCounts())
 
 	cl := testinfra.Client(t, brokers)
@@ -95,7 +95,7 @@ func TestSinkMatchesModelAndReplayDoesNotDoubleCount(t *testing.T) {
 func TestRebalanceLosesNothing(t *testing.T) {
 	db := testinfra.ClickHouseDatabase(t)
 	brokers := testinfra.KafkaWithTopics(t, 6)
-	d := generate(t, 11, 20_000, time.Date(2026, 5, 3, 7, 0, 0, 0, time.UTC))
+	d := simulateTraffic(t, 11, 20_000, time.Date(2026, 5, 3, 7, 0, 0, 0, time.UTC))
 	cl := testinfra.Client(t, brokers)
 	adm := kadm.NewClient(cl)
 	cfg := Config{Group: "sink-rebalance", BatchRows: 500, BatchInterval: 50 * time.Millisecond}

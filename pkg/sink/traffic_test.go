@@ -147,7 +147,7 @@ func (m *modelNotification) final() modelState {
 	return s
 }
 
-// dataset is generated traffic and the model of what it must produce.
+// dataset is simulated traffic and the model of what it must produce.
 type dataset struct {
 	requested, status, dlq []*kgo.Record
 	notifications          map[string]*modelNotification
@@ -193,20 +193,20 @@ var (
 	}
 )
 
-// generate builds at least minRecords records of realistic, messy traffic
+// simulateTraffic builds at least minRecords records of realistic, messy traffic
 // for notifications requested from base on, deterministically from seed.
 // Values are marshalled without the contract's schema check (the sink
 // checks them: one invalid value would show up in ingest_errors and fail
-// the comparison), which keeps generating 100k records fast.
+// the comparison), which keeps building 100k records fast.
 // Status records are shuffled across notifications, so webhooks come
 // before the dispatcher's record, delivered after read, and so on.
-func generate(t testing.TB, seed uint64, minRecords int, base time.Time) *dataset {
+func simulateTraffic(t testing.TB, seed uint64, minRecords int, base time.Time) *dataset {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	d := &dataset{notifications: map[string]*modelNotification{}, eventIDs: map[string]bool{}, orphanWebhooks: map[string]bool{}}
 	must := func(b []byte, err error) []byte {
 		if err != nil {
-			t.Fatalf("generate: %v", err)
+			t.Fatalf("simulate traffic: %v", err)
 		}
 		return b
 	}

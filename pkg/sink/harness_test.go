@@ -243,7 +243,7 @@ func compareLogs(t testing.TB, d *dataset, got map[string]logRow) {
 	}
 	for id := range got {
 		if _, ok := d.notifications[id]; !ok {
-			problems = append(problems, id+": not a generated notification")
+			problems = append(problems, id+": not a simulated notification")
 		}
 	}
 	if len(problems) > 0 {
