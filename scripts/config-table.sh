@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-bin}"
-services=(ingest dispatcher webhook sink broker)
+services=(ingest dispatcher webhook sink notifyctl broker)
 declare -A rows users
 for s in "${services[@]}"; do
   [ -x "$bin/$s" ] || { echo "missing $bin/$s (run make build)" >&2; exit 1; }

@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/cli/dlq"
+	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 )
@@ -122,6 +123,12 @@ func MainIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := &App{Env: env, In: stdin, Out: stdout, Err: stderr}
 	app.Kafka = kafkaconf.Load(env, "notifyctl")
 	app.Kafka.Tracing = false
+	if len(args) == 1 && args[0] == "--help-markdown" {
+		// The variables notifyctl reads, for README's configuration table.
+		chconf.Load(env)
+		fmt.Fprint(stdout, config.Markdown())
+		return ExitOK
+	}
 	root := NewRoot(app)
 	root.SetArgs(args)
 	root.SetOut(stdout)
