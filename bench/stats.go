@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -105,9 +106,9 @@ func rate(v float64, unit string) string {
 	case math.IsNaN(v):
 		return "n/a"
 	case v >= 100:
-		return fmt.Sprintf("%s %s", thousands(int64(math.Round(v))), unit)
+		return strings.TrimSpace(thousands(int64(math.Round(v))) + " " + unit)
 	}
-	return fmt.Sprintf("%.1f %s", v, unit)
+	return strings.TrimSpace(fmt.Sprintf("%.1f %s", v, unit))
 }
 
 func thousands(n int64) string {

@@ -2,7 +2,6 @@ package bench
 
 import "context"
 
-func (b *Bench) sink(ctx context.Context) ([]Row, error)         { return nil, nil }
 func (b *Bench) dispatcher(ctx context.Context) ([]Row, error)   { return nil, nil }
 func (b *Bench) slowProvider(ctx context.Context) ([]Row, error) { return nil, nil }
 func (b *Bench) accuracy(ctx context.Context) ([]Row, error)     { return nil, nil }

@@ -95,3 +95,23 @@ func TestProviderConfig(t *testing.T) {
 	}
 	closeFn()
 }
+
+func TestTierFollowsAttemptAndRetryAfter(t *testing.T) {
+	d := &Dispatcher{cfg: DefaultConfig()} // 5s, 15s, 45s
+	cases := []struct {
+		attempt int
+		wait    time.Duration
+		want    int
+	}{
+		{1, 5 * time.Second, 0}, {2, 15 * time.Second, 1}, {3, 45 * time.Second, 2},
+		{1, 6 * time.Second, 1},   // Retry-After 6s: the 15s tier
+		{1, 20 * time.Second, 2},  // the 45s tier
+		{1, 120 * time.Second, 2}, // longer than every tier: the last
+		{3, time.Second, 2},       // never an earlier tier than the attempt's
+	}
+	for _, c := range cases {
+		if got := d.tierFor(c.attempt, c.wait); got != c.want {
+			t.Errorf("tierFor(%d, %s) = %d, want %d", c.attempt, c.wait, got, c.want)
+		}
+	}
+}

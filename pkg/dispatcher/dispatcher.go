@@ -125,8 +125,8 @@ type Dispatcher struct {
 	missingCommits int
 }
 
-// Inputs are the topics the dispatcher consumes.
-var Inputs = append([]string{topics.Requested}, topics.RetryTiers...)
+// inputs are the topics the dispatcher consumes.
+var inputs = append([]string{topics.Requested}, topics.RetryTiers...)
 
 // New validates cfg and builds a Dispatcher on prov. kafkaOpts connect to
 // the cluster (seed brokers, TLS, SASL, hooks); New adds the group,
@@ -195,7 +195,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	sess, err := kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, d.kopts...),
 		kgo.ConsumerGroup(d.cfg.Group),
-		kgo.ConsumeTopics(Inputs...),
+		kgo.ConsumeTopics(inputs...),
 		// Range gives one member the same partition numbers of every
 		// input topic (they all have the same count), so a recipient's
 		// requested and retry records and its dedupe partition live in

@@ -34,8 +34,11 @@
 //     breaker, and the result is written as a done marker. Then the
 //     record is finished with its outputs: a status event, and a retry
 //     record (tier n after attempt n, due at failure time plus the tier
-//     delay, or later if the provider asked with Retry-After) or a DLQ
-//     record after the last tier. Permanent errors end in status failed.
+//     delay) or a DLQ record after the last attempt. A throttled failure
+//     waits at least its Retry-After: it is due that much later and goes
+//     to the first tier whose delay covers the wait, so one retry
+//     partition's records fall due in about the order they were written.
+//     Permanent errors end in status failed.
 //  5. Every FlushInterval the poll loop drains, per partition, the
 //     finished records below the lowest unfinished one, and in a single
 //     transaction produces their outputs and commits the offset after

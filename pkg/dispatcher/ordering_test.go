@@ -187,7 +187,8 @@ func TestAbortedTransactionsAreRedoneExactlyOnce(t *testing.T) {
 	if led.DuplicateSends != 0 {
 		t.Fatalf("%d duplicate sends", led.DuplicateSends)
 	}
-	t.Logf("%d transactions, every third aborted; provider accepted %d, rejected %d", d.flushes, led.Accepted, len(led.Rejections))
+	t.Logf("%d transactions, every third aborted; provider accepted %d, rejected %d; commits of partitions not listed by the session: %d",
+		d.flushes, led.Accepted, len(led.Rejections), d.missingCommits)
 	if d.flushes < 9 {
 		t.Fatalf("only %d transactions: the aborts were not exercised", d.flushes)
 	}

@@ -462,6 +462,19 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
+// tierFor picks the retry topic after a failed attempt: tier n after
+// attempt n, or a later tier when the wait is longer than the tier's delay
+// (a Retry-After), so the records of one retry partition become due in
+// about the order they were written and a long wait does not hold up the
+// shorter ones behind it.
+func (d *Dispatcher) tierFor(attempt int, wait time.Duration) int {
+	tier := min(max(attempt-1, 0), len(d.cfg.RetryDelays)-1)
+	for tier < len(d.cfg.RetryDelays)-1 && d.cfg.RetryDelays[tier] < wait {
+		tier++
+	}
+	return tier
+}
+
 // outputs renders the records an outcome produces: the status event and,
 // for a retry or a dead letter, the original record on the retry or DLQ
 // topic with its failure context. State none stands for a duplicate.
@@ -492,7 +505,7 @@ func (d *Dispatcher) outputs(rc *rec, o outcome) []*kgo.Record {
 		ev.Status, ev.Attempt = contract.StatusExpired, o.attempt-1
 	case dedupe.StateRetrying:
 		ev.Status = contract.StatusRetryScheduled
-		tier := topics.RetryTiers[o.attempt-1]
+		tier := topics.RetryTiers[d.tierFor(o.attempt, o.due.Sub(o.failedAt))]
 		due := o.due.UTC()
 		ev.RetryTier, ev.DueAt = tier, &due
 		out = append(out, d.failureRecord(rc, tier, o, ""))

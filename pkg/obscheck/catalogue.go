@@ -43,6 +43,8 @@ type Metric struct {
 	Unit string
 	// Labels are the label names every series of the metric carries.
 	Labels []string
+	// Optional are labels only some series carry (written `name?`).
+	Optional []string
 	// Services expose it: ingest, dispatcher, webhook, sink.
 	Services []string
 	// Condition, when not empty, says what must happen before the first
@@ -51,6 +53,11 @@ type Metric struct {
 	Condition string
 	// Answers is the question the metric answers.
 	Answers string
+}
+
+// HasLabel reports whether series of m may carry label l.
+func (m Metric) HasLabel(l string) bool {
+	return slices.Contains(m.Labels, l) || slices.Contains(m.Optional, l)
 }
 
 // ExposedBy reports whether service exposes m.
@@ -195,16 +202,27 @@ func parseRow(row []string) (Metric, error) {
 	if len(instr) != 1 || instr[0] == "" {
 		return Metric{}, fmt.Errorf("%s: instrument cell %q: want one instrument name as a code span", name[0], row[1])
 	}
-	m := Metric{Name: name[0], Instrument: instr[0], Type: row[2], Unit: row[3], Labels: codes(row[4]), Answers: row[7]}
+	m := Metric{Name: name[0], Instrument: instr[0], Type: row[2], Unit: row[3], Answers: row[7]}
 	if !slices.Contains(knownTypes, m.Type) {
 		return Metric{}, fmt.Errorf("%s: type %q is not one of %v", m.Name, m.Type, knownTypes)
 	}
-	if len(m.Labels) == 0 && row[4] != "—" {
+	labels := codes(row[4])
+	if len(labels) == 0 && row[4] != "—" {
 		return Metric{}, fmt.Errorf("%s: labels cell %q: code spans, or — for none", m.Name, row[4])
 	}
-	for _, l := range m.Labels {
-		if !labelName.MatchString(l) {
+	for _, l := range labels {
+		opt := strings.HasSuffix(l, "?")
+		l = strings.TrimSuffix(l, "?")
+		if !labelName.MatchString(l) || l == "le" {
 			return Metric{}, fmt.Errorf("%s: %q is not a label name", m.Name, l)
+		}
+		if m.HasLabel(l) {
+			return Metric{}, fmt.Errorf("%s: label %s listed twice", m.Name, l)
+		}
+		if opt {
+			m.Optional = append(m.Optional, l)
+		} else {
+			m.Labels = append(m.Labels, l)
 		}
 	}
 	for _, s := range strings.Split(row[5], ",") {
