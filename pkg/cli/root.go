@@ -34,8 +34,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/wanotify/wanotify/pkg/cli/dlq"
 	"github.com/wanotify/wanotify/pkg/chconf"
+	"github.com/wanotify/wanotify/pkg/cli/dlq"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 )
