@@ -15,9 +15,10 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
 
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/provider"
@@ -122,28 +123,9 @@ func (o Options) Validate() error {
 // OptionsFromEnv reads Options from the environment (pass os.Getenv).
 // Unset variables leave the defaults.
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
-	o := Options{
-		BaseURL:       getenv(EnvBaseURL),
-		Version:       getenv(EnvVersion),
-		AccessToken:   getenv(EnvAccessToken),
-		PhoneNumberID: getenv(EnvPhoneNumberID),
-	}
-	var errs []error
-	if v := getenv(EnvTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cloudapi.Timeout (%s): %w", EnvTimeout, err))
-		}
-		o.Timeout = d
-	}
-	if v := getenv(EnvMaxIdleConns); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cloudapi.MaxIdleConns (%s): %w", EnvMaxIdleConns, err))
-		}
-		o.MaxIdleConns = n
-	}
-	return o, errors.Join(errs...)
+	e := config.New(func(k string) (string, bool) { v := getenv(k); return v, v != "" }, nil)
+	o := Load(e)
+	return o, e.Err()
 }
 
 // Client sends through the WhatsApp Cloud API. It is safe for concurrent

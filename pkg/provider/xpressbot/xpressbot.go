@@ -18,9 +18,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wanotify/wanotify/pkg/config"
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/phone"
@@ -135,28 +136,9 @@ func (o Options) Validate() error {
 // OptionsFromEnv reads Options from the environment (pass os.Getenv).
 // Unset variables leave the defaults.
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
-	o := Options{
-		BaseURL:  getenv(EnvBaseURL),
-		APIKey:   getenv(EnvAPIKey),
-		AuthMode: AuthMode(strings.ToLower(getenv(EnvAuthMode))),
-		SendPath: getenv(EnvSendPath),
-	}
-	var errs []error
-	if v := getenv(EnvTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("xpressbot.Timeout (%s): %w", EnvTimeout, err))
-		}
-		o.Timeout = d
-	}
-	if v := getenv(EnvMaxIdleConns); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("xpressbot.MaxIdleConns (%s): %w", EnvMaxIdleConns, err))
-		}
-		o.MaxIdleConns = n
-	}
-	return o, errors.Join(errs...)
+	e := config.New(func(k string) (string, bool) { v := getenv(k); return v, v != "" }, nil)
+	o := Load(e)
+	return o, e.Err()
 }
 
 // Client sends through Xpressbot. It is safe for concurrent use.
