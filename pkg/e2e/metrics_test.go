@@ -96,6 +96,7 @@ func TestMetricsCatalogue(t *testing.T) {
 		})),
 		"ingest": startProc(t, "ingest", ingestAddr, with(map[string]string{
 			"WANOTIFY_INGEST_ADDR": ingestAddr, "WANOTIFY_INGEST_API_KEYS": apiKeyEntry(),
+			"WANOTIFY_CLICKHOUSE_ADDR": db.Server.Addr, "WANOTIFY_CLICKHOUSE_DATABASE": db.Name,
 		})),
 	}
 	var wg sync.WaitGroup

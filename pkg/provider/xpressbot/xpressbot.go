@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
-
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/provider"
