@@ -474,3 +474,72 @@ func TestClickHouseQueriesRun(t *testing.T) {
 		t.Fatal("no ClickHouse queries in the dashboards")
 	}
 }
+
+// TestDocumentedQueries: the PromQL the catalogue gives for the on-call
+// questions names documented metrics and labels too.
+func TestDocumentedQueries(t *testing.T) {
+	c := catalogue(t)
+	b, err := os.ReadFile(root(CatalogueFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "### The on-call questions")
+	if !ok {
+		t.Fatal("no on-call questions section")
+	}
+	n := 0
+	for _, line := range strings.Split(after, "\n") {
+		if strings.HasPrefix(line, "#") {
+			break
+		}
+		row, ok := tableRow(line)
+		if !ok || len(row) != 3 {
+			continue
+		}
+		for _, expr := range codes(row[2]) {
+			if strings.ContainsAny(expr, "({") {
+				checkPromQL(t, c, "on-call question "+row[0], expr)
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no queries found in the on-call questions")
+	}
+}
+
+// TestAlertsDocumented: docs/observability.md lists exactly the alerts of
+// the rule file.
+func TestAlertsDocumented(t *testing.T) {
+	f, err := LoadRules(root(AlertsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(root(CatalogueFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "## Alerts")
+	if !ok {
+		t.Fatal("no Alerts section")
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(after, "\n") {
+		if row, ok := tableRow(line); ok && len(row) == 3 {
+			for _, c := range codes(row[0]) {
+				documented[c] = true
+			}
+		}
+	}
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			if !documented[r.Alert] {
+				t.Errorf("alert %s is not documented in %s", r.Alert, CatalogueFile)
+			}
+			delete(documented, r.Alert)
+		}
+	}
+	for a := range documented {
+		t.Errorf("%s documents alert %s, which %s does not define", CatalogueFile, a, AlertsFile)
+	}
+}
