@@ -7,24 +7,19 @@ import (
 	"strconv"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/problem"
 )
 
 // Problem is an RFC 9457 problem detail. Errors names each bad field of a
 // request by JSON pointer.
-type Problem struct {
-	Type   string                `json:"type"`
-	Title  string                `json:"title"`
-	Status int                   `json:"status"`
-	Detail string                `json:"detail,omitempty"`
-	Errors []contract.FieldError `json:"errors,omitempty"`
-}
+type Problem = problem.Problem
 
 // ProblemContentType is the media type of every error answer.
-const ProblemContentType = "application/problem+json"
+const ProblemContentType = problem.ContentType
 
 // Problem types. They are stable identifiers callers may switch on.
 const (
-	problemBase          = "https://wanotify.dev/problems/"
+	problemBase          = problem.TypeBase
 	TypeInvalid          = problemBase + "invalid-request"
 	TypeUnauthorized     = problemBase + "unauthorized"
 	TypeTooLarge         = problemBase + "body-too-large"
@@ -57,19 +52,7 @@ func unavailable(detail string) *Problem {
 }
 
 // writeProblem writes p and returns its status.
-func writeProblem(w http.ResponseWriter, p *Problem) int {
-	body, err := json.Marshal(p)
-	if err != nil {
-		body = []byte(`{"type":"` + TypeInternal + `","title":"Internal error","status":500}`)
-		p.Status = http.StatusInternalServerError
-	}
-	h := w.Header()
-	h.Set("Content-Type", ProblemContentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(p.Status)
-	_, _ = w.Write(body)
-	return p.Status
-}
+func writeProblem(w http.ResponseWriter, p *Problem) int { return problem.Write(w, p) }
 
 // writeJSON writes v as JSON with status and returns status.
 func writeJSON(w http.ResponseWriter, status int, v any) int {
