@@ -60,6 +60,7 @@ type proc struct {
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the current process exited
 	expected bool          // the current process is being killed or stopped on purpose
+	held     bool          // killed on purpose and kept down until start
 	starts   int
 	crashes  int
 }
@@ -108,6 +109,13 @@ func (s *supervisor) start(p *proc) error {
 		return err
 	}
 	p.mu.Lock()
+	if p.done != nil && !isClosed(p.done) {
+		// Already running (a crash restart and a scheduled restart met).
+		p.mu.Unlock()
+		logf.Close()
+		return nil
+	}
+	p.held = false
 	p.starts++
 	fmt.Fprintf(logf, "=== start %d of %s at %s ===\n", p.starts, p.name, time.Now().Format(time.RFC3339Nano))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -144,7 +152,10 @@ func (s *supervisor) start(p *proc) error {
 		go func() {
 			defer s.wg.Done()
 			time.Sleep(time.Second)
-			if s.closing.Load() {
+			p.mu.Lock()
+			held := p.held
+			p.mu.Unlock()
+			if s.closing.Load() || held {
 				return
 			}
 			s.say("restarting %s", p.name)
@@ -169,15 +180,7 @@ func (p *proc) pid() int {
 func (p *proc) running() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.done == nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
+	return p.done != nil && !isClosed(p.done)
 }
 
 // signal sends sig to p's current process and waits up to wait for it to
@@ -209,6 +212,24 @@ func (p *proc) signal(sig syscall.Signal, wait time.Duration) bool {
 // kill sends SIGKILL and waits for the process to be gone.
 func (p *proc) kill() {
 	p.signal(syscall.SIGKILL, time.Minute)
+}
+
+// killHold is kill, and keeps p down (no crash restart) until the next
+// start.
+func (p *proc) killHold() {
+	p.mu.Lock()
+	p.held = true
+	p.mu.Unlock()
+	p.kill()
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // stop sends SIGTERM and, after grace, SIGKILL.

@@ -116,13 +116,12 @@ type Dispatcher struct {
 	stopping       atomic.Bool
 	dispatchCtx    context.Context
 	dispatchCancel context.CancelFunc
-	runCtx         context.Context
 
 	// abortEvery makes every n-th transaction abort instead of commit;
 	// tests use it to prove that aborted work is redone exactly once.
-	abortEvery     int
-	flushes        int
-	missingCommits int
+	abortEvery     int64
+	flushes        atomic.Int64
+	missingCommits atomic.Int64
 }
 
 // inputs are the topics the dispatcher consumes.
@@ -176,7 +175,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	d.met = met
 	defer met.close()
-	d.runCtx = ctx
 	d.dispatchCtx, d.dispatchCancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer d.dispatchCancel()
 
@@ -544,7 +542,7 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 			if used[k] {
 				continue
 			}
-			d.missingCommits++
+			d.missingCommits.Add(1)
 			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = k.partition, c, -1, &req.MemberID
 			added := false
@@ -565,8 +563,8 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 		return nil
 	})
 	try := kgo.TryCommit
-	d.flushes++
-	if produceErr != nil || (d.abortEvery > 0 && d.flushes%d.abortEvery == 0) {
+	nth := d.flushes.Add(1)
+	if produceErr != nil || (d.abortEvery > 0 && nth%d.abortEvery == 0) {
 		try = kgo.TryAbort
 	}
 	committed, err := d.sess.End(commitCtx, try)

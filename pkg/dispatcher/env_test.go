@@ -72,7 +72,10 @@ func (e *env) kafkaOpts() []kgo.Opt {
 
 func (e *env) provider() *xpressbot.Client {
 	e.t.Helper()
-	p, err := xpressbot.New(xpressbot.Options{BaseURL: e.simURL, APIKey: simKey, Timeout: 5 * time.Second})
+	// A generous timeout: a timed-out call that the provider did accept
+	// is retried (timeouts are transient), which a loaded test machine
+	// must not turn into a duplicate.
+	p, err := xpressbot.New(xpressbot.Options{BaseURL: e.simURL, APIKey: simKey, Timeout: 30 * time.Second})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -188,9 +188,9 @@ func TestAbortedTransactionsAreRedoneExactlyOnce(t *testing.T) {
 		t.Fatalf("%d duplicate sends", led.DuplicateSends)
 	}
 	t.Logf("%d transactions, every third aborted; provider accepted %d, rejected %d; commits of partitions not listed by the session: %d",
-		d.flushes, led.Accepted, len(led.Rejections), d.missingCommits)
-	if d.flushes < 9 {
-		t.Fatalf("only %d transactions: the aborts were not exercised", d.flushes)
+		d.flushes.Load(), led.Accepted, len(led.Rejections), d.missingCommits.Load())
+	if d.flushes.Load() < 9 {
+		t.Fatalf("only %d transactions: the aborts were not exercised", d.flushes.Load())
 	}
 	checkExactlyOnce(t, w)
 	_, retries, _ := w.snapshot()

@@ -266,6 +266,7 @@ provider key and webhook secret under its own names).
 {{- end }}
 {{- if eq .svc "ingest" }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_INGEST_API_KEYS" "optional" false) }}
+{{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_CLICKHOUSE_PASSWORD" "optional" true) }}
 {{- else if eq .svc "dispatcher" }}
 {{- if eq $root.Values.dispatcher.provider "xpressbot" }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_XPRESSBOT_API_KEY" "optional" false) }}
@@ -292,7 +293,7 @@ provider key and webhook secret under its own names).
   secret:
     secretName: {{ $root.Values.kafka.tls.secretName }}
 {{- end }}
-{{- if and (eq .svc "sink") $root.Values.clickhouse.tls.enabled $root.Values.clickhouse.tls.secretName }}
+{{- if and (has .svc (list "sink" "ingest")) $root.Values.clickhouse.tls.enabled $root.Values.clickhouse.tls.secretName }}
 - name: clickhouse-tls
   secret:
     secretName: {{ $root.Values.clickhouse.tls.secretName }}
@@ -307,7 +308,7 @@ provider key and webhook secret under its own names).
   mountPath: {{ include "wanotify.kafkaTLSDir" $root }}
   readOnly: true
 {{- end }}
-{{- if and (eq .svc "sink") $root.Values.clickhouse.tls.enabled $root.Values.clickhouse.tls.secretName }}
+{{- if and (has .svc (list "sink" "ingest")) $root.Values.clickhouse.tls.enabled $root.Values.clickhouse.tls.secretName }}
 - name: clickhouse-tls
   mountPath: {{ include "wanotify.clickhouseTLSDir" $root }}
   readOnly: true

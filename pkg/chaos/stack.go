@@ -1,0 +1,210 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Names of the stack's objects.
+const (
+	dispatcherGroup = "wanotify-dispatcher"
+	sinkGroup       = "wanotify-sink"
+	database        = "wanotify"
+	webhookPath     = "/v1/webhooks/whatsapp"
+)
+
+// stack is the pipeline's processes and their addresses.
+type stack struct {
+	sup *supervisor
+
+	brokerAddr, chTCP, chHTTP, simAddr, webhookAddr, sinkAdmin string
+	simKey, webhookSecret                                      string
+
+	clickhouse, broker, simulator, webhook, sink *proc
+	dispatchers                                  []*proc
+}
+
+// freeAddr is a loopback address with a port free at the moment.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func freeAddrs(n int) ([]string, error) {
+	// Listen on all of them at once so no two are the same.
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	out := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+func secret() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newStack lays out the components of cfg on free loopback ports under
+// cfg.WorkDir. Nothing starts yet.
+func newStack(cfg Config, sup *supervisor) (*stack, error) {
+	addrs, err := freeAddrs(6 + cfg.Dispatchers)
+	if err != nil {
+		return nil, fmt.Errorf("free ports: %w", err)
+	}
+	st := &stack{sup: sup,
+		brokerAddr: addrs[0], chTCP: addrs[1], chHTTP: addrs[2], simAddr: addrs[3], webhookAddr: addrs[4], sinkAdmin: addrs[5],
+		simKey: secret(), webhookSecret: secret(),
+	}
+	common := []string{"WANOTIFY_LOG_LEVEL=info", "WANOTIFY_TRACE_SAMPLE_RATIO=0", "WANOTIFY_SHUTDOWN_READINESS_GRACE=0s"}
+	kafka := "WANOTIFY_KAFKA_BROKERS=" + st.brokerAddr
+	env := func(kv ...string) []string { return append(append([]string{}, common...), kv...) }
+
+	st.clickhouse = sup.add(&proc{name: "clickhouse", role: RoleClickHouse, restart: true,
+		env: env("WANOTIFY_CH_LIB="+cfg.ClickHouseLib, "WANOTIFY_CH_DATA_DIR="+filepath.Join(cfg.WorkDir, "clickhouse"),
+			"WANOTIFY_CH_TCP_PORT="+port(st.chTCP), "WANOTIFY_CH_HTTP_PORT="+port(st.chHTTP)),
+		ready: httpOK("http://" + st.chHTTP + "/ping")})
+	st.broker = sup.add(&proc{name: "broker", role: RoleBroker, restart: true,
+		env: env("WANOTIFY_BROKER_PORT="+port(st.brokerAddr), "WANOTIFY_BROKER_DATA_DIR="+filepath.Join(cfg.WorkDir, "kafka"),
+			"WANOTIFY_BROKER_GROUP_MIN_SESSION=1s", "WANOTIFY_ADMIN_ADDR="),
+		ready: brokerReady(st.brokerAddr)})
+	// The simulator holds the ledger the checks read: it is never
+	// restarted, and its death fails the run.
+	st.simulator = sup.add(&proc{name: "simulator", role: RoleSimulator,
+		env: env("WANOTIFY_SIM_ADDR="+st.simAddr, "WANOTIFY_SIM_API_KEY="+st.simKey,
+			"WANOTIFY_SIM_SEED="+strconv.FormatUint(cfg.Seed, 10),
+			"WANOTIFY_SIM_LATENCY=uniform:10ms,40ms",
+			"WANOTIFY_SIM_FAIL_RETRYABLE="+strconv.FormatFloat(cfg.RetryableRate, 'f', -1, 64),
+			"WANOTIFY_SIM_FAIL_PERMANENT="+strconv.FormatFloat(cfg.PermanentRate, 'f', -1, 64),
+			"WANOTIFY_SIM_WEBHOOK_URL=http://"+st.webhookAddr+webhookPath,
+			"WANOTIFY_SIM_WEBHOOK_SECRET="+st.webhookSecret,
+			// Webhooks must outlive a broker outage (the receiver answers
+			// 503 until its status events are durable), and the queue
+			// must hold every status of the run's backlog.
+			"WANOTIFY_SIM_WEBHOOK_WORKERS=32",
+			"WANOTIFY_SIM_WEBHOOK_QUEUE=2000000",
+			"WANOTIFY_SIM_WEBHOOK_MAX_ATTEMPTS=60",
+			"WANOTIFY_SIM_WEBHOOK_MAX_BACKOFF=5s"),
+		ready: httpOK("http://" + st.simAddr + "/healthz")})
+	st.webhook = sup.add(&proc{name: "webhook", role: RoleWebhook, restart: true,
+		env:   env(kafka, "WANOTIFY_WEBHOOK_ADDR="+st.webhookAddr, "WANOTIFY_WEBHOOK_SECRET="+st.webhookSecret),
+		ready: httpOK("http://" + st.webhookAddr + "/readyz")})
+	st.sink = sup.add(&proc{name: "sink", role: RoleSink, restart: true,
+		env: env(kafka, "WANOTIFY_ADMIN_ADDR="+st.sinkAdmin, "WANOTIFY_CLICKHOUSE_ADDR="+st.chTCP,
+			"WANOTIFY_CLICKHOUSE_DATABASE="+database, "WANOTIFY_SINK_RETRY_MAX_BACKOFF=2s"),
+		ready: httpOK("http://" + st.sinkAdmin + "/readyz")})
+	for i := range cfg.Dispatchers {
+		admin := addrs[6+i]
+		name := fmt.Sprintf("dispatcher-%d", i+1)
+		st.dispatchers = append(st.dispatchers, sup.add(&proc{name: name, role: RoleDispatcher, restart: true,
+			env: env(kafka, "WANOTIFY_ADMIN_ADDR="+admin,
+				"WANOTIFY_DISPATCHER_TRANSACTIONAL_ID=chaos-"+name,
+				"WANOTIFY_DISPATCHER_SESSION_TIMEOUT="+cfg.SessionTimeout.String(),
+				"WANOTIFY_DISPATCHER_REBALANCE_TIMEOUT="+(2*cfg.SessionTimeout).String(),
+				"WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT="+(2*cfg.SessionTimeout).String(),
+				"WANOTIFY_DISPATCHER_RETRY_DELAYS="+durationList(cfg.RetryDelays),
+				"WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT="+cfg.BreakerOpenTimeout.String(),
+				"WANOTIFY_XPRESSBOT_BASE_URL=http://"+st.simAddr,
+				"WANOTIFY_XPRESSBOT_API_KEY="+st.simKey,
+				"WANOTIFY_XPRESSBOT_TIMEOUT=5s"),
+			ready: httpOK("http://" + admin + "/readyz")}))
+	}
+	return st, nil
+}
+
+var probe = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+
+// httpOK succeeds once url answers 200.
+func httpOK(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := probe.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+// brokerReady succeeds once the broker answers a metadata request.
+func brokerReady(addr string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		_, err = kadm.NewClient(cl).ListBrokers(ctx)
+		return err
+	}
+}
+
+// startAll starts the components in dependency order, each once the one
+// before is ready.
+func (st *stack) startAll(ctx context.Context, topics func(context.Context) error) error {
+	order := []*proc{st.clickhouse, st.broker}
+	for _, p := range order {
+		if err := st.startReady(ctx, p, 2*time.Minute); err != nil {
+			return err
+		}
+	}
+	if err := topics(ctx); err != nil {
+		return err
+	}
+	rest := append([]*proc{st.simulator, st.webhook, st.sink}, st.dispatchers...)
+	for _, p := range rest {
+		if err := st.startReady(ctx, p, 2*time.Minute); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (st *stack) startReady(ctx context.Context, p *proc, timeout time.Duration) error {
+	if err := st.sup.start(p); err != nil {
+		return err
+	}
+	if err := p.waitReady(ctx, timeout); err != nil {
+		return fmt.Errorf("%w\n--- end of the %s log:\n%s", err, p.name, st.sup.logTail(p.name, 30))
+	}
+	return nil
+}
