@@ -117,6 +117,10 @@ func LoadConfig(root string, log io.Writer) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The harness names a database on every connection itself. A
+		// native handshake naming a database that does not exist aborts the
+		// local server (chdb 26.7.2.1), so never default to one.
+		opts.Auth.Database = "default"
 		c.CH, c.CHAddr, c.CHExternal = opts, chAddr, chExternal
 	}
 	if err := errors.Join(c.kafka.Validate(), e.Err()); err != nil {

@@ -96,3 +96,39 @@ func TestDedupeWindowExpires(t *testing.T) {
 		t.Fatalf("%d sends, want 2 (the key expired in between)", got)
 	}
 }
+
+// TestReplayOfDeadLetteredNotification: a dead-lettered notification
+// replayed by an operator (wanotify-replay-count header) is delivered; the
+// same record without the header is a duplicate, and an accepted
+// notification is never delivered again even when replayed.
+func TestReplayOfDeadLetteredNotification(t *testing.T) {
+	e := newEnv(t, 1, simulator.Behavior{RetryableRate: 1})
+	w := e.watch()
+	e.start(testConfig("t-replay"))
+	n := notification("replay-key", recipient(8), "sender-1", "hello")
+	e.publish(n)
+	waitStatusCount(t, w, n.ID, contract.StatusDeadLettered, 1)
+	b := e.sim.Behavior()
+	b.RetryableRate = 0
+	if err := e.sim.SetBehavior(b); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := n.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.publish(n) // not a replay: still a duplicate
+	waitStatusCount(t, w, n.ID, contract.StatusDuplicate, 1)
+	replay := func() {
+		if err := e.prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Requested, Key: n.Key(), Value: v,
+			Headers: []kgo.RecordHeader{{Key: "wanotify-replay-count", Value: []byte("1")}}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replay()
+	waitStatusCount(t, w, n.ID, contract.StatusAccepted, 1)
+	replay() // accepted now: a replay is a duplicate
+	waitStatusCount(t, w, n.ID, contract.StatusDuplicate, 2)
+	if got := e.sim.Ledger().Accepted; got != 1 {
+		t.Fatalf("%d sends, want 1", got)
+	}
+}

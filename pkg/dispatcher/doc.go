@@ -80,9 +80,10 @@
 //
 // A record's idempotency key is the notification's idempotency_key, which
 // the publisher fills (contract.DefaultIdempotencyKey: user id + event type
-// + event time, unless the caller supplied one). A dead-lettered key may
-// be delivered again only by an operator's replay, recognised by the
-// wanotify-replay-count header.
+// + event time, unless the caller supplied one). A key that was not
+// delivered (dead-lettered, failed, expired, outcome unknown) may be
+// delivered again only by an operator's replay, recognised by a positive
+// wanotify-replay-count header; an accepted key never is.
 //
 // # Rate limit across instances
 //

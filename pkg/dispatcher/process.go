@@ -75,9 +75,10 @@ func (d *Dispatcher) prepare(rc *rec) {
 		}
 		same := e.Origin == rc.origin.Offset
 		switch {
-		case !same && e.State == dedupe.StateDeadLettered && replayCount(r.Headers) > 0:
-			// An operator replays a dead-lettered notification: a new
-			// delivery of the same key.
+		case !same && replayable(e.State) && replayCount(r.Headers) > 0:
+			// An operator replays a notification that was not delivered
+			// (dead-lettered, failed, expired or of unknown outcome): a
+			// new delivery of the same key. An accepted one never is.
 		case !same:
 			d.finish(rc, d.outputs(rc, outcome{state: dedupe.StateNone, at: time.Now()}))
 			return
@@ -147,6 +148,14 @@ func (d *Dispatcher) settle(rc *rec, o outcome) {
 		}
 	}
 	d.finish(rc, d.outputs(rc, o))
+}
+
+func replayable(s dedupe.State) bool {
+	switch s {
+	case dedupe.StateDeadLettered, dedupe.StateFailed, dedupe.StateExpired, dedupe.StateOutcomeUnknown:
+		return true
+	}
+	return false
 }
 
 func replayCount(hs []kgo.RecordHeader) int {

@@ -32,14 +32,7 @@ var services = map[string]service.Configure{
 	"dispatcher":        dispatcher.Configure,
 	webhook.ServiceName: webhook.Configure,
 	sink.ServiceName:    sink.Configure,
-	// services/ingest/main.go's configure, which lives in package main.
-	"ingest": func(e *config.Env) (service.Body, error) {
-		c := ingest.Load(e)
-		if err := c.Validate(); err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context, rt *service.Runtime) error { return ingest.Run(ctx, rt, c, nil) }, nil
-	},
+	"ingest":            ingest.Configure,
 }
 
 // runService runs one service until SIGTERM, as its binary does.

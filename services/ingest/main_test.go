@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/ingest"
 	"github.com/wanotify/wanotify/pkg/service"
 )
 
 func run(env map[string]string, args ...string) int {
 	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, args)
-	return service.Run(context.Background(), "ingest", e, configure, service.Options{}, nil)
+	return service.Run(context.Background(), "ingest", e, ingest.Configure, service.Options{}, nil)
 }
 
 func TestHelpListsTheSettings(t *testing.T) {
