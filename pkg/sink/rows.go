@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // EventRow is one row of notification_events (see
@@ -101,7 +102,12 @@ type Batch struct {
 	records int
 	last    map[topicPartition]*kgo.Record
 	hash    hash.Hash
+	// links connect the flush span to the traces of the records it
+	// writes (bounded: a span keeps at most 128 links by default).
+	links []trace.Link
 }
+
+const maxFlushLinks = 128
 
 type topicPartition struct {
 	topic     string
@@ -119,6 +125,11 @@ func (b *Batch) Records() int { return b.records }
 func (b *Batch) track(r *kgo.Record) {
 	b.records++
 	b.last[topicPartition{r.Topic, r.Partition}] = r
+	if len(b.links) < maxFlushLinks && r.Context != nil {
+		if sc := trace.SpanContextFromContext(r.Context); sc.IsValid() {
+			b.links = append(b.links, trace.Link{SpanContext: sc})
+		}
+	}
 	var n [20]byte
 	binary.BigEndian.PutUint32(n[0:], uint32(r.Partition))
 	binary.BigEndian.PutUint64(n[4:], uint64(r.Offset))

@@ -394,7 +394,7 @@ func (s *Sink) drain(cl *kgo.Client, w Writer, b *Batch) error {
 // flush writes b until ClickHouse accepts it, then commits its offsets.
 func (s *Sink) flush(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) error {
 	b.seal()
-	ctx, span := s.tracer.Start(ctx, "sink.flush", trace.WithAttributes(
+	ctx, span := s.tracer.Start(ctx, "sink.flush", trace.WithLinks(b.links...), trace.WithAttributes(
 		attribute.Int("wanotify.sink.records", b.records),
 		attribute.Int("wanotify.sink.events", len(b.Events)),
 		attribute.Int("wanotify.sink.errors", len(b.Errors)),
