@@ -85,10 +85,14 @@ func faults(ctx context.Context, cfg Config, st *stack, log *faultLog, say func(
 		})
 	}
 	if cfg.ClickHouseDown > 0 {
-		at(0.45, func() { killRestart(ctx, st, st.clickhouse, cfg.ClickHouseDown, log, say, func(f *faultLog) { f.clickhouseKill++ }) })
+		at(0.45, func() {
+			killRestart(ctx, st, st.clickhouse, cfg.ClickHouseDown, log, say, func(f *faultLog) { f.clickhouseKill++ })
+		})
 	}
 	if cfg.BrokerDown > 0 {
-		at(0.70, func() { killRestart(ctx, st, st.broker, cfg.BrokerDown, log, say, func(f *faultLog) { f.brokerKill++ }) })
+		at(0.70, func() {
+			killRestart(ctx, st, st.broker, cfg.BrokerDown, log, say, func(f *faultLog) { f.brokerKill++ })
+		})
 	}
 	wg.Wait()
 }
