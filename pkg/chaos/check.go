@@ -107,6 +107,9 @@ func checkDuplicates(ev *evidence, sends map[string][]simulator.Entry) Invariant
 	for k, n := range ev.ledger.DuplicateKeys {
 		p.add("idempotency key %q sent %d times", k, n)
 	}
+	if ev.ledger.IdempotentReplays > 0 {
+		p.add("%d sends repeated an idempotency key the provider had taken (answered from its first send)", ev.ledger.IdempotentReplays)
+	}
 	for id := range ev.accepted {
 		if ev.outcome(id) == "outcome_unknown" {
 			if len(sends[id]) > 0 {
@@ -118,7 +121,7 @@ func checkDuplicates(ev *evidence, sends map[string][]simulator.Entry) Invariant
 	}
 	return Invariant{
 		Name:  InvNoDupSend,
-		Count: fmt.Sprintf("%d", dups+ev.ledger.DuplicateIdempotencySends),
+		Count: fmt.Sprintf("%d", dups+ev.ledger.IdempotentReplays),
 		OK:    p.total == 0,
 		Detail: fmt.Sprintf("provider accepted %d sends for %d notifications\n"+
 			"outcome_unknown (reported, not resent): %d, of which the provider had taken %d",

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -222,6 +223,13 @@ func scenario(ctx context.Context, cfg Config, st *stack, say func(string, ...an
 		return nil, err
 	}
 	r := &Report{Invariants: check(ev, complete)}
+	if !r.OK() {
+		// The ledger lives only in the simulator's memory: keep it for
+		// the post-mortem next to the data directories.
+		if err := writeJSON(filepath.Join(cfg.WorkDir, "ledger.json"), ev.ledger); err != nil {
+			say("keeping the ledger: %v", err)
+		}
+	}
 	r.Facts = facts(cfg, kinds, stats, flog, st.sup, ev, settled)
 	if len(stats.rejected) > 0 {
 		r.Invariants[0].OK = false
@@ -238,6 +246,14 @@ func settleText(d time.Duration) string {
 		return "did not settle within the settle timeout"
 	}
 	return d.Round(100 * time.Millisecond).String()
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func countIDs(m map[origin]string) int {

@@ -107,6 +107,9 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 			"WANOTIFY_SIM_LATENCY=uniform:10ms,40ms",
 			"WANOTIFY_SIM_FAIL_RETRYABLE="+strconv.FormatFloat(cfg.RetryableRate, 'f', -1, 64),
 			"WANOTIFY_SIM_FAIL_PERMANENT="+strconv.FormatFloat(cfg.PermanentRate, 'f', -1, 64),
+			// A provider that does not deduplicate by idempotency key:
+			// every call the pipeline repeats shows in the ledger.
+			"WANOTIFY_SIM_IDEMPOTENCY_KEYS=false",
 			"WANOTIFY_SIM_WEBHOOK_URL=http://"+st.webhookAddr+webhookPath,
 			"WANOTIFY_SIM_WEBHOOK_SECRET="+st.webhookSecret,
 			// Webhooks must outlive a broker outage (the receiver answers
@@ -137,7 +140,8 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 				"WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT="+cfg.BreakerOpenTimeout.String(),
 				"WANOTIFY_XPRESSBOT_BASE_URL=http://"+st.simAddr,
 				"WANOTIFY_XPRESSBOT_API_KEY="+st.simKey,
-				"WANOTIFY_XPRESSBOT_TIMEOUT=5s"),
+				"WANOTIFY_XPRESSBOT_TIMEOUT=5s",
+				"WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS=false"),
 			ready: httpOK("http://" + admin + "/readyz")}))
 	}
 	return st, nil

@@ -311,21 +311,9 @@ type ProviderConfig struct {
 // LoadProvider reads WANOTIFY_PROVIDER and the chosen client's variables.
 func LoadProvider(e *config.Env) ProviderConfig {
 	c := ProviderConfig{Kind: e.String("WANOTIFY_PROVIDER", ProviderXpressbot, "provider client: xpressbot or cloudapi")}
-	x := &c.Xpressbot
-	x.BaseURL = e.String(xpressbot.EnvBaseURL, "http://127.0.0.1:8090", "Xpressbot API origin")
-	x.APIKey = e.Secret(xpressbot.EnvAPIKey, "Xpressbot API key")
-	x.AuthMode = xpressbot.AuthMode(strings.ToLower(e.String(xpressbot.EnvAuthMode, string(xpressbot.DefaultAuthMode), "how the API key is sent: x-api-key or bearer")))
-	x.SendPath = e.String(xpressbot.EnvSendPath, xpressbot.DefaultSendPath, "Xpressbot send endpoint path")
-	x.Timeout = e.Duration(xpressbot.EnvTimeout, xpressbot.DefaultTimeout, "timeout of one Xpressbot send")
-	x.MaxIdleConns = e.Int(xpressbot.EnvMaxIdleConns, xpressbot.DefaultMaxIdleConns, "keep-alive connections to Xpressbot")
+	c.Xpressbot = xpressbot.Load(e)
 	if c.Kind == ProviderCloudAPI {
-		a := &c.CloudAPI
-		a.BaseURL = e.String(cloudapi.EnvBaseURL, cloudapi.DefaultBaseURL, "WhatsApp Cloud API origin")
-		a.Version = e.String(cloudapi.EnvVersion, cloudapi.DefaultVersion, "Graph API version")
-		a.AccessToken = e.Secret(cloudapi.EnvAccessToken, "WhatsApp Cloud API access token")
-		a.PhoneNumberID = e.String(cloudapi.EnvPhoneNumberID, "", "sender phone number id used when a notification names none")
-		a.Timeout = e.Duration(cloudapi.EnvTimeout, cloudapi.DefaultTimeout, "timeout of one Cloud API send")
-		a.MaxIdleConns = e.Int(cloudapi.EnvMaxIdleConns, cloudapi.DefaultMaxIdleConns, "keep-alive connections to the Cloud API")
+		c.CloudAPI = cloudapi.Load(e)
 	}
 	return c
 }

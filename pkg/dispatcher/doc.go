@@ -31,7 +31,12 @@
 //     flight (WANOTIFY_DISPATCHER_CONCURRENCY).
 //  4. The call: a pending marker is written synchronously to the
 //     changelog, the provider is called through the sender's circuit
-//     breaker, and the result is written as a done marker. Then the
+//     breaker, and the result is written as a done marker. A call that
+//     timed out may have been sent: it is retried only when the provider
+//     deduplicates by the idempotency key the request carries
+//     (provider.KeyedProvider; Xpressbot by default,
+//     WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS), otherwise it is settled as
+//     outcome_unknown, never resent (unless the policy is "resend"). Then the
 //     record is finished with its outputs: a status event, and a retry
 //     record (tier n after attempt n, due at failure time plus the tier
 //     delay) or a DLQ record after the last attempt. A throttled failure

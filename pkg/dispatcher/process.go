@@ -375,6 +375,13 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue, b *breaker, probe bool) {
 		span.SetStatus(codes.Error, pe.Code)
 		o = outcome{attempt: rc.attempt, at: done, err: &info, class: pe.Class.String(), failedAt: done}
 		switch {
+		case pe.Ambiguous() && !provider.DeduplicatesByKey(d.prov) && d.cfg.OutcomeUnknownPolicy != PolicyResend:
+			// No answer came back, so the provider may have sent the
+			// message; without provider-side deduplication by key a
+			// retry could send it twice (promise 2). Reported, not resent.
+			o.state = dedupe.StateOutcomeUnknown
+			o.err = &contract.ErrorInfo{Code: pe.Code, Retryable: false,
+				Message: "no answer from the provider, which may have sent the message: " + info.Message}
 		case pe.Class == provider.Permanent:
 			o.state = dedupe.StateFailed
 		case b.cb.State() != gobreaker.StateClosed:

@@ -109,3 +109,24 @@ func AsError(err error) *Error {
 	}
 	return ClassifyTransport(err)
 }
+
+// Ambiguous reports whether the provider may have taken the message
+// although the call failed: the request went out and no answer came back
+// (a timeout). Resending it is only safe with a provider that deduplicates
+// by idempotency key.
+func (e *Error) Ambiguous() bool { return e.Code == "timeout" }
+
+// KeyedProvider is implemented by providers that deduplicate sends by the
+// Message's IdempotencyKey: a repeated key is answered with the first
+// send's message id and nothing is sent again.
+type KeyedProvider interface {
+	DeduplicatesByKey() bool
+}
+
+// DeduplicatesByKey reports whether p deduplicates sends by idempotency
+// key, so a call that timed out may be retried without risking a second
+// message.
+func DeduplicatesByKey(p Provider) bool {
+	k, ok := p.(KeyedProvider)
+	return ok && k.DeduplicatesByKey()
+}

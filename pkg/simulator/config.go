@@ -44,6 +44,7 @@ const (
 	EnvOutOfOrderRate    = "WANOTIFY_SIM_OUT_OF_ORDER_RATE"
 	EnvSkipDeliveredRate = "WANOTIFY_SIM_SKIP_DELIVERED_RATE"
 	EnvDuplicateRate     = "WANOTIFY_SIM_DUPLICATE_RATE"
+	EnvIdempotencyKeys   = "WANOTIFY_SIM_IDEMPOTENCY_KEYS"
 
 	EnvWebhookURL             = "WANOTIFY_SIM_WEBHOOK_URL"
 	EnvWebhookSecret          = "WANOTIFY_SIM_WEBHOOK_SECRET"
@@ -198,6 +199,14 @@ type Behavior struct {
 	OutOfOrderRate    float64 `json:"out_of_order_rate"`
 	SkipDeliveredRate float64 `json:"skip_delivered_rate"`
 	DuplicateRate     float64 `json:"duplicate_rate"`
+
+	// IdempotencyKeys makes the provider honour the Xpressbot request's
+	// idempotency_key: a send repeating an accepted key is answered with
+	// the first send's message id and nothing is sent again (counted as
+	// Snapshot.IdempotentReplays). That is what lets a client retry a call
+	// whose answer it never got. DefaultConfig: true. The Cloud API
+	// carries no such key.
+	IdempotencyKeys bool `json:"idempotency_keys"`
 }
 
 // DefaultConfig is the documented default configuration.
@@ -229,6 +238,7 @@ func DefaultConfig() Config {
 			OutOfOrderRate:    0.05,
 			SkipDeliveredRate: 0.05,
 			DuplicateRate:     0.02,
+			IdempotencyKeys:   true,
 		},
 	}
 }
@@ -480,6 +490,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	float(EnvOutOfOrderRate, &b.OutOfOrderRate)
 	float(EnvSkipDeliveredRate, &b.SkipDeliveredRate)
 	float(EnvDuplicateRate, &b.DuplicateRate)
+	boolean(EnvIdempotencyKeys, &b.IdempotencyKeys)
 
 	w := &c.Webhook
 	str(EnvWebhookURL, &w.URL)

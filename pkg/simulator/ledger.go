@@ -78,6 +78,10 @@ type Snapshot struct {
 	// one-second window.
 	MaxPerSecond map[string]int `json:"max_per_second"`
 	Webhooks     WebhookStats   `json:"webhooks"`
+	// IdempotentReplays counts sends answered from an earlier send with
+	// the same idempotency key (Behavior.IdempotencyKeys): nothing was
+	// sent again.
+	IdempotentReplays int `json:"idempotent_replays"`
 	// Entries and Rejections are omitted by GET /admin/ledger unless
 	// ?entries=1.
 	Entries    []Entry     `json:"entries,omitempty"`
@@ -91,11 +95,13 @@ type ledger struct {
 	rejections []Rejection
 	byNID      map[string]int
 	byKey      map[string]int
+	firstByKey map[string]Entry
+	replays    int
 	webhooks   WebhookStats
 }
 
 func newLedger() *ledger {
-	return &ledger{byNID: map[string]int{}, byKey: map[string]int{}}
+	return &ledger{byNID: map[string]int{}, byKey: map[string]int{}, firstByKey: map[string]Entry{}}
 }
 
 func (l *ledger) accept(e Entry) {
@@ -107,7 +113,21 @@ func (l *ledger) accept(e Entry) {
 	}
 	if e.IdempotencyKey != "" {
 		l.byKey[e.IdempotencyKey]++
+		if _, ok := l.firstByKey[e.IdempotencyKey]; !ok {
+			l.firstByKey[e.IdempotencyKey] = e
+		}
 	}
+}
+
+// replay returns the accepted send of key, counting an idempotent replay.
+func (l *ledger) replay(key string) (Entry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.firstByKey[key]
+	if ok {
+		l.replays++
+	}
+	return e, ok
 }
 
 func (l *ledger) reject(r Rejection) {
@@ -126,7 +146,7 @@ func (l *ledger) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entries, l.rejections = nil, nil
-	l.byNID, l.byKey = map[string]int{}, map[string]int{}
+	l.byNID, l.byKey, l.firstByKey, l.replays = map[string]int{}, map[string]int{}, map[string]Entry{}, 0
 	l.webhooks = WebhookStats{}
 }
 
@@ -141,6 +161,7 @@ func (l *ledger) snapshot(withEntries bool) Snapshot {
 		Failures:              map[string]int{},
 		MaxPerSecond:          map[string]int{},
 		Webhooks:              l.webhooks,
+		IdempotentReplays:     l.replays,
 	}
 	for id, n := range l.byNID {
 		if n > 1 {

@@ -665,6 +665,13 @@ func (s *Simulator) chance(p float64) bool {
 
 // accept records the send and schedules its status webhooks.
 func (s *Simulator) accept(req *sendReq, b *Behavior, now time.Time) Entry {
+	if b.IdempotencyKeys && req.idemKey != "" {
+		if prev, ok := s.ledger.replay(req.idemKey); ok {
+			s.log.Debug("simulator idempotent replay", slog.String("message_id", prev.MessageID),
+				slog.String("notification_id", prev.NotificationID))
+			return prev
+		}
+	}
 	id := uuid.New()
 	e := Entry{
 		Time:             now,

@@ -16,5 +16,7 @@ func Load(e *config.Env) Options {
 		SendPath:     e.String(EnvSendPath, DefaultSendPath, "path of the send endpoint under the base URL"),
 		Timeout:      e.Duration(EnvTimeout, DefaultTimeout, "timeout of one send call"),
 		MaxIdleConns: e.Int(EnvMaxIdleConns, DefaultMaxIdleConns, "keep-alive connections kept to Xpressbot"),
+		NoIdempotencyKeys: !e.Bool("WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS", true,
+			"Xpressbot deduplicates sends by idempotency_key, so a timed-out send is retried; false: it is reported outcome_unknown instead"),
 	}
 }

@@ -80,6 +80,11 @@ type Options struct {
 	// Transport replaces the pooled HTTP transport (tests). It is still
 	// wrapped in otelhttp.
 	Transport http.RoundTripper
+	// NoIdempotencyKeys declares that the Xpressbot account does not
+	// deduplicate sends by the body's idempotency_key. A send whose answer
+	// never came (timeout) is then reported outcome_unknown instead of
+	// retried. Default false: keys are honoured.
+	NoIdempotencyKeys bool
 }
 
 func (o Options) withDefaults() Options {
@@ -174,6 +179,11 @@ func New(opts Options) (*Client, error) {
 		}),
 	}, nil
 }
+
+// DeduplicatesByKey implements provider.KeyedProvider.
+func (c *Client) DeduplicatesByKey() bool { return !c.opts.NoIdempotencyKeys }
+
+var _ provider.KeyedProvider = (*Client)(nil)
 
 // Name implements provider.Provider.
 func (c *Client) Name() string { return Name }
