@@ -142,12 +142,14 @@ func (b *Bench) sink(ctx context.Context) ([]Row, error) {
 				return fmt.Errorf("the sink finished %d records within one poll: raise the backlog", total)
 			}
 
+			b.cfg.logf("  run %d: sink took the backlog at %s rows/s; measuring freshness", run+1, rate(sinkRate, ""))
 			lat, err := b.freshness(ctx, cl, db, prefix, freshRate, freshFor)
 			if err != nil {
 				return err
 			}
 			b.stop("a backlog, then a steady 2,000 records/s", sk)
 
+			b.cfg.logf("  run %d: freshness p99 %s; raw inserts of the same rows", run+1, ms(lat.Quantile(0.99)))
 			rawRate, rows, err := b.rawInsert(ctx, db, rawDB)
 			if err != nil {
 				return err

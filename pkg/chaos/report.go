@@ -46,24 +46,26 @@ func (r *Report) OK() bool {
 
 // Write prints the invariant table, then the facts and the offenders.
 func (r *Report) Write(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "INVARIANT\tCOUNT\tRESULT")
+	nameW, countW := len("INVARIANT"), len("COUNT")
+	for _, inv := range r.Invariants {
+		nameW, countW = max(nameW, len(inv.Name)), max(countW, len(inv.Count))
+	}
+	fmt.Fprintf(w, "%-*s  %-*s  %s\n", nameW, "INVARIANT", countW, "COUNT", "RESULT")
 	for _, inv := range r.Invariants {
 		res := "PASS"
 		if !inv.OK {
 			res = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", inv.Name, inv.Count, res)
+		fmt.Fprintf(w, "%-*s  %-*s  %s\n", nameW, inv.Name, countW, inv.Count, res)
 		if inv.Detail != "" {
 			for _, l := range strings.Split(inv.Detail, "\n") {
-				fmt.Fprintf(tw, "    %s\t\t\n", l)
+				fmt.Fprintf(w, "    %s\n", l)
 			}
 		}
 	}
-	tw.Flush()
 	if len(r.Facts) > 0 {
 		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, f := range r.Facts {
 			fmt.Fprintf(tw, "%s\t%s\n", f.Name, f.Value)
 		}
