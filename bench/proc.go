@@ -22,7 +22,8 @@ type Proc struct {
 	Name string
 	cmd  *exec.Cmd
 	log  string
-	done chan error
+	done chan struct{} // closed once the process has been waited for
+	err  error         // its exit, valid once done is closed
 	// PeakRSS is the process's peak resident set (VmHWM), read just
 	// before it is stopped.
 	PeakRSS int64
@@ -46,8 +47,12 @@ func Start(dir, name, bin string, args []string, env ...string) (*Proc, error) {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Proc{Name: name, cmd: cmd, log: logPath, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); f.Close() }()
+	p := &Proc{Name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
 	return p, nil
 }
 
@@ -57,9 +62,8 @@ func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 // Exited reports whether the process has ended (and how).
 func (p *Proc) Exited() (bool, error) {
 	select {
-	case err := <-p.done:
-		p.done <- err
-		return true, err
+	case <-p.done:
+		return true, p.err
 	default:
 		return false, nil
 	}

@@ -90,24 +90,28 @@ func fetchLedger(ctx context.Context, simAddr string, entries bool) (simulator.S
 
 // readTopic reads topic from the start to its last stable offset with
 // read_committed, as every consumer of the pipeline does, calling each
-// for every record.
+// for every record. Control records (transaction markers) are fetched too,
+// only to know exactly when the end is reached.
 func readTopic(ctx context.Context, brokers string, topic string, each func(*kgo.Record)) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(500*time.Millisecond))
+		kgo.KeepControlRecords(), kgo.FetchMaxWait(500*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
 	if err != nil {
 		return fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
 	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
 	if err != nil {
 		return fmt.Errorf("start offsets of %s: %w", topic, err)
 	}
@@ -120,35 +124,33 @@ func readTopic(ctx context.Context, brokers string, topic string, each func(*kgo
 	seen := map[int32]int64{}
 	done := func() bool {
 		for p, end := range want {
-			// A transactional topic may end in a commit marker, which a
-			// read_committed consumer never sees.
-			if seen[p]+2 < end {
+			if seen[p] < end {
 				return false
 			}
 		}
 		return true
 	}
-	idle := 0
-	for !done() && idle < 3 {
+	lastProgress := time.Now()
+	for !done() {
+		if time.Since(lastProgress) > time.Minute {
+			return fmt.Errorf("reading %s: no progress for a minute (read %v of %v)", topic, seen, want)
+		}
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		n := 0
 		fs.EachRecord(func(r *kgo.Record) {
-			n++
+			lastProgress = time.Now()
 			if r.Offset+1 > seen[r.Partition] {
 				seen[r.Partition] = r.Offset + 1
 			}
+			if r.Attrs.IsControl() || r.Offset >= want[r.Partition] {
+				return
+			}
 			each(r)
 		})
-		if n == 0 {
-			idle++
-		} else {
-			idle = 0
-		}
 	}
 	return nil
 }
