@@ -87,7 +87,7 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 			o.ObserveInt64(breaker, s, metric.WithAttributes(attribute.String("breaker", name)))
 		}
 		for k, v := range m.lag {
-			o.ObserveInt64(lag, v, metric.WithAttributes(attribute.String("topic", k.topic),
+			o.ObserveInt64(lag, v, metric.WithAttributes(attribute.String("group", d.cfg.Group), attribute.String("topic", k.topic),
 				attribute.String("partition", strconv.Itoa(int(k.partition)))))
 		}
 		return nil

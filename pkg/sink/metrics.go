@@ -28,7 +28,7 @@ type metrics struct {
 	committed map[topicPartition]int64 // the group's committed offset (or the first consumed)
 }
 
-func newMetrics() (*metrics, error) {
+func newMetrics(group string) (*metrics, error) {
 	meter := otel.Meter(instrumentation)
 	m := &metrics{assigned: map[topicPartition]bool{}, end: map[topicPartition]int64{}, committed: map[topicPartition]int64{}}
 	var err error
@@ -69,7 +69,7 @@ func newMetrics() (*metrics, error) {
 	}
 	m.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		for topic, lag := range m.lag() {
-			o.ObserveInt64(m.lagGauge, lag, metric.WithAttributes(attribute.String("topic", topic)))
+			o.ObserveInt64(m.lagGauge, lag, metric.WithAttributes(attribute.String("group", group), attribute.String("topic", topic)))
 		}
 		return nil
 	}, m.lagGauge)

@@ -151,7 +151,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		return errors.New("sink: Run called twice")
 	}
 	defer s.setReady(false)
-	m, err := newMetrics()
+	m, err := newMetrics(s.cfg.Group)
 	if err != nil {
 		return fmt.Errorf("sink: metrics: %w", err)
 	}
