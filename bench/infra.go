@@ -137,7 +137,7 @@ func LoadConfig(root string, log io.Writer) (*Config, error) {
 	return c, nil
 }
 
-// Runs reports whether group g is selected.
+// Selected reports whether group g is to run.
 func (c *Config) Selected(g string) bool { return c.Only == nil || c.Only[g] }
 
 func (c *Config) logf(format string, args ...any) {

@@ -96,7 +96,9 @@ func parseWrk(out []byte) (Throughput, error) {
 // host alive.
 func NewHTTPClient(conns int) *http.Client {
 	return &http.Client{
-		Timeout: 10 * time.Second,
+		// Bounded, so an overloaded service costs the run at most this
+		// much after the load ends.
+		Timeout: 5 * time.Second,
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			MaxIdleConns:        conns,

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -144,13 +144,13 @@ func DescribeMachine(cfg *Config, chVersion string) []string {
 	mem := firstMatch("/proc/meminfo", "MemTotal")
 	osName := strings.Trim(firstMatch("/etc/os-release", "PRETTY_NAME="), `"`)
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	out = append(out, fmt.Sprintf("machine: %d cores (%s), %s memory, %s, Linux %s", runtime.NumCPU(), cpu, strings.TrimSpace(mem), osName, strings.TrimSpace(string(kernel))))
+	out = append(out, fmt.Sprintf("machine: %d cores (%s), %s memory, %s, Linux %s", runtime.NumCPU(), cpu, memGiB(mem), osName, strings.TrimSpace(string(kernel))))
 	out = append(out, fmt.Sprintf("load average when the run started: %s", loadAvg()))
 	out = append(out, "Go: "+runtime.Version())
 	if cfg.ExternalKafka {
 		out = append(out, "Kafka: the cluster at WANOTIFY_KAFKA_BROKERS (topics recreated per run)")
 	} else {
-		out = append(out, fmt.Sprintf("Kafka: kfake %s as a separate process (services/broker), in memory, a fresh broker per run", modVersion("github.com/twmb/franz-go/pkg/kfake")))
+		out = append(out, fmt.Sprintf("Kafka: kfake %s as a separate process (services/broker), in memory, a fresh broker per run", modVersion(cfg.Root, "github.com/twmb/franz-go/pkg/kfake")))
 	}
 	switch {
 	case cfg.CH == nil:
@@ -162,7 +162,11 @@ func DescribeMachine(cfg *Config, chVersion string) []string {
 	}
 	if cfg.Wrk != "" {
 		v, _ := exec.Command(cfg.Wrk, "-v").CombinedOutput()
-		out = append(out, "HTTP load: "+strings.TrimSpace(strings.SplitN(string(v), "\n", 2)[0])+" with bench/wrk/*.lua; fixed-rate latency: the harness's open-loop Go generator")
+		name := strings.Fields(string(v))
+		if len(name) > 2 {
+			name = name[:2]
+		}
+		out = append(out, "HTTP load: "+strings.Join(name, " ")+" with bench/wrk/*.lua; fixed-rate latency: the harness's open-loop Go generator")
 	} else {
 		out = append(out, "HTTP load: the harness's closed-loop Go generator (wrk was not installed); fixed-rate latency: its open-loop generator")
 	}
@@ -199,15 +203,35 @@ func firstMatch(path, prefix string) string {
 	return "unknown"
 }
 
-func modVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+// modVersion reads a module's version from go.mod.
+func modVersion(root, path string) string {
+	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
 		return ""
 	}
-	for _, d := range bi.Deps {
-		if d.Path == path {
-			return d.Version
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == path {
+			return f[1]
+		}
+		if len(f) >= 3 && f[0] == "require" && f[1] == path {
+			return f[2]
 		}
 	}
 	return ""
 }
+
+func memGiB(memTotal string) string {
+	f := strings.Fields(memTotal)
+	if len(f) == 0 {
+		return memTotal
+	}
+	var kb float64
+	if _, err := fmt.Sscan(f[0], &kb); err != nil {
+		return memTotal
+	}
+	return fmt.Sprintf("%.0f GiB", kb/(1<<20))
+}
+
+// LoadAverage is the machine's load average now, for the report.
+func LoadAverage() string { return loadAvg() }

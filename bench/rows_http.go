@@ -75,7 +75,7 @@ func (p *pair) runs(format func(float64) string) []string {
 func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 	var tput, p50, p99 pair
 	var fixedErrs []string
-	d, fd := b.dur(10*time.Second, 3*time.Second), b.dur(10*time.Second, 3*time.Second)
+	d, fd := b.dur(8*time.Second, 3*time.Second), b.dur(8*time.Second, 3*time.Second)
 	for run := range b.cfg.Runs {
 		err := func() error {
 			cl, err := b.cfg.NewCluster(ctx)
@@ -284,7 +284,7 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 	}
 	var tput, p50, p99 pair
 	var fixedErrs []string
-	d, fd := b.dur(10*time.Second, 3*time.Second), b.dur(10*time.Second, 3*time.Second)
+	d, fd := b.dur(8*time.Second, 3*time.Second), b.dur(8*time.Second, 3*time.Second)
 	for run := range b.cfg.Runs {
 		err := func() error {
 			cl, err := b.cfg.NewCluster(ctx)

@@ -78,8 +78,8 @@ func (b *Bench) sink(ctx context.Context) ([]Row, error) {
 	var tput pair
 	var fresh Latencies
 	var freshRuns []string
-	notifications := b.size(40000, 8000)
-	freshRate, freshFor := 2000.0, b.dur(12*time.Second, 4*time.Second)
+	notifications := b.size(20000, 6000)
+	freshRate, freshFor := 2000.0, b.dur(10*time.Second, 4*time.Second)
 	for run := range b.cfg.Runs {
 		err := func() error {
 			cl, err := b.cfg.NewCluster(ctx)

@@ -106,9 +106,9 @@ func rate(v float64, unit string) string {
 	case math.IsNaN(v):
 		return "n/a"
 	case v >= 100:
-		return strings.TrimSpace(thousands(int64(math.Round(v))) + " " + unit)
+		return joinUnit(thousands(int64(math.Round(v))), unit)
 	}
-	return strings.TrimSpace(fmt.Sprintf("%.1f %s", v, unit))
+	return joinUnit(fmt.Sprintf("%.1f", v), unit)
 }
 
 func thousands(n int64) string {
@@ -134,3 +134,15 @@ func pct(v float64) string {
 }
 
 func mb(bytes int64) string { return fmt.Sprintf("%.0f MB", float64(bytes)/1e6) }
+
+// joinUnit writes "/s" units right after the number and others after a
+// space.
+func joinUnit(num, unit string) string {
+	switch {
+	case unit == "":
+		return num
+	case strings.HasPrefix(unit, "/"):
+		return num + unit
+	}
+	return num + " " + unit
+}

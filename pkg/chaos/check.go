@@ -56,6 +56,7 @@ func checkTerminal(ev *evidence, ids []string) Invariant {
 	var p problems
 	byStatus := map[string]int{}
 	byOutcome := map[string]int{}
+	badIDs := 0
 	for _, id := range ids {
 		bad := false
 		if ev.requestedIDs[id] == 0 {
@@ -77,13 +78,15 @@ func checkTerminal(ev *evidence, ids []string) Invariant {
 		} else {
 			byOutcome[o[0]]++
 		}
-		if !bad {
+		if bad {
+			badIDs++
+		} else {
 			byStatus[row.status]++
 		}
 	}
 	return Invariant{
 		Name:  InvTerminal,
-		Count: fmt.Sprintf("%d of %d", len(ids)-p.total, len(ids)),
+		Count: fmt.Sprintf("%d of %d", len(ids)-badIDs, len(ids)),
 		OK:    p.total == 0 && len(ids) > 0,
 		Detail: "status: " + tally(byStatus, terminalStatuses) + "\n" +
 			"dispatcher outcome: " + tally(byOutcome, dispatcherOutcomes),
@@ -254,6 +257,7 @@ func checkLedger(ev *evidence, ids []string, sends map[string][]simulator.Entry,
 	var p problems
 	took, notTook := 0, 0
 	notTookBy := map[string]int{}
+	agree := 0
 	for _, id := range ids {
 		it := ev.accepted[id]
 		row, ok := ev.logs[id]
@@ -320,10 +324,13 @@ func checkLedger(ev *evidence, ids []string, sends map[string][]simulator.Entry,
 				p.add("%s (normal): expired without an expiry", id)
 			}
 		}
+		if p.total == before {
+			agree++
+		}
 	}
 	return Invariant{
 		Name:  InvLedger,
-		Count: fmt.Sprintf("%d of %d", len(ids)-p.total, len(ids)),
+		Count: fmt.Sprintf("%d of %d", agree, len(ids)),
 		OK:    p.total == 0 && len(ids) > 0,
 		Detail: fmt.Sprintf("the provider took %d (provider message id matches), %d never reached it: %s",
 			took, notTook, tally(notTookBy, dispatcherOutcomes)),

@@ -22,4 +22,17 @@
 // simulator's failures) comes from Config.Seed. Timing still varies from
 // run to run, so the counts per terminal state vary; the invariants hold
 // exactly, not approximately, or the run fails.
+//
+// # What the local broker cannot take
+//
+// The broker is franz-go's kfake, a stand-in for Apache Kafka, and two of
+// its gaps shape the scenario. A broker killed with SIGKILL may duplicate
+// an idempotent producer's records in its log, so the checks count
+// distinct notification ids, never records. And kfake arms a classic group
+// member's session timer only once it has delivered the member's JoinGroup
+// answer: a process killed while its JoinGroup waits would stay in the
+// group, with its partitions, for good (Apache Kafka expires it after the
+// session timeout). Dispatchers are therefore killed only while their
+// group is stable; a kill whose turn comes during a rebalance is skipped
+// and counted in the report.
 package chaos

@@ -14,6 +14,7 @@ import (
 type faultLog struct {
 	mu             sync.Mutex
 	dispatcherKill int
+	killSkipped    int // the group was still rebalancing at a kill's turn
 	outages        int
 	clickhouseKill int
 	brokerKill     int
@@ -54,6 +55,23 @@ func faults(ctx context.Context, cfg Config, st *stack, log *faultLog, say func(
 					return
 				}
 				p := st.dispatchers[rng.IntN(len(st.dispatchers))]
+				// Only a member of a settled group is killed. The local
+				// broker (kfake) never expires a member that dies
+				// between its JoinGroup request and the answer: its
+				// session timer is armed only once an answer is
+				// delivered, so the member would keep its partitions
+				// forever, which Apache Kafka does not do (see the
+				// package documentation). Waiting is bounded by the
+				// pause between kills; a kill that finds the group
+				// still rebalancing is skipped and counted.
+				if err := waitGroupMembers(ctx, st.brokerAddr, dispatcherGroup, len(st.dispatchers), cfg.KillEvery); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					log.add(func(f *faultLog) { f.killSkipped++ })
+					say("kill of %s skipped: the dispatcher group is still rebalancing", p.name)
+					continue
+				}
 				pid := p.pid()
 				p.killHold()
 				log.add(func(f *faultLog) { f.dispatcherKill++ })

@@ -371,10 +371,11 @@ func facts(cfg Config, kinds map[kind]int, ps *publishStats, fl *faultLog, sup *
 		{"acknowledged by Kafka", fmt.Sprintf("%d notifications, %d publishes; %d repeated after no confirmation", len(ps.acked), ps.copies, ps.retries)},
 		{"notifications.requested", fmt.Sprintf("%d records, %d distinct notifications, %d extra copies (second publishes, repeated publishes)", ev.requestedRecords, len(ev.requestedIDs), dupCopies)},
 		{"poison injected", fmt.Sprintf("%d into %s, %d into %s", cfg.Poison, topics.Requested, cfg.RetryPoison, topics.Retry5s)},
-		{"faults", fmt.Sprintf("%d dispatcher SIGKILLs, %d provider outage(s) of %s, %d ClickHouse SIGKILL(s) (down %s), %d broker SIGKILL(s) (down %s)",
-			fl.dispatcherKill, fl.outages, cfg.Outage, fl.clickhouseKill, cfg.ClickHouseDown, fl.brokerKill, cfg.BrokerDown)},
+		{"faults", fmt.Sprintf("%d dispatcher SIGKILLs (%d skipped while the group rebalanced), %d provider outage(s) of %s, %d ClickHouse SIGKILL(s) (down %s), %d broker SIGKILL(s) (down %s)",
+			fl.dispatcherKill, fl.killSkipped, fl.outages, cfg.Outage, fl.clickhouseKill, cfg.ClickHouseDown, fl.brokerKill, cfg.BrokerDown)},
 		{"exits nobody asked for (restarted)", strings.Join(cs, ", ")},
 		{"status webhooks", fmt.Sprintf("%d scheduled, %d delivered, %d redelivered after a failure, %d given up, %d dropped", wh.Scheduled, wh.Delivered, wh.Retries, wh.GaveUp, wh.Dropped)},
+		{"provider", "limit 50/s per sender, bucket of 25 (0.5 s); dispatchers pace 45/s per sender over all instances"},
 		{"retry delays", durationList(cfg.RetryDelays)},
 		{"settled after publishing in", settleText(settled)},
 	}

@@ -105,6 +105,14 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 		env: env("WANOTIFY_SIM_ADDR="+st.simAddr, "WANOTIFY_SIM_API_KEY="+st.simKey,
 			"WANOTIFY_SIM_SEED="+strconv.FormatUint(cfg.Seed, 10),
 			"WANOTIFY_SIM_LATENCY=uniform:10ms,40ms",
+			// The provider's bucket holds half a second of its limit
+			// (the default holds 200 ms). Three dispatchers, ClickHouse
+			// and the broker share two cores here, and a scheduling
+			// stall of a few hundred milliseconds releases the sends
+			// paced during it together; a sustained excess, as from two
+			// owners of one partition, still drains it within seconds.
+			"WANOTIFY_SIM_RATE_LIMIT=50",
+			"WANOTIFY_SIM_BURST=25",
 			"WANOTIFY_SIM_FAIL_RETRYABLE="+strconv.FormatFloat(cfg.RetryableRate, 'f', -1, 64),
 			"WANOTIFY_SIM_FAIL_PERMANENT="+strconv.FormatFloat(cfg.PermanentRate, 'f', -1, 64),
 			// A provider that does not deduplicate by idempotency key:

@@ -117,6 +117,10 @@ type Dispatcher struct {
 	dispatchCtx    context.Context
 	dispatchCancel context.CancelFunc
 
+	// endDue is set by a revocation or loss and cleared by the next End
+	// (see endEmpty).
+	endDue atomic.Bool
+
 	// abortEvery makes every n-th transaction abort instead of commit;
 	// tests use it to prove that aborted work is redone exactly once.
 	abortEvery     int64
@@ -485,8 +489,12 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 	if len(list) == 0 {
+		if d.endDue.Swap(false) {
+			return d.endEmpty(ctx)
+		}
 		return nil
 	}
+	d.endDue.Store(false)
 	parts := make([]*part, len(list))
 	for i, x := range list {
 		parts[i] = x.p
@@ -581,6 +589,24 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 	}
 	d.resetAfterAbort(parts)
 	return errors.Join(produceErr, err, errAborted)
+}
+
+// endEmpty ends an empty transaction after a revocation or loss. kgo's
+// GroupTransactSession hands only the first revocation (and the first
+// loss) after an End on to OnPartitionsRevoked (OnPartitionsLost): were a
+// second rebalance to come before the next End, its revocation would go
+// unseen, and this instance would keep sending for partitions another
+// member owns (duplicate sends, and two instances spending one rate
+// budget). Nothing is produced or committed; the session rewinds fetching
+// to the last commit, and records fetched again are ignored.
+func (d *Dispatcher) endEmpty(ctx context.Context) error {
+	if err := d.sess.Begin(); err != nil {
+		return fmt.Errorf("begin empty transaction: %w", err)
+	}
+	if _, err := d.sess.End(ctx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("end empty transaction: %w", err)
+	}
+	return nil
 }
 
 // resetAfterAbort restarts partitions whose drained outputs were lost in
@@ -777,6 +803,7 @@ func (d *Dispatcher) updateShareLocked() {
 // flight finish and write their markers first, so the next owner's
 // restored dedupe state is complete.
 func (d *Dispatcher) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	d.endDue.Store(true)
 	var ps []*part
 	d.mu.Lock()
 	for t, parts := range revoked {

@@ -116,6 +116,7 @@ func run() int {
 	bench.New(cfg, rep).Run(ctx)
 	rep.AddMemoryRows()
 	rep.Elapsed = time.Since(rep.Started)
+	rep.Machine = append(rep.Machine, "load average when the run ended: "+bench.LoadAverage())
 
 	fmt.Println()
 	fmt.Print(rep.Table())
