@@ -120,7 +120,11 @@ func (b *Bench) service(cl *Cluster, name, instance, profileTag, readyURL string
 
 // bare starts the harness binary in one of its baseline roles.
 func (b *Bench) bare(cl *Cluster, role string, readyURL string, args ...string) (*Proc, error) {
-	p, err := Start(b.cfg.Work, role, b.cfg.Self, append([]string{"-role", role}, args...), cl.Env()...)
+	env := cl.Env()
+	if b.cfg.Profile != "" {
+		env = append(env, "BENCH_PROFILE_FILE="+filepath.Join(b.cfg.Profile, fmt.Sprintf("%s-%d.pprof", role, time.Now().UnixNano())))
+	}
+	p, err := Start(b.cfg.Work, role, b.cfg.Self, append([]string{"-role", role}, args...), env...)
 	if err != nil {
 		return nil, err
 	}

@@ -153,7 +153,11 @@ func TestTwoProcessesStayUnderTheProviderLimit(t *testing.T) {
 	if testing.Short() {
 		load = 20 * time.Second
 	}
-	e := newEnv(t, 12, simulator.Behavior{RateLimit: 50})
+	// The provider's bucket holds half a second of tokens: a scheduling
+	// stall of a shared test machine can release a few paced sends at
+	// once, which a 200 ms bucket would count as excess, while a
+	// sustained rate above 50/s still empties it within seconds.
+	e := newEnv(t, 12, simulator.Behavior{RateLimit: 50, Burst: 25})
 	// A session timeout well above scheduling stalls of a loaded test
 	// machine: a live member expelled for a missed heartbeat would keep
 	// sending until it notices, next to its successor.

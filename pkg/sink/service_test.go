@@ -75,7 +75,7 @@ func TestServiceReadinessAndMetrics(t *testing.T) {
 		"wanotify_sink_batch_duration_seconds_bucket",
 		"wanotify_sink_freshness_seconds_bucket",
 		`wanotify_sink_decode_errors_total{topic="notifications.requested"}`,
-		`wanotify_sink_lag{topic="notifications.status"} 0`,
+		`wanotify_sink_lag{group="sink-service",topic="notifications.status"} 0`,
 	} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -39,6 +40,9 @@ func run() int {
 	lib := fs.String("ch-lib", envOr("WANOTIFY_CH_LIB", chlocal.DefaultLibPath()), "libchdb.so (scripts/fetch-clickhouse.sh | tail -n1; env WANOTIFY_CH_LIB)")
 	topicsFile := fs.String("topics", "topics.yaml", "the topics file")
 	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	cfg := full

@@ -186,6 +186,14 @@ func runRole(role, addr, path, sendURL, apiKey string, conc int, svc string) int
 		fmt.Fprintln(os.Stderr, role+":", err)
 		return 2
 	}
+	if path := os.Getenv("BENCH_PROFILE_FILE"); path != "" {
+		stopProfile, err := startProfile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, role+":", err)
+			return 2
+		}
+		defer stopProfile()
+	}
 	switch role {
 	case "bare-ingest":
 		err = bench.ServeBareIngest(ctx, addr, opts)
@@ -227,16 +235,28 @@ func runProfiled(name string) int {
 		fmt.Fprintf(os.Stderr, "no service %q to profile\n", name)
 		return 2
 	}
-	f, err := os.Create(os.Getenv("BENCH_PROFILE_FILE"))
+	stopProfile, err := startProfile(os.Getenv("BENCH_PROFILE_FILE"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		return 2
 	}
-	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintln(os.Stderr, "profile:", err)
-		return 2
-	}
-	defer pprof.StopCPUProfile()
+	defer stopProfile()
 	return service.Run(context.Background(), name, config.New(os.LookupEnv, nil), configure, opts, nil)
+}
+
+// startProfile writes a CPU profile to path until the returned function
+// is called.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
