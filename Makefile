@@ -52,7 +52,9 @@ test: fmt-check
 	  wait $$hp || { cat /tmp/wanotify-helm.log; exit 1; }
 	DEPLOYCHECK_HELM="$$(bash scripts/helm-tool.sh)" bash scripts/with-clickhouse.sh bash -c '\
 	  set -e; \
-	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $$($(GO) list ./... | grep -v /pkg/chaos$$); \
+	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $$($(GO) list ./... | grep -v -e /pkg/chaos$$ -e /pkg/dispatcher); \
+	  echo "dispatcher (rate and throughput scenarios), alone"; \
+	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./pkg/dispatcher/...; \
 	  echo "short reliability scenario (pkg/chaos), alone: it keeps eight processes busy"; \
 	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./pkg/chaos'
 	$(MAKE) fuzz-short
