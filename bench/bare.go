@@ -128,7 +128,9 @@ func serveBare(ctx context.Context, addr string, r *mux.Router) error {
 // limit, no breaker.
 func RunBareRelay(ctx context.Context, kafkaOpts []kgo.Opt, sendURL, apiKey string, concurrency int) error {
 	cl, err := kgo.NewClient(append(kafkaOpts,
-		kgo.ConsumerGroup("wanotify-bench-bare-relay"),
+		// A group of its own per start: on a real cluster an earlier run's
+		// committed offsets must not decide where this one begins.
+		kgo.ConsumerGroup("wanotify-bench-bare-relay-"+strconv.FormatInt(time.Now().UnixNano(), 36)),
 		kgo.ConsumeTopics(topics.Requested),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),

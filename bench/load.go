@@ -103,7 +103,12 @@ func NewHTTPClient(conns int) *http.Client {
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			MaxIdleConns:        conns,
 			MaxIdleConnsPerHost: conns,
-			IdleConnTimeout:     time.Minute,
+			// A fixed set of connections, as wrk has: past a service's
+			// capacity the open loop queues in the client (and the latency,
+			// measured from each request's due time, shows it) instead of
+			// opening connections without end.
+			MaxConnsPerHost: conns,
+			IdleConnTimeout: time.Minute,
 		},
 	}
 }

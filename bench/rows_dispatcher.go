@@ -220,9 +220,9 @@ func (b *Bench) dispatcher(ctx context.Context) ([]Row, error) {
 		Verdict: verdict(s >= 0.6*base), Runs: tput.runs(func(v float64) string { return rate(v, "/s") }),
 		Note: fmt.Sprintf("A backlog of %d notifications (distinct recipients, 12 partitions) is produced first, on a fresh broker for each measurement; the dispatcher (services/dispatcher, its own process, default settings but an unreachable rate limit) sends each to the provider simulator (services/simulator, no latency, no limit) and emits its status event; the figure is the rate of status events on notifications.status between the 5th and 95th percentile of their timestamps (no group-join ramp, no tail). Baseline: bench.RunBareRelay, its own process, the same %d calls in flight: consume, one HTTP POST per record to the same simulator, produce a status record, autocommit; no transactions, dedupe markers, ordering or breaker.", n, dispatcherConc)},
 		{What: "… the same with WANOTIFY_XPRESSBOT_MAX_IDLE_CONNS=512 (keep-alive pool = calls in flight)", Figure: rate(sp, "/s"),
-			Baseline: rate(base, "/s") + " (the same bare loop)", Ratio: ratio(sp, base), Target: "≥ 60% of baseline", Verdict: verdict(sp >= 0.6*base),
+			Baseline: rate(base, "/s") + " (the same bare loop)", Ratio: ratio(sp, base), Target: "diagnostic (not a default)", Verdict: Reported,
 			Runs: pooled.runs(func(v float64) string { return rate(v, "/s") }),
-			Note: "Not a default: the provider client keeps 100 idle connections (WANOTIFY_XPRESSBOT_MAX_IDLE_CONNS) while the dispatcher has 512 calls in flight, so under load it keeps dialling new connections and dropping them. This row runs the same backlog, in the same run, with the pool raised to the concurrency, to show what the default costs (see the analysis below)."}}, nil
+			Note: "Not a default: the provider client keeps 100 idle connections (WANOTIFY_XPRESSBOT_MAX_IDLE_CONNS) while the dispatcher allows 512 calls in flight, so whenever more than 100 are in flight it dials new connections and drops them. This row runs the same backlog, in the same run, with the pool raised to the concurrency, to show what the default costs (see the analysis below)."}}, nil
 }
 
 func (b *Bench) slowProvider(ctx context.Context) ([]Row, error) {
