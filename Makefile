@@ -15,7 +15,7 @@ TEST_TIMEOUT ?= 18m
 
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' pkg 2>/dev/null | xargs -r grep -H '^func Fuzz' | sed -E 's|^(.*)/[^/]*_test.go:func (Fuzz[A-Za-z0-9_]*).*|\1:\2|' | sort -u)
 
-.PHONY: all build run test unit vet fmt-check fuzz fuzz-short bench chaos topics clickhouse clean help
+.PHONY: all build run test unit vet fmt-check fuzz fuzz-short bench bench-deps chaos topics clickhouse clean help
 
 all: build
 
@@ -42,7 +42,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 fmt-check:
-	@out="$$(gofmt -l pkg services schemas)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out="$$(gofmt -l pkg services schemas bench deploy)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # helm is built from source once per machine (several minutes on a cold
 # module cache), in parallel with vet and build.
@@ -68,8 +68,14 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=$(FUZZ_LONG)
 
-bench: clickhouse build
+# The harness builds its own binaries. wrk (Debian) drives the throughput
+# rows; without it the harness's Go load generator stands in.
+bench: clickhouse
+	@command -v wrk >/dev/null 2>&1 || echo "bench: wrk not installed (make bench-deps, or apt-get install -y wrk); the Go load generator stands in"
 	bash scripts/with-clickhouse.sh $(GO) run ./bench/cmd/benchtable
+
+bench-deps:
+	apt-get install -y wrk
 
 # The reliability scenario; e.g. make chaos CHAOS_FLAGS="-n 5000 -seed 2".
 CHAOS_FLAGS ?=
