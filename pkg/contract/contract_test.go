@@ -195,3 +195,16 @@ func TestStatusRankOrdersProgress(t *testing.T) {
 		t.Error("unknown status ranked")
 	}
 }
+
+func TestRankLetsNoSideStatusHideASend(t *testing.T) {
+	for _, side := range []contract.Status{contract.StatusDuplicate, contract.StatusOutcomeUnknown, contract.StatusExpired, contract.StatusRetryScheduled} {
+		if side.Rank() >= contract.StatusAccepted.Rank() {
+			t.Errorf("%s (rank %d) would hide an accepted send (rank %d)", side, side.Rank(), contract.StatusAccepted.Rank())
+		}
+	}
+	for i := 1; i < len(contract.Statuses); i++ {
+		if contract.Statuses[i].Rank() <= contract.Statuses[i-1].Rank() {
+			t.Errorf("Statuses is not in rank order at %s", contract.Statuses[i])
+		}
+	}
+}

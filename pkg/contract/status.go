@@ -31,17 +31,29 @@ const (
 )
 
 // Statuses lists every status in progress order.
-var Statuses = []Status{StatusRetryScheduled, StatusAccepted, StatusSent, StatusDelivered, StatusRead,
-	StatusOutcomeUnknown, StatusDuplicate, StatusExpired, StatusDeadLettered, StatusFailed}
+var Statuses = []Status{StatusDuplicate, StatusRetryScheduled, StatusOutcomeUnknown, StatusExpired, StatusAccepted,
+	StatusSent, StatusDelivered, StatusRead, StatusDeadLettered, StatusFailed}
 
-// Rank orders statuses by progress. A later event only replaces the
-// current state if its rank is higher, because webhooks arrive out of
-// order and "delivered" may be skipped. Failure states outrank delivery
-// progress: they are final.
+// Rank orders statuses by progress; it is the one ordering of the
+// pipeline (the sink stores it as notification_events.status_rank, so the
+// numbers must not change). A later event only replaces the current state
+// if its rank is higher, because webhooks arrive out of order and
+// "delivered" may be skipped. Failure states outrank delivery progress:
+// they are final. Three statuses rank below any evidence of a send,
+// because they do not describe this notification's progress: a suppressed
+// duplicate publish never hides what happened to the first one, an expiry
+// only shows when no send happened, and outcome_unknown gives way to any
+// evidence of a send. Unknown statuses rank 0.
 func (s Status) Rank() int {
 	switch s {
+	case StatusDuplicate:
+		return 5
 	case StatusRetryScheduled:
 		return 10
+	case StatusOutcomeUnknown:
+		return 15
+	case StatusExpired:
+		return 17
 	case StatusAccepted:
 		return 20
 	case StatusSent:
@@ -50,12 +62,6 @@ func (s Status) Rank() int {
 		return 40
 	case StatusRead:
 		return 50
-	case StatusOutcomeUnknown:
-		return 60
-	case StatusDuplicate:
-		return 70
-	case StatusExpired:
-		return 80
 	case StatusDeadLettered:
 		return 90
 	case StatusFailed:
