@@ -18,8 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wanotify/wanotify/pkg/config"
-
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/internal/httpcall"
@@ -36,7 +34,7 @@ const (
 	DefaultMaxIdleConns = 100
 )
 
-// Environment variables read by OptionsFromEnv; Validate names them.
+// Environment variables read by Load; Validate names them.
 const (
 	EnvBaseURL       = "WANOTIFY_CLOUDAPI_BASE_URL"
 	EnvVersion       = "WANOTIFY_CLOUDAPI_VERSION"
@@ -118,14 +116,6 @@ func (o Options) Validate() error {
 		bad("MaxIdleConns", EnvMaxIdleConns, "must be positive, got %d", o.MaxIdleConns)
 	}
 	return errors.Join(errs...)
-}
-
-// OptionsFromEnv reads Options from the environment (pass os.Getenv).
-// Unset variables leave the defaults.
-func OptionsFromEnv(getenv func(string) string) (Options, error) {
-	e := config.New(func(k string) (string, bool) { v := getenv(k); return v, v != "" }, nil)
-	o := Load(e)
-	return o, e.Err()
 }
 
 // Client sends through the WhatsApp Cloud API. It is safe for concurrent

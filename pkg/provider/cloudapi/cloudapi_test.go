@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/cloudapi"
@@ -49,10 +50,12 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	env := map[string]string{cloudapi.EnvAccessToken: "tok", cloudapi.EnvVersion: "v22.0", cloudapi.EnvTimeout: "2s",
 		cloudapi.EnvPhoneNumberID: "42", cloudapi.EnvMaxIdleConns: "3"}
-	o, err := cloudapi.OptionsFromEnv(func(k string) string { return env[k] })
+	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+	o := cloudapi.Load(e)
+	err = e.Err()
 	if err != nil || o.AccessToken != "tok" || o.Version != "v22.0" || o.Timeout != 2*time.Second ||
 		o.PhoneNumberID != "42" || o.MaxIdleConns != 3 {
-		t.Fatalf("OptionsFromEnv = %+v, %v", o, err)
+		t.Fatalf("Load = %+v, %v", o, err)
 	}
 }
 

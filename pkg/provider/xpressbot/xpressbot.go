@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/provider"
@@ -49,7 +48,7 @@ const (
 	DefaultMaxIdleConns = 100
 )
 
-// Environment variables read by OptionsFromEnv; Validate names them.
+// Environment variables read by Load; Validate names them.
 const (
 	EnvBaseURL      = "WANOTIFY_XPRESSBOT_BASE_URL"
 	EnvAPIKey       = "WANOTIFY_XPRESSBOT_API_KEY"
@@ -135,14 +134,6 @@ func (o Options) Validate() error {
 		bad("MaxIdleConns", EnvMaxIdleConns, "must be positive, got %d", o.MaxIdleConns)
 	}
 	return errors.Join(errs...)
-}
-
-// OptionsFromEnv reads Options from the environment (pass os.Getenv).
-// Unset variables leave the defaults.
-func OptionsFromEnv(getenv func(string) string) (Options, error) {
-	e := config.New(func(k string) (string, bool) { v := getenv(k); return v, v != "" }, nil)
-	o := Load(e)
-	return o, e.Err()
 }
 
 // Client sends through Xpressbot. It is safe for concurrent use.

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
 
+	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/providertest"
@@ -80,21 +81,21 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestOptionsFromEnv(t *testing.T) {
+func TestLoad(t *testing.T) {
 	env := map[string]string{
 		xpressbot.EnvBaseURL: "https://xb.example", xpressbot.EnvAPIKey: "secret", xpressbot.EnvAuthMode: "Bearer",
 		xpressbot.EnvSendPath: "/v2/send", xpressbot.EnvTimeout: "3s", xpressbot.EnvMaxIdleConns: "7",
 	}
-	o, err := xpressbot.OptionsFromEnv(func(k string) string { return env[k] })
+	o, err := load(env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.BaseURL != "https://xb.example" || o.APIKey != "secret" || o.AuthMode != xpressbot.AuthBearer ||
 		o.SendPath != "/v2/send" || o.Timeout != 3*time.Second || o.MaxIdleConns != 7 {
-		t.Fatalf("OptionsFromEnv = %+v", o)
+		t.Fatalf("Load = %+v", o)
 	}
 	env[xpressbot.EnvTimeout] = "soon"
-	if _, err := xpressbot.OptionsFromEnv(func(k string) string { return env[k] }); err == nil ||
+	if _, err := load(env); err == nil ||
 		!strings.Contains(err.Error(), xpressbot.EnvTimeout) {
 		t.Fatalf("bad timeout: err = %v, want it to name %s", err, xpressbot.EnvTimeout)
 	}
@@ -318,4 +319,10 @@ func TestSpanPerCall(t *testing.T) {
 	if sends != 2 {
 		t.Fatalf("%d send spans, want one per call (2)", sends)
 	}
+}
+
+func load(env map[string]string) (xpressbot.Options, error) {
+	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+	o := xpressbot.Load(e)
+	return o, e.Err()
 }
