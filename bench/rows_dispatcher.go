@@ -143,9 +143,9 @@ func waitAccepted(ctx context.Context, url string, want int, timeout time.Durati
 }
 
 func (b *Bench) dispatcher(ctx context.Context) ([]Row, error) {
-	var tput, pooled pair
+	var tput pair
 	n := b.size(25000, 8000)
-	names := []string{"dispatcher", "bare relay", "dispatcher with a keep-alive pool of 512"}
+	names := []string{"dispatcher", "bare relay"}
 	// measure runs one of the three on a broker, simulator and backlog of
 	// its own: a dispatcher restores the dedupe changelog, so one that ran
 	// before on the same topics would find every notification settled.
@@ -176,11 +176,6 @@ func (b *Bench) dispatcher(ctx context.Context) ([]Row, error) {
 		switch k {
 		case 0:
 			p, err = b.startDispatcher(cl, simURL, "dispatcher", "wanotify-bench-dispatcher-"+prefix, prefix, unlimited...)
-		case 2:
-			// The same with a provider keep-alive pool as large as the
-			// calls in flight (see bench/findings.md).
-			p, err = b.startDispatcher(cl, simURL, "dispatcher", "wanotify-bench-dispatcher-"+prefix, prefix,
-				append([]string{fmt.Sprintf("WANOTIFY_XPRESSBOT_MAX_IDLE_CONNS=%d", dispatcherConc)}, unlimited...)...)
 		default:
 			p, err = b.bare(cl, "bare-relay", "", "-send-url", simURL+providerPath, "-api-key", providerKey,
 				"-concurrency", fmt.Sprint(dispatcherConc))
@@ -201,8 +196,8 @@ func (b *Bench) dispatcher(ctx context.Context) ([]Row, error) {
 		return RateBetween(ts, 0.05, 0.95), nil
 	}
 	for run := range b.cfg.Runs {
-		var got [3]float64
-		for _, k := range append(order(run), 2) {
+		var got [2]float64
+		for _, k := range order(run) {
 			v, err := measure(run, k)
 			if err != nil {
 				return nil, err
@@ -211,18 +206,12 @@ func (b *Bench) dispatcher(ctx context.Context) ([]Row, error) {
 			b.cfg.logf("  run %d %s: %s notifications/s", run+1, names[k], rate(v, ""))
 		}
 		tput.add(got[0], got[1])
-		pooled.add(got[2], got[1])
 	}
 	s, base := tput.medians()
-	sp, _ := pooled.medians()
 	return []Row{{What: "dispatcher, zero provider latency, no limit: notifications/s", Figure: rate(s, "/s"),
 		Baseline: rate(base, "/s") + " (bare consume → POST → produce loop)", Ratio: ratio(s, base), Target: "≥ 60% of baseline",
 		Verdict: verdict(s >= 0.6*base), Runs: tput.runs(func(v float64) string { return rate(v, "/s") }),
-		Note: fmt.Sprintf("A backlog of %d notifications (distinct recipients, 12 partitions) is produced first, on a fresh broker for each measurement; the dispatcher (services/dispatcher, its own process, default settings but an unreachable rate limit) sends each to the provider simulator (services/simulator, no latency, no limit) and emits its status event; the figure is the rate of status events on notifications.status between the 5th and 95th percentile of their timestamps (no group-join ramp, no tail). Baseline: bench.RunBareRelay, its own process, the same %d calls in flight: consume, one HTTP POST per record to the same simulator, produce a status record, autocommit; no transactions, dedupe markers, ordering or breaker.", n, dispatcherConc)},
-		{What: "… the same with WANOTIFY_XPRESSBOT_MAX_IDLE_CONNS=512 (keep-alive pool = calls in flight)", Figure: rate(sp, "/s"),
-			Baseline: rate(base, "/s") + " (the same bare loop)", Ratio: ratio(sp, base), Target: "diagnostic (not a default)", Verdict: Reported,
-			Runs: pooled.runs(func(v float64) string { return rate(v, "/s") }),
-			Note: "Not a default: the provider client keeps 100 idle connections (WANOTIFY_XPRESSBOT_MAX_IDLE_CONNS) while the dispatcher allows 512 calls in flight, so whenever more than 100 are in flight it dials new connections and drops them. This row runs the same backlog, in the same run, with the pool raised to the concurrency, to show what the default costs (see the analysis below)."}}, nil
+		Note: fmt.Sprintf("A backlog of %d notifications (distinct recipients, 12 partitions) is produced first, on a fresh broker for each measurement; the dispatcher (services/dispatcher, its own process, default settings but an unreachable rate limit) sends each to the provider simulator (services/simulator, no latency, no limit) and emits its status event; the figure is the rate of status events on notifications.status between the 5th and 95th percentile of their timestamps (no group-join ramp, no tail). Baseline: bench.RunBareRelay, its own process, the same %d calls in flight: consume, one HTTP POST per record to the same simulator, produce a status record, autocommit; no transactions, dedupe markers, ordering or breaker.", n, dispatcherConc)}}, nil
 }
 
 func (b *Bench) slowProvider(ctx context.Context) ([]Row, error) {

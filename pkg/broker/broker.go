@@ -51,6 +51,19 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// slogLogger hands the broker's warnings and errors (transaction
+// timeouts, persistence failures, recovery after a crash) to slog.
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		l.log.Error(fmt.Sprintf(format, args...), "source", "kfake")
+	case kfake.LogLevelWarn:
+		l.log.Warn(fmt.Sprintf(format, args...), "source", "kfake")
+	}
+}
+
 // Run serves until ctx is cancelled. ready is called with the listen
 // address once the broker accepts connections.
 func Run(ctx context.Context, c Config, log *slog.Logger, ready func(addr string)) error {
@@ -62,6 +75,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, ready func(addr string
 		kfake.NumBrokers(1),
 		kfake.GroupMinSessionTimeout(c.GroupMinSession),
 		kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "500"}),
+		kfake.WithLogger(slogLogger{log}),
 	}
 	if c.DataDir != "" {
 		if err := os.MkdirAll(c.DataDir, 0o755); err != nil {

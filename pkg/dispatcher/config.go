@@ -318,6 +318,18 @@ func LoadProvider(e *config.Env) ProviderConfig {
 	return c
 }
 
+// SizePool sizes the provider client's keep-alive pool to calls calls in
+// flight unless it was configured: a smaller pool would dial and drop a
+// connection for every call above it.
+func (c *ProviderConfig) SizePool(calls int) {
+	if c.Xpressbot.MaxIdleConns == 0 {
+		c.Xpressbot.MaxIdleConns = calls
+	}
+	if c.CloudAPI.MaxIdleConns == 0 {
+		c.CloudAPI.MaxIdleConns = calls
+	}
+}
+
 // Validate checks the chosen client's options.
 func (c ProviderConfig) Validate() error {
 	switch c.Kind {

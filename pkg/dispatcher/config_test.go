@@ -115,3 +115,16 @@ func TestTierFollowsAttemptAndRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestProviderPoolFollowsConcurrencyUnlessSet(t *testing.T) {
+	pc := LoadProvider(envOf(map[string]string{}))
+	pc.SizePool(512)
+	if pc.Xpressbot.MaxIdleConns != 512 || pc.CloudAPI.MaxIdleConns != 512 {
+		t.Fatalf("pool not sized to the calls in flight: xpressbot %d, cloudapi %d", pc.Xpressbot.MaxIdleConns, pc.CloudAPI.MaxIdleConns)
+	}
+	pc = LoadProvider(envOf(map[string]string{"WANOTIFY_XPRESSBOT_MAX_IDLE_CONNS": "64"}))
+	pc.SizePool(512)
+	if pc.Xpressbot.MaxIdleConns != 64 {
+		t.Fatalf("a configured pool was overridden: %d", pc.Xpressbot.MaxIdleConns)
+	}
+}

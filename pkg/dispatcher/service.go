@@ -16,6 +16,7 @@ func Configure(e *config.Env) (service.Body, error) {
 	c := Load(e)
 	kc := kafkaconf.Load(e, "wanotify-dispatcher")
 	pc := LoadProvider(e)
+	pc.SizePool(c.Concurrency)
 	if err := errors.Join(c.Validate(), kc.Validate(), pc.Validate()); err != nil {
 		return nil, err
 	}

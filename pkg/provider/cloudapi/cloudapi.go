@@ -60,7 +60,8 @@ type Options struct {
 	PhoneNumberID string
 	// Timeout bounds one send, including reading the answer. Default 10s.
 	Timeout time.Duration
-	// MaxIdleConns sizes the keep-alive pool. Default 100.
+	// MaxIdleConns sizes the keep-alive pool. Default (0)
+	// DefaultMaxIdleConns; the dispatcher sizes it to its calls in flight.
 	MaxIdleConns int
 	// Logger receives debug lines about failed sends (recipients masked).
 	// Default: discard.

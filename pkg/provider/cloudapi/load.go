@@ -11,6 +11,6 @@ func Load(e *config.Env) Options {
 		AccessToken:   e.Secret(EnvAccessToken, "Cloud API access token (system user token)"),
 		PhoneNumberID: e.String(EnvPhoneNumberID, "", "phone number id used when a notification names no sender"),
 		Timeout:       e.Duration(EnvTimeout, DefaultTimeout, "timeout of one send call"),
-		MaxIdleConns:  e.Int(EnvMaxIdleConns, DefaultMaxIdleConns, "keep-alive connections kept to the Graph API"),
+		MaxIdleConns:  e.Int(EnvMaxIdleConns, 0, "keep-alive connections kept to the Graph API (0: as many as the dispatcher's calls in flight, WANOTIFY_DISPATCHER_CONCURRENCY)"),
 	}
 }

@@ -15,7 +15,7 @@ func Load(e *config.Env) Options {
 		AuthMode:     AuthMode(strings.ToLower(e.String(EnvAuthMode, string(DefaultAuthMode), "how the API key is sent: x-api-key or bearer"))),
 		SendPath:     e.String(EnvSendPath, DefaultSendPath, "path of the send endpoint under the base URL"),
 		Timeout:      e.Duration(EnvTimeout, DefaultTimeout, "timeout of one send call"),
-		MaxIdleConns: e.Int(EnvMaxIdleConns, DefaultMaxIdleConns, "keep-alive connections kept to Xpressbot"),
+		MaxIdleConns: e.Int(EnvMaxIdleConns, 0, "keep-alive connections kept to Xpressbot (0: as many as the dispatcher's calls in flight, WANOTIFY_DISPATCHER_CONCURRENCY)"),
 		NoIdempotencyKeys: !e.Bool("WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS", true,
 			"Xpressbot deduplicates sends by idempotency_key, so a timed-out send is retried; false: it is reported outcome_unknown instead"),
 	}
