@@ -81,6 +81,9 @@ func Run(ctx context.Context, c Config, log *slog.Logger, ready func(addr string
 		if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
 			return fmt.Errorf("WANOTIFY_BROKER_DATA_DIR: %w", err)
 		}
+		if err := recoverOpenTransactions(ctx, c.DataDir, log); err != nil {
+			return fmt.Errorf("recover %s after an unclean shutdown: %w", c.DataDir, err)
+		}
 		opts = append(opts, kfake.DataDir(c.DataDir))
 	}
 	if c.SyncWrites {
