@@ -1,8 +1,10 @@
 // Package contract defines the messages wanotify moves through Kafka: the
 // requested notification, the status event and the failure envelope that
 // travels in record headers on the retry and DLQ topics. The JSON Schema
-// files in /schemas are the single source of truth; every decoder here
-// validates against them before it returns a value.
+// files in /schemas are the single source of truth; every decoder and
+// encoder here returns only values those schemas accept. A fast path in Go
+// (fastpath.go) accepts the documents it can prove valid without running
+// the schema validator; everything else is judged by the validator.
 package contract
 
 import (
@@ -60,7 +62,8 @@ func (n *Notification) Expired(now time.Time) bool {
 	return n.ExpiresAt != nil && !now.Before(*n.ExpiresAt)
 }
 
-// Encode validates n against the schema and returns its JSON.
+// Encode validates n against the schema and returns its JSON. The error
+// is a *ValidationError naming each bad field.
 func (n *Notification) Encode() ([]byte, error) {
 	if n.SchemaVersion == 0 {
 		n.SchemaVersion = SchemaVersion
@@ -68,6 +71,9 @@ func (n *Notification) Encode() ([]byte, error) {
 	b, err := json.Marshal(n)
 	if err != nil {
 		return nil, fmt.Errorf("encode notification: %w", err)
+	}
+	if notificationFastPath && notificationValid(n, encodedNotification(n)) {
+		return b, nil
 	}
 	if err := ValidateJSON(schemas.NotificationRequestedV1, b); err != nil {
 		return nil, err
@@ -78,12 +84,20 @@ func (n *Notification) Encode() ([]byte, error) {
 // DecodeNotification validates raw against the notification schema and
 // decodes it. The error is a *ValidationError naming each bad field.
 func DecodeNotification(raw []byte) (*Notification, error) {
+	if notificationFastPath {
+		if n, ok := fastDecodeNotification(raw); ok {
+			return n, nil
+		}
+	}
 	if err := ValidateJSON(schemas.NotificationRequestedV1, raw); err != nil {
 		return nil, err
 	}
 	var n Notification
 	if err := json.Unmarshal(raw, &n); err != nil {
 		return nil, &ValidationError{Schema: schemas.NotificationRequestedV1, Fields: []FieldError{{Reason: err.Error()}}}
+	}
+	if err := checkDecoded(schemas.NotificationRequestedV1, &n, notificationFastPath && notificationValid(&n, encodedNotification(&n))); err != nil {
+		return nil, err
 	}
 	return &n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -128,7 +129,7 @@ func ValidateValue(schemaName string, doc any) error {
 }
 
 // flatten turns the schema validator's error tree into one entry per
-// failing leaf, each naming the field it concerns.
+// failing leaf, each naming the field it concerns, in a stable order.
 func flatten(ve *jsonschema.ValidationError) []FieldError {
 	var out []FieldError
 	seen := map[string]bool{}
@@ -151,14 +152,28 @@ func flatten(ve *jsonschema.ValidationError) []FieldError {
 			}
 			return
 		}
-		fe := FieldError{Field: field, Reason: e.ErrorKind.LocalizedString(printer)}
+		ek := e.ErrorKind
+		if ap, ok := ek.(*kind.AdditionalProperties); ok {
+			// The validator lists them in map order.
+			names := slices.Clone(ap.Properties)
+			slices.Sort(names)
+			ek = &kind.AdditionalProperties{Properties: names}
+		}
+		fe := FieldError{Field: field, Reason: ek.LocalizedString(printer)}
 		if !seen[fe.String()] {
 			seen[fe.String()] = true
 			out = append(out, fe)
 		}
 	}
 	walk(ve)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	// By field, then reason: the validator visits members in map order,
+	// and the same document must always get the same error.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Field != out[j].Field {
+			return out[i].Field < out[j].Field
+		}
+		return out[i].Reason < out[j].Reason
+	})
 	return out
 }
 

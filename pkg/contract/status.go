@@ -139,6 +139,9 @@ func (e *StatusEvent) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode status event: %w", err)
 	}
+	if statusFastPath && statusEventValid(e, encodedStatusEvent(e)) {
+		return b, nil
+	}
 	if err := ValidateJSON(schemas.NotificationStatusV1, b); err != nil {
 		return nil, err
 	}
@@ -147,12 +150,20 @@ func (e *StatusEvent) Encode() ([]byte, error) {
 
 // DecodeStatusEvent validates raw against the status schema and decodes it.
 func DecodeStatusEvent(raw []byte) (*StatusEvent, error) {
+	if statusFastPath {
+		if e, ok := fastDecodeStatusEvent(raw); ok {
+			return e, nil
+		}
+	}
 	if err := ValidateJSON(schemas.NotificationStatusV1, raw); err != nil {
 		return nil, err
 	}
 	var e StatusEvent
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, &ValidationError{Schema: schemas.NotificationStatusV1, Fields: []FieldError{{Reason: err.Error()}}}
+	}
+	if err := checkDecoded(schemas.NotificationStatusV1, &e, statusFastPath && statusEventValid(&e, encodedStatusEvent(&e))); err != nil {
+		return nil, err
 	}
 	return &e, nil
 }

@@ -87,6 +87,13 @@ func decodeRequest(raw []byte) (sdk.Request, []contract.FieldError, error) {
 	if err := decodeStrict(raw, &w, ""); err != nil {
 		return sdk.Request{}, nil, locate(raw, err)
 	}
+	r, fields := w.request()
+	return r, fields, nil
+}
+
+// request converts a decoded body into an sdk.Request, with an error for
+// each time or ttl that cannot be one.
+func (w *wireRequest) request() (sdk.Request, []contract.FieldError) {
 	var fields []contract.FieldError
 	bad := func(field, reason string) { fields = append(fields, contract.FieldError{Field: field, Reason: reason}) }
 	r := sdk.Request{
@@ -130,7 +137,7 @@ func decodeRequest(raw []byte) (sdk.Request, []contract.FieldError, error) {
 			r.TTL = time.Duration(ttl) * time.Second
 		}
 	}
-	return r, fields, nil
+	return r, fields
 }
 
 // locate turns a decoding error into one that names the field by its
@@ -236,17 +243,63 @@ func jsonKind(t reflect.Type) string {
 	return "of another type"
 }
 
-// decodeBatch parses a batch body into its raw items.
-func decodeBatch(raw []byte) ([]json.RawMessage, error) {
+// batchItem is one decoded item of a batch: its request and the field
+// errors found converting it, or the error that kept it from decoding.
+type batchItem struct {
+	req    sdk.Request
+	fields []contract.FieldError
+	err    error
+}
+
+// wireBatchRequests is a batch body read in one pass, every item straight
+// into its request shape.
+type wireBatchRequests struct {
+	Notifications []wireRequest `json:"notifications"`
+}
+
+// decodeBatch parses a batch body into its items. A body whose items all
+// decode (the usual case) is read once, straight into the items' request
+// shape. Otherwise it is read again item by item (decodeBatchEach), so
+// that each bad item gets its own answer and the others are kept; both
+// ways give the same items.
+func decodeBatch(raw []byte) ([]batchItem, error) {
+	var b wireBatchRequests
+	if decodeStrict(raw, &b, "") != nil {
+		return decodeBatchEach(raw)
+	}
+	if err := checkBatchSize(len(b.Notifications)); err != nil {
+		return nil, err
+	}
+	items := make([]batchItem, len(b.Notifications))
+	for i := range b.Notifications {
+		items[i].req, items[i].fields = b.Notifications[i].request()
+	}
+	return items, nil
+}
+
+// decodeBatchEach parses a batch body into its raw items, then decodes
+// each on its own.
+func decodeBatchEach(raw []byte) ([]batchItem, error) {
 	var b wireBatch
 	if err := decodeStrict(raw, &b, ""); err != nil {
 		return nil, err
 	}
-	switch {
-	case len(b.Notifications) == 0:
-		return nil, &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: "/notifications", Reason: "at least one notification is required"}}}
-	case len(b.Notifications) > MaxBatchItems:
-		return nil, &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: "/notifications", Reason: "at most 1000 notifications per batch"}}}
+	if err := checkBatchSize(len(b.Notifications)); err != nil {
+		return nil, err
 	}
-	return b.Notifications, nil
+	items := make([]batchItem, len(b.Notifications))
+	for i, item := range b.Notifications {
+		items[i].req, items[i].fields, items[i].err = decodeRequest(item)
+	}
+	return items, nil
+}
+
+func checkBatchSize(n int) error {
+	switch {
+	case n == 0:
+		return &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: "/notifications", Reason: "at least one notification is required"}}}
+	case n > MaxBatchItems:
+		return &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: "/notifications", Reason: "at most 1000 notifications per batch"}}}
+	}
+	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -169,6 +171,37 @@ func FuzzHandler(f *testing.F) {
 		}
 		if want == 1 && path == "/v1/notifications" && !strings.Contains(w.Body.String(), `"id"`) {
 			t.Fatalf("202 without id: %s", w.Body.Bytes())
+		}
+	})
+}
+
+// FuzzDecodeBatch: reading a batch in one pass gives exactly the items
+// (requests, field errors, decoding errors) and the envelope errors that
+// reading it item by item does.
+func FuzzDecodeBatch(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(`{"notifications":[` + s + `]}`))
+		f.Add([]byte(`{"notifications":[` + s + `,` + otpBody + `]}`))
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"notifications":[null,1,"x",[],{"TTL":5,"Event_Type":"otp"}],"notifications":[{}]}`))
+	f.Add([]byte(`{"Notifications":[{"template":{"name":"a"},"template":{"language":"b"}}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, gotErr := decodeBatch(raw)
+		want, wantErr := decodeBatchEach(raw)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("envelope error %v, item by item %v", gotErr, wantErr)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d items, item by item %d", len(got), len(want))
+		}
+		for i := range got {
+			if fmt.Sprint(got[i].err) != fmt.Sprint(want[i].err) || !reflect.DeepEqual(got[i].fields, want[i].fields) {
+				t.Fatalf("item %d: errors %v %v, item by item %v %v", i, got[i].err, got[i].fields, want[i].err, want[i].fields)
+			}
+			if want[i].err == nil && !reflect.DeepEqual(got[i].req, want[i].req) {
+				t.Fatalf("item %d: %+v, item by item %+v", i, got[i].req, want[i].req)
+			}
 		}
 	})
 }

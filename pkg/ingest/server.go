@@ -266,7 +266,13 @@ func (s *Server) prepare(tenant string, raw []byte, headerKey string) (*kgo.Reco
 		}
 		r.IdempotencyKey = headerKey
 	}
-	rec, n, err := sdk.BuildRecord(tenant, &r, s.build, s.now(), "")
+	return s.record(tenant, &r, fields, s.now())
+}
+
+// record builds the record of a decoded request; fields are the errors
+// found while decoding it, reported together with sdk.BuildRecord's.
+func (s *Server) record(tenant string, r *sdk.Request, fields []contract.FieldError, now time.Time) (*kgo.Record, *contract.Notification, error) {
+	rec, n, err := sdk.BuildRecord(tenant, r, s.build, now, "")
 	if len(fields) == 0 {
 		return rec, n, err
 	}
@@ -378,9 +384,16 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 	recs := make([]*kgo.Record, 0, len(items))
 	idx := make([]int, 0, len(items))
 	invalidN := 0
-	for i, raw := range items {
-		rec, n, err := s.prepare(tenant, raw, "")
+	now := s.now() // one clock reading: every item of a batch is created together
+	for i := range items {
+		it := &items[i]
 		resp.Results[i].Index = i
+		var rec *kgo.Record
+		var n *contract.Notification
+		err := it.err
+		if err == nil {
+			rec, n, err = s.record(tenant, &it.req, it.fields, now)
+		}
 		if err != nil {
 			if !errors.Is(err, contract.ErrInvalid) {
 				return s.refuse(ctx, w, err, len(items))

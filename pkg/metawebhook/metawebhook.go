@@ -5,11 +5,14 @@
 package metawebhook
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"hash"
 	"strings"
+	"sync"
 )
 
 // DefaultSignatureHeader is the header Meta signs webhooks with.
@@ -65,6 +68,7 @@ type Error struct {
 	Code      int        `json:"code"`
 	Title     string     `json:"title,omitempty"`
 	Message   string     `json:"message,omitempty"`
+	Href      string     `json:"href,omitempty"` // link to Meta's error code reference
 	ErrorData *ErrorData `json:"error_data,omitempty"`
 }
 
@@ -83,15 +87,51 @@ func Sign(secret, body []byte) string {
 // Verify checks header against body in constant time. It returns false for
 // a missing or malformed header.
 func Verify(secret, body []byte, header string) bool {
+	if len(secret) == 0 {
+		return false
+	}
+	return verify(hmac.New(sha256.New, secret), body, header)
+}
+
+// Verifier checks headers against bodies as Verify does, under one
+// secret, reusing its keyed hashes across calls (keying a new one costs
+// more than hashing a status webhook). It is safe for concurrent use.
+type Verifier struct {
+	secret []byte
+	macs   sync.Pool
+}
+
+// NewVerifier returns a Verifier for secret. With an empty secret every
+// header is refused.
+func NewVerifier(secret []byte) *Verifier {
+	v := &Verifier{secret: bytes.Clone(secret)}
+	v.macs.New = func() any { return hmac.New(sha256.New, v.secret) }
+	return v
+}
+
+// Verify checks header against body in constant time, as the package's
+// Verify does.
+func (v *Verifier) Verify(body []byte, header string) bool {
+	if len(v.secret) == 0 {
+		return false
+	}
+	m := v.macs.Get().(hash.Hash)
+	defer v.macs.Put(m)
+	m.Reset()
+	return verify(m, body, header)
+}
+
+// verify checks header against body with the keyed hash m, fresh or
+// reset.
+func verify(m hash.Hash, body []byte, header string) bool {
 	const prefix = "sha256="
-	if len(secret) == 0 || !strings.HasPrefix(header, prefix) {
+	if !strings.HasPrefix(header, prefix) || len(header) != len(prefix)+2*sha256.Size {
 		return false
 	}
-	got, err := hex.DecodeString(header[len(prefix):])
-	if err != nil || len(got) != sha256.Size {
+	var got, want [sha256.Size]byte
+	if _, err := hex.Decode(got[:], []byte(header[len(prefix):])); err != nil {
 		return false
 	}
-	m := hmac.New(sha256.New, secret)
 	m.Write(body)
-	return hmac.Equal(got, m.Sum(nil))
+	return hmac.Equal(got[:], m.Sum(want[:0]))
 }

@@ -111,7 +111,7 @@ func Setup(ctx context.Context, c Config, logOut io.Writer) (*Telemetry, error) 
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
-	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExp), sdkmetric.WithView(latencyView)}
+	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExp), sdkmetric.WithView(Views...)}
 	if c.OTLPEndpoint != "" {
 		te := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(c.OTLPEndpoint)}
 		me := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(c.OTLPEndpoint)}
@@ -150,6 +150,20 @@ var latencyView = sdkmetric.NewView(
 	sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{
 		Boundaries: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 	}},
+)
+
+// Views are the metric views of every service: latency buckets, and no
+// body-size histograms. Tests that build their own meter provider use them
+// too, so they see what /metrics exports.
+var Views = []sdkmetric.View{latencyView, dropBodySizes}
+
+// dropBodySizes drops otelhttp's request and response body-size
+// histograms (server and client): no dashboard or alert reads them, and
+// recording them cost every HTTP request an attribute set and two
+// histogram updates.
+var dropBodySizes = sdkmetric.NewView(
+	sdkmetric.Instrument{Name: "http.*.body.size"},
+	sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}},
 )
 
 // MetricsHandler serves the Prometheus exposition of this process.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
+	"github.com/wanotify/wanotify/pkg/telemetry"
 	"github.com/wanotify/wanotify/pkg/testinfra"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
@@ -93,7 +94,7 @@ func newHarness(t *testing.T, brokers []string, mod func(*Config), clientOpts ..
 		mod(&cfg)
 	}
 	h := &harness{t: t, brokers: brokers, cfg: cfg, reader: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder()}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader), sdkmetric.WithView(telemetry.Views...))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()); _ = tp.Shutdown(context.Background()) })
 	// Tracing hooks as kafkaconf installs them, on the test's providers.
@@ -265,6 +266,22 @@ func histogramCount(t testing.TB, reader *sdkmetric.ManualReader, name string, a
 		}
 	}
 	return n
+}
+
+// metricNames are the names of the metrics reader has data for.
+func metricNames(t testing.TB, reader *sdkmetric.ManualReader) []string {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }
 
 func hasAll(set attribute.Set, attrs []attribute.KeyValue) bool {

@@ -3,10 +3,13 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
 
@@ -46,7 +49,21 @@ type metrics struct {
 	inbound        metric.Int64Counter
 	ignored        metric.Int64Counter
 	produceLatency metric.Float64Histogram
+
+	// Attribute sets are built once: building them per request costs
+	// allocations on the hot path. A value outside these (none is
+	// expected) gets its set built when it occurs.
+	byOutcome  map[string]metric.AddOption
+	byReason   map[string]metric.AddOption
+	produced   map[contract.Status]metric.AddOption
+	skipped    map[string]metric.AddOption // knownStatusValues and "other"
+	byKind     map[string]metric.AddOption
+	produceOK  metric.RecordOption
+	produceErr metric.RecordOption
 }
+
+// producedStatuses are the statuses a webhook produces.
+var producedStatuses = []contract.Status{contract.StatusSent, contract.StatusDelivered, contract.StatusRead, contract.StatusFailed}
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	m := mp.Meter("github.com/wanotify/wanotify/pkg/webhook")
@@ -75,36 +92,111 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("webhook metrics: %w", errs[0])
 	}
+	out.byOutcome = map[string]metric.AddOption{}
+	for _, o := range []string{OutcomeAccepted, OutcomeUnauthorized, OutcomeMalformed, OutcomeTooLarge, OutcomeUnavailable,
+		OutcomeVerified, OutcomeForbidden, OutcomeBadRequest} {
+		out.byOutcome[o] = outcomeOption(o)
+	}
+	out.byReason = map[string]metric.AddOption{}
+	for _, r := range []string{ReasonMissingSignature, ReasonBadSignature, ReasonWrongVerifyToken, ReasonBadHandshake} {
+		out.byReason[r] = reasonOption(r)
+	}
+	out.produced = map[contract.Status]metric.AddOption{}
+	for _, s := range producedStatuses {
+		out.produced[s] = statusOption(string(s), "produced")
+	}
+	out.skipped = map[string]metric.AddOption{"other": statusOption("other", "skipped")}
+	for v := range knownStatusValues {
+		out.skipped[v] = statusOption(v, "skipped")
+	}
+	out.byKind = map[string]metric.AddOption{}
+	for _, k := range []string{payload.IgnoredUnknownFields, payload.IgnoredChange, payload.IgnoredCallbackData, payload.IgnoredDuplicate} {
+		out.byKind[k] = kindOption(k)
+	}
+	out.produceOK = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "ok")))
+	out.produceErr = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "error")))
 	return out, nil
 }
 
+func outcomeOption(o string) metric.AddOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
+}
+
+func reasonOption(r string) metric.AddOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+}
+
+func statusOption(status, result string) metric.AddOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("status", status), attribute.String("result", result)))
+}
+
+func kindOption(k string) metric.AddOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", k)))
+}
+
 func (m *metrics) request(ctx context.Context, outcome string) {
-	m.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	opt, ok := m.byOutcome[outcome]
+	if !ok {
+		opt = outcomeOption(outcome)
+	}
+	m.requests.Add(ctx, 1, opt)
 }
 
 func (m *metrics) verifyFailure(ctx context.Context, reason string) {
-	m.verifyFails.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+	opt, ok := m.byReason[reason]
+	if !ok {
+		opt = reasonOption(reason)
+	}
+	m.verifyFails.Add(ctx, 1, opt)
 }
 
-// batch counts what an acknowledged webhook carried.
+// produceDone records how long Kafka took to acknowledge (or fail) a
+// webhook's events.
+func (m *metrics) produceDone(ctx context.Context, d time.Duration, err error) {
+	opt := m.produceOK
+	if err != nil {
+		opt = m.produceErr
+	}
+	m.produceLatency.Record(ctx, d.Seconds(), opt)
+}
+
+// batch counts what an acknowledged webhook carried: statuses by value
+// and result, inbound messages, and what was ignored, by kind.
 func (m *metrics) batch(ctx context.Context, b *payload.Batch) {
-	counts := map[[2]string]int64{}
-	for _, ev := range b.Events {
-		counts[[2]string{string(ev.Status.Status), "produced"}]++
-	}
-	for _, v := range b.Skipped {
-		if !knownStatusValues[v] {
-			v = "other"
+	var produced [4]int64 // by index in producedStatuses
+	for i := range b.Events {
+		st := b.Events[i].Status.Status
+		if k := slices.Index(producedStatuses, st); k >= 0 {
+			produced[k]++
+		} else {
+			m.statuses.Add(ctx, 1, statusOption(string(st), "produced"))
 		}
-		counts[[2]string{v, "skipped"}]++
 	}
-	for k, n := range counts {
-		m.statuses.Add(ctx, n, metric.WithAttributes(attribute.String("status", k[0]), attribute.String("result", k[1])))
+	for k, n := range produced {
+		if n > 0 {
+			m.statuses.Add(ctx, n, m.produced[producedStatuses[k]])
+		}
+	}
+	if len(b.Skipped) > 0 {
+		counts := map[string]int64{}
+		for _, v := range b.Skipped {
+			if !knownStatusValues[v] {
+				v = "other"
+			}
+			counts[v]++
+		}
+		for v, n := range counts {
+			m.statuses.Add(ctx, n, m.skipped[v])
+		}
 	}
 	if b.InboundMessages > 0 {
 		m.inbound.Add(ctx, int64(b.InboundMessages))
 	}
 	for kind, n := range b.Ignored {
-		m.ignored.Add(ctx, int64(n), metric.WithAttributes(attribute.String("kind", kind)))
+		opt, ok := m.byKind[kind]
+		if !ok {
+			opt = kindOption(kind)
+		}
+		m.ignored.Add(ctx, int64(n), opt)
 	}
 }

@@ -29,14 +29,16 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -73,7 +75,8 @@ type options struct {
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithMeterProvider overrides the global meter provider.
+// WithMeterProvider overrides the global meter provider, for the
+// receiver's own metrics and the HTTP server metrics alike.
 func WithMeterProvider(mp metric.MeterProvider) Option { return func(o *options) { o.mp = mp } }
 
 // WithTracerProvider overrides the global tracer provider for the request
@@ -101,12 +104,13 @@ func ProducerOptions() []kgo.Opt {
 // Receiver handles the webhook routes. It is safe for concurrent use.
 type Receiver struct {
 	cfg     Config
-	secret  []byte
+	sigs    *payload.Verifier
 	parser  payload.Parser
 	cl      *kgo.Client
 	log     *slog.Logger
 	metrics *metrics
 	tp      trace.TracerProvider
+	mp      metric.MeterProvider
 }
 
 // New validates cfg and builds a Receiver producing through cl, which
@@ -128,12 +132,13 @@ func New(cfg Config, cl *kgo.Client, opts ...Option) (*Receiver, error) {
 	}
 	return &Receiver{
 		cfg:     cfg,
-		secret:  []byte(cfg.Secret),
+		sigs:    payload.NewVerifier([]byte(cfg.Secret)),
 		parser:  payload.Parser{Provider: cfg.Provider, Format: cfg.Format, EnvelopeField: cfg.EnvelopeField},
 		cl:      cl,
 		log:     o.log,
 		metrics: m,
 		tp:      o.tp,
+		mp:      o.mp,
 	}, nil
 }
 
@@ -141,7 +146,7 @@ func New(cfg Config, cl *kgo.Client, opts ...Option) (*Receiver, error) {
 // r at Config.Path, each request in its own server span.
 func (rx *Receiver) Register(r *mux.Router) {
 	traced := func(name string, h http.HandlerFunc) http.Handler {
-		return otelhttp.NewHandler(h, name, otelhttp.WithTracerProvider(rx.tp),
+		return otelhttp.NewHandler(h, name, otelhttp.WithTracerProvider(rx.tp), otelhttp.WithMeterProvider(rx.mp),
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + rx.cfg.Path }))
 	}
 	r.Handle(rx.cfg.Path, traced("webhook handshake", rx.handshake)).Methods(http.MethodGet)
@@ -225,7 +230,9 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 		rx.tooLarge(ctx, w)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rx.cfg.MaxBodyBytes))
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	body, err := readBody(buf, http.MaxBytesReader(w, r.Body, rx.cfg.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -239,7 +246,7 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if err := payload.VerifySignature(rx.secret, body, r.Header.Get(rx.cfg.SignatureHeader)); err != nil {
+	if err := rx.sigs.Verify(body, r.Header.Get(rx.cfg.SignatureHeader)); err != nil {
 		reason := ReasonBadSignature
 		if errors.Is(err, payload.ErrMissingSignature) {
 			reason = ReasonMissingSignature
@@ -272,11 +279,7 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 	if len(batch.Events) > 0 {
 		start := time.Now()
 		err := rx.produce(ctx, batch.Events)
-		result := "ok"
-		if err != nil {
-			result = "error"
-		}
-		rx.metrics.produceLatency.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("result", result)))
+		rx.metrics.produceDone(ctx, time.Since(start), err)
 		if err != nil {
 			done(OutcomeUnavailable)
 			span.RecordError(err)
@@ -292,10 +295,53 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 	}
 	done(OutcomeAccepted)
 	rx.metrics.batch(ctx, batch)
-	rx.log.DebugContext(ctx, "webhook accepted", "events", len(batch.Events), "skipped", len(batch.Skipped), "inbound_messages", batch.InboundMessages)
+	if rx.log.Enabled(ctx, slog.LevelDebug) {
+		rx.log.DebugContext(ctx, "webhook accepted", "events", len(batch.Events), "skipped", len(batch.Skipped), "inbound_messages", batch.InboundMessages)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(map[string]int{"events": len(batch.Events), "skipped": len(batch.Skipped), "inbound_messages": batch.InboundMessages})
+	_, _ = w.Write(acceptedBody(len(batch.Events), len(batch.Skipped), batch.InboundMessages))
+}
+
+// acceptedBody is the answer to an accepted webhook, as encoding/json
+// writes the object {events, inbound_messages, skipped}.
+func acceptedBody(events, skipped, inbound int) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, `{"events":`...)
+	b = strconv.AppendInt(b, int64(events), 10)
+	b = append(b, `,"inbound_messages":`...)
+	b = strconv.AppendInt(b, int64(inbound), 10)
+	b = append(b, `,"skipped":`...)
+	b = strconv.AppendInt(b, int64(skipped), 10)
+	return append(b, "}\n"...)
+}
+
+// Request bodies are read into pooled buffers: nothing parsed from a body
+// refers to its bytes (the parser copies every string and raw value it
+// keeps), so a buffer is free again once the request is answered. Buffers that grew past
+// maxPooledBody are left to the garbage collector.
+const maxPooledBody = 64 << 10
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		b.Reset()
+		bodyBuffers.Put(b)
+	}
+}
+
+// readBody reads r into buf, sized from the request's Content-Length
+// when it has one (the reader bounds what is read whatever it says).
+func readBody(buf *bytes.Buffer, r io.Reader, contentLength int64) ([]byte, error) {
+	buf.Reset()
+	if contentLength > 0 && contentLength <= maxPooledBody {
+		buf.Grow(int(contentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func (rx *Receiver) tooLarge(ctx context.Context, w http.ResponseWriter) {

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -153,6 +154,18 @@ func TestSignedWebhookProducesEveryStatusKeyedByRecipient(t *testing.T) {
 	}
 	if n := histogramCount(t, h.reader, "wanotify.webhook.produce.duration", attribute.String("result", "ok")); n != 1 {
 		t.Errorf("produce.duration observations %d, want 1", n)
+	}
+	// The HTTP server metric the catalogue documents, from otelhttp, on
+	// the receiver's meter provider; the body-size histograms are dropped
+	// by the services' views.
+	if n := histogramCount(t, h.reader, "http.server.request.duration", attribute.String("http.request.method", "POST"),
+		attribute.Int("http.response.status_code", http.StatusOK)); n != 1 {
+		t.Errorf("http.server.request.duration observations %d, want 1", n)
+	}
+	for _, name := range metricNames(t, h.reader) {
+		if strings.HasSuffix(name, ".body.size") {
+			t.Errorf("%s recorded", name)
+		}
 	}
 }
 
@@ -430,5 +443,15 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := New(testConfig(), nil); err == nil {
 		t.Fatal("New without a client succeeded")
+	}
+}
+
+func TestAcceptedBodyIsTheJSONObject(t *testing.T) {
+	for _, c := range [][3]int{{0, 0, 0}, {1, 0, 0}, {37, 2, 5}, {1 << 20, 999, 12}} {
+		var want bytes.Buffer
+		_ = json.NewEncoder(&want).Encode(map[string]int{"events": c[0], "skipped": c[1], "inbound_messages": c[2]})
+		if got := acceptedBody(c[0], c[1], c[2]); !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("acceptedBody%v = %s, want %s", c, got, want.Bytes())
+		}
 	}
 }

@@ -82,6 +82,17 @@ func FuzzVerify(f *testing.F) {
 		if err != nil && !errors.Is(err, ErrMissingSignature) && !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("unexpected error %v", err)
 		}
+		// A Verifier reuses its keyed hashes: every call, after a refusal
+		// or an acceptance, answers as the first.
+		v := NewVerifier(secret)
+		for range 2 {
+			if got := v.Verify(body, header); !errors.Is(got, err) {
+				t.Fatalf("Verifier: %v, VerifySignature: %v", got, err)
+			}
+			if len(secret) > 0 && v.Verify(body, metawebhook.Sign(secret, body)) != nil {
+				t.Fatal("Verifier refused the body's own signature")
+			}
+		}
 		if err == nil && len(secret) == 0 {
 			t.Fatal("accepted a signature with an empty secret")
 		}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
-	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 // Format is the shape status webhooks arrive in.
@@ -151,47 +150,52 @@ type Parser struct {
 // recipient_id or timestamp, or carrying an unusable one, fails the whole
 // body with a *Error naming each field: a request is produced
 // entirely or not at all.
+//
+// A body is decoded once, straight into the typed payload (decode, in
+// decode.go). Only a body that pass leaves aside (not valid JSON, a field
+// of the wrong type, a property this parser does not know, no payload,
+// or a rarer form it does not decide) goes through decodeDiagnosed, which
+// names what is wrong, or counts the unknown properties and decodes the
+// rest.
 func (p Parser) Parse(body []byte) (*Batch, error) {
-	perr := &Error{}
-	raw, base := p.unwrap(body, perr)
-	if len(perr.Fields) > 0 {
-		return nil, perr
-	}
 	batch := &Batch{}
-	var payload metawebhook.Payload
-	if strict(raw, &payload) != nil {
-		payload = metawebhook.Payload{}
-		if err := json.Unmarshal(raw, &payload); err != nil {
-			perr.add(jsonErrorField(base, raw, err), jsonErrorReason(err))
+	payload, base, ok := p.decode(body)
+	if !ok {
+		var perr *Error
+		if payload, base, perr = p.decodeDiagnosed(body, batch); perr != nil {
 			return nil, perr
 		}
-		batch.ignore(IgnoredUnknownFields)
 	}
-	if payload.Entry == nil {
-		perr.add(base+"/entry", "is required")
-		return nil, perr
-	}
-	seen := map[string]bool{}
-	for i, entry := range payload.Entry {
-		for j, change := range entry.Changes {
+	perr := &Error{}
+	seen := make(map[string]struct{}, statusCount(&payload))
+	for i := range payload.Entry {
+		entry := &payload.Entry[i]
+		for j := range entry.Changes {
+			change := &entry.Changes[j]
 			if change.Field != "" && change.Field != "messages" {
 				batch.ignore(IgnoredChange)
 				continue
 			}
 			batch.InboundMessages += len(change.Value.Messages)
 			for k := range change.Value.Statuses {
-				at := fmt.Sprintf("%s/entry/%d/changes/%d/value/statuses/%d", base, i, j, k)
+				at := location{base: base, entry: i, change: j, status: k}
 				ev, skipped, ok := p.status(&change.Value.Statuses[k], at, batch, perr)
-				switch {
-				case !ok:
-				case skipped != "":
-					batch.Skipped = append(batch.Skipped, skipped)
-				case seen[ev.Status.EventID]:
-					batch.ignore(IgnoredDuplicate)
-				default:
-					seen[ev.Status.EventID] = true
-					batch.Events = append(batch.Events, ev)
+				if !ok {
+					continue
 				}
+				if skipped != "" {
+					batch.Skipped = append(batch.Skipped, skipped)
+					continue
+				}
+				if _, dup := seen[ev.Status.EventID]; dup {
+					batch.ignore(IgnoredDuplicate)
+					continue
+				}
+				seen[ev.Status.EventID] = struct{}{}
+				if batch.Events == nil {
+					batch.Events = make([]Event, 0, statusCount(&payload))
+				}
+				batch.Events = append(batch.Events, ev)
 			}
 		}
 	}
@@ -199,6 +203,52 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 		return nil, perr
 	}
 	return batch, nil
+}
+
+// statusCount is the number of statuses in the payload.
+func statusCount(pl *metawebhook.Payload) int {
+	n := 0
+	for i := range pl.Entry {
+		for j := range pl.Entry[i].Changes {
+			n += len(pl.Entry[i].Changes[j].Value.Statuses)
+		}
+	}
+	return n
+}
+
+// location is the JSON pointer of one status, built only when an error
+// names it.
+type location struct {
+	base                  string
+	entry, change, status int
+}
+
+func (l location) String() string {
+	return fmt.Sprintf("%s/entry/%d/changes/%d/value/statuses/%d", l.base, l.entry, l.change, l.status)
+}
+
+// decodeDiagnosed finds and decodes the payload field by field: it names
+// what is wrong with a body that cannot be used, and accepts one whose
+// only fault is properties this parser does not know, counting them.
+func (p Parser) decodeDiagnosed(body []byte, batch *Batch) (payload metawebhook.Payload, base string, perr *Error) {
+	perr = &Error{}
+	raw, base := p.unwrap(body, perr)
+	if len(perr.Fields) > 0 {
+		return payload, "", perr
+	}
+	if strict(raw, &payload) != nil {
+		payload = metawebhook.Payload{}
+		if err := json.Unmarshal(raw, &payload); err != nil {
+			perr.add(jsonErrorField(base, raw, err), jsonErrorReason(err))
+			return payload, "", perr
+		}
+		batch.ignore(IgnoredUnknownFields)
+	}
+	if payload.Entry == nil {
+		perr.add(base+"/entry", "is required")
+		return payload, "", perr
+	}
+	return payload, base, nil
 }
 
 // unwrap finds the Meta payload in body according to the format and
@@ -260,15 +310,17 @@ var webhookStatuses = map[string]contract.Status{
 
 // status turns one Meta status into an event. ok is false when it added
 // errors to perr; skipped names a status value that is not tracked.
-func (p Parser) status(s *metawebhook.Status, at string, batch *Batch, perr *Error) (ev Event, skipped string, ok bool) {
+func (p Parser) status(s *metawebhook.Status, at location, batch *Batch, perr *Error) (ev Event, skipped string, ok bool) {
 	before := len(perr.Fields) + perr.Omitted
 	id := strings.TrimSpace(s.ID)
 	value := strings.ToLower(strings.TrimSpace(s.Status))
 	rid := strings.TrimSpace(s.RecipientID)
 	ts := strings.TrimSpace(s.Timestamp)
-	for _, f := range []struct{ name, v string }{{"id", id}, {"status", value}, {"recipient_id", rid}, {"timestamp", ts}} {
-		if f.v == "" {
-			perr.add(at+"/"+f.name, "is required")
+	if id == "" || value == "" || rid == "" || ts == "" {
+		for _, f := range []struct{ name, v string }{{"id", id}, {"status", value}, {"recipient_id", rid}, {"timestamp", ts}} {
+			if f.v == "" {
+				perr.add(at.String()+"/"+f.name, "is required")
+			}
 		}
 	}
 	if len(perr.Fields)+perr.Omitted > before {
@@ -279,16 +331,16 @@ func (p Parser) status(s *metawebhook.Status, at string, batch *Batch, perr *Err
 		return ev, value, true
 	}
 	if len(id) > MaxProviderMessageIDLen {
-		perr.add(at+"/id", fmt.Sprintf("is longer than %d characters", MaxProviderMessageIDLen))
+		perr.add(at.String()+"/id", fmt.Sprintf("is longer than %d characters", MaxProviderMessageIDLen))
 	}
 	occurred, err := parseUnix(ts)
 	if err != nil {
-		perr.add(at+"/timestamp", err.Error())
+		perr.add(at.String()+"/timestamp", err.Error())
 	}
-	recipient, err := phone.Normalize("+" + strings.TrimPrefix(rid, "+"))
+	recipient, err := recipients.normalize(rid)
 	if err != nil {
 		// The reason never echoes the number.
-		perr.add(at+"/recipient_id", "is not a phone number in international form")
+		perr.add(at.String()+"/recipient_id", "is not a phone number in international form")
 	}
 	if len(perr.Fields)+perr.Omitted > before {
 		return ev, "", false
@@ -320,10 +372,10 @@ func (p Parser) status(s *metawebhook.Status, at string, batch *Batch, perr *Err
 		var ve *contract.ValidationError
 		if errors.As(err, &ve) {
 			for _, f := range ve.Fields {
-				perr.add(at, "gives a status event whose "+f.Field+" is invalid")
+				perr.add(at.String(), "gives a status event whose "+f.Field+" is invalid")
 			}
 		} else {
-			perr.add(at, "cannot be turned into a status event")
+			perr.add(at.String(), "cannot be turned into a status event")
 		}
 		return ev, "", false
 	}

@@ -18,14 +18,27 @@ var (
 // "sha256=" prefix are forgiven, as proxies sometimes rewrite them; the
 // digest must match (its hex digits in either case).
 func VerifySignature(secret, body []byte, header string) error {
+	return NewVerifier(secret).Verify(body, header)
+}
+
+// Verifier checks signature headers under one secret as VerifySignature
+// does, reusing its keyed hashes. It is safe for concurrent use.
+type Verifier struct{ v *metawebhook.Verifier }
+
+// NewVerifier returns a Verifier for secret.
+func NewVerifier(secret []byte) *Verifier { return &Verifier{v: metawebhook.NewVerifier(secret)} }
+
+// Verify is VerifySignature under the Verifier's secret.
+func (v *Verifier) Verify(body []byte, header string) error {
+	const prefix = "sha256="
 	header = strings.TrimSpace(header)
 	if header == "" {
 		return ErrMissingSignature
 	}
-	if len(header) > len("sha256=") && strings.EqualFold(header[:len("sha256=")], "sha256=") {
-		header = "sha256=" + header[len("sha256="):]
+	if len(header) > len(prefix) && header[:len(prefix)] != prefix && strings.EqualFold(header[:len(prefix)], prefix) {
+		header = prefix + header[len(prefix):]
 	}
-	if !metawebhook.Verify(secret, body, header) {
+	if !v.v.Verify(body, header) {
 		return ErrBadSignature
 	}
 	return nil
