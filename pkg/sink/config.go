@@ -45,8 +45,9 @@ type Config struct {
 	// RetentionDays is how long rows are kept, by ClickHouse TTL
 	// (WANOTIFY_SINK_RETENTION_DAYS; 0 keeps everything).
 	RetentionDays int
-	// DrainTimeout bounds the final flush when Run's context ends
-	// (default 10s). Records not written by then are consumed again later.
+	// DrainTimeout bounds the last flushes when Run's context ends: the
+	// batch being written and the one being filled, together (default
+	// 10s). Records not written by then are consumed again later.
 	DrainTimeout time.Duration
 	// OnReady, if set, is told when the sink becomes ready (migrations
 	// applied, consuming) and when it stops being ready (ClickHouse refuses

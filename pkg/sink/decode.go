@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,7 +42,8 @@ const (
 	kindError
 )
 
-// decoded is one record turned into its row.
+// decoded is one record turned into its row, as decode returns it (the
+// poll loop decodes straight into its batch with decodeInto).
 type decoded struct {
 	kind rowKind
 	ev   EventRow
@@ -54,86 +56,139 @@ type decoded struct {
 // that cannot be decoded is data about the pipeline, not a reason to stop.
 // It is safe for concurrent use.
 func (d *decoder) decode(r *kgo.Record) decoded {
+	var x decoded
+	kind, dl, er := d.decodeRow(r, &x.ev)
+	x.kind = kind
+	switch kind {
+	case kindDeadLetter:
+		x.dl = *dl
+	case kindError:
+		x.er = *er
+	}
+	return x
+}
+
+// decodeRow is decode writing an event into ev (which it leaves alone for
+// the other kinds) and returning the other rows by pointer, so a batch of
+// events is decoded in place.
+func (d *decoder) decodeRow(r *kgo.Record, ev *EventRow) (rowKind, *DeadLetterRow, *ErrorRow) {
 	src := Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 	var err error
 	switch r.Topic {
 	case d.requested:
-		var ev EventRow
-		if ev, err = d.requestedEvent(r.Value); err == nil {
+		if err = d.requestedEvent(r.Value, ev); err == nil {
 			ev.Source = src
-			return decoded{kind: kindEvent, ev: ev}
+			return kindEvent, nil, nil
 		}
 	case d.status:
-		var ev EventRow
-		if ev, err = d.statusEvent(r.Value); err == nil {
+		if err = d.statusEvent(r.Value, ev); err == nil {
 			ev.Source = src
-			return decoded{kind: kindEvent, ev: ev}
+			return kindEvent, nil, nil
 		}
 	case d.dlq:
 		var dl DeadLetterRow
 		if dl, err = d.deadLetter(r); err == nil {
 			dl.Source = src
-			return decoded{kind: kindDeadLetter, dl: dl}
+			return kindDeadLetter, &dl, nil
 		}
 	default:
 		err = fmt.Errorf("topic %q is not consumed by the sink", r.Topic)
 	}
-	return decoded{kind: kindError, er: ErrorRow{
+	return kindError, nil, &ErrorRow{
 		Source:     src,
 		RecordTime: clampTime(r.Timestamp),
 		Key:        truncate(string(r.Key), 1024),
 		Reason:     truncate(err.Error(), maxReasonBytes),
 		Value:      truncate(string(r.Value), d.maxValue),
 		ValueSize:  uint32(len(r.Value)),
-	}}
+	}
 }
 
 // parallelMin is the number of records below which decoding in one
 // goroutine is cheaper than spreading it.
 const parallelMin = 256
 
-// decodeAll decodes rs in order, spreading the work over the CPUs: schema
-// validation is most of the sink's CPU time.
-func (d *decoder) decodeAll(rs []*kgo.Record) []decoded {
-	out := make([]decoded, len(rs))
+// other is a record's row when it is not an event (the zero other is an
+// event's: its row is in the batch's Events).
+type other struct {
+	kind rowKind
+	dl   *DeadLetterRow
+	er   *ErrorRow
+}
+
+// decodeInto decodes rs into b in order, spreading the work over the CPUs
+// (schema validation is most of the sink's CPU time). Events are decoded
+// straight into b.Events. It returns how many records of each topic could
+// not be decoded.
+func (d *decoder) decodeInto(b *Batch, rs []*kgo.Record) map[string]int {
+	if len(rs) == 0 {
+		return nil
+	}
+	base := len(b.Events)
+	b.Events = slices.Grow(b.Events, len(rs))[:base+len(rs)]
+	evs := b.Events[base:]
+	others := make([]other, len(rs))
+	decodeRange := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			kind, dl, er := d.decodeRow(rs[i], &evs[i])
+			if kind != kindEvent {
+				others[i] = other{kind: kind, dl: dl, er: er}
+			}
+		}
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(rs)/parallelMin+1)
 	if workers <= 1 {
-		for i, r := range rs {
-			out[i] = d.decode(r)
+		decodeRange(0, len(rs))
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(rs) + workers - 1) / workers
+		for lo := 0; lo < len(rs); lo += chunk {
+			wg.Go(func() { decodeRange(lo, min(lo+chunk, len(rs))) })
 		}
-		return out
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	chunk := (len(rs) + workers - 1) / workers
-	for lo := 0; lo < len(rs); lo += chunk {
-		hi := min(lo+chunk, len(rs))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				out[i] = d.decode(rs[i])
+	// Keep the events in record order, closing the gaps the other rows
+	// left (none, most of the time).
+	var errs map[string]int
+	n := base
+	for i, r := range rs {
+		b.track(r)
+		switch others[i].kind {
+		case kindEvent:
+			if n != base+i {
+				b.Events[n] = b.Events[base+i]
 			}
-		}()
+			n++
+		case kindDeadLetter:
+			b.DeadLetters = append(b.DeadLetters, *others[i].dl)
+		default:
+			b.Errors = append(b.Errors, *others[i].er)
+			if errs == nil {
+				errs = map[string]int{}
+			}
+			errs[r.Topic]++
+		}
 	}
-	wg.Wait()
-	return out
+	clear(b.Events[n:])
+	b.Events = b.Events[:n]
+	return errs
 }
 
 // add decodes r into b.
 func (d *decoder) add(b *Batch, r *kgo.Record) {
-	x := d.decode(r)
-	b.add(r, &x)
+	d.decodeInto(b, []*kgo.Record{r})
 }
 
-func (d *decoder) requestedEvent(raw []byte) (EventRow, error) {
+// requestedEvent sets *ev to the row of a notifications.requested value.
+func (d *decoder) requestedEvent(raw []byte, ev *EventRow) error {
 	n, err := contract.DecodeNotification(raw)
 	if err != nil {
-		return EventRow{}, fmt.Errorf("%s value: %w", d.requested, err)
+		return fmt.Errorf("%s value: %w", d.requested, err)
 	}
 	if err := checkTimes([]namedTime{{"created_at", &n.CreatedAt}, {"expires_at", n.ExpiresAt}, {"event_time", n.EventTime}}); err != nil {
-		return EventRow{}, fmt.Errorf("%s value: %w", d.requested, err)
+		return fmt.Errorf("%s value: %w", d.requested, err)
 	}
-	ev := EventRow{
+	*ev = EventRow{
 		EventID:        n.ID + "/" + StatusRequested,
 		NotificationID: n.ID,
 		Status:         StatusRequested,
@@ -152,21 +207,22 @@ func (d *decoder) requestedEvent(raw []byte) (EventRow, error) {
 		ev.Template = n.Template.Name
 		ev.TemplateLanguage = n.Template.Language
 	}
-	return ev, nil
+	return nil
 }
 
-func (d *decoder) statusEvent(raw []byte) (EventRow, error) {
+// statusEvent sets *ev to the row of a notifications.status value.
+func (d *decoder) statusEvent(raw []byte, ev *EventRow) error {
 	e, err := contract.DecodeStatusEvent(raw)
 	if err != nil {
-		return EventRow{}, fmt.Errorf("%s value: %w", d.status, err)
+		return fmt.Errorf("%s value: %w", d.status, err)
 	}
 	if e.NotificationID == "" && e.ProviderMessageID == "" {
-		return EventRow{}, fmt.Errorf("%s value: event %s names neither notification_id nor provider_message_id", d.status, e.EventID)
+		return fmt.Errorf("%s value: event %s names neither notification_id nor provider_message_id", d.status, e.EventID)
 	}
 	if err := checkTimes([]namedTime{{"occurred_at", &e.OccurredAt}, {"due_at", e.DueAt}}); err != nil {
-		return EventRow{}, fmt.Errorf("%s value: %w", d.status, err)
+		return fmt.Errorf("%s value: %w", d.status, err)
 	}
-	ev := EventRow{
+	*ev = EventRow{
 		EventID:           e.EventID,
 		NotificationID:    e.NotificationID,
 		ProviderMessageID: e.ProviderMessageID,
@@ -188,7 +244,7 @@ func (d *decoder) statusEvent(raw []byte) (EventRow, error) {
 		ev.ErrorMessage = e.Error.Message
 		ev.ErrorRetryable = e.Error.Retryable
 	}
-	return ev, nil
+	return nil
 }
 
 // deadLetter reads a DLQ record. Its failure headers must be valid (they

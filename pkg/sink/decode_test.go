@@ -1,6 +1,10 @@
 package sink
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +264,113 @@ func TestTruncateKeepsUTF8(t *testing.T) {
 		if len(got) > n || !utf8.ValidString(got) || !strings.HasPrefix(s, got) {
 			t.Fatalf("truncate(%d) = %q", n, got)
 		}
+	}
+}
+
+// TestBatchTokenLayout pins what the token hashes: per record the topic,
+// then partition (4 bytes), offset and value length (8 bytes each, big
+// endian), then the value. A retried batch must carry the same token as
+// its first attempt, also across a restart on a newer version.
+func TestBatchTokenLayout(t *testing.T) {
+	recs := []*kgo.Record{
+		{Topic: topics.Status, Partition: 3, Offset: 1 << 40, Value: []byte(`{"x":1}`)},
+		{Topic: topics.Requested, Partition: 0, Offset: 7, Value: nil},
+	}
+	want := sha256.New()
+	for _, r := range recs {
+		want.Write([]byte(r.Topic))
+		var n [20]byte
+		binary.BigEndian.PutUint32(n[0:], uint32(r.Partition))
+		binary.BigEndian.PutUint64(n[4:], uint64(r.Offset))
+		binary.BigEndian.PutUint64(n[12:], uint64(len(r.Value)))
+		want.Write(n[:])
+		want.Write(r.Value)
+	}
+	b := newBatch()
+	testDecoder().decodeInto(b, recs)
+	b.seal()
+	if w := hex.EncodeToString(want.Sum(nil)); b.Token != w {
+		t.Errorf("token %s, want %s", b.Token, w)
+	}
+}
+
+// TestDecodeIntoMixedRecordsKeepsOrder decodes, in one call spread over
+// workers, a mix of events, poison records and dead letters: every record
+// becomes the row decode gives it alone, events stay in record order with
+// no gap or leftover of the rows that went elsewhere, and undecodable
+// records are counted per topic.
+func TestDecodeIntoMixedRecordsKeepsOrder(t *testing.T) {
+	_, raw := sampleNotification(t)
+	hs, err := (&envelope.Failure{Attempt: 1, Origin: envelope.Origin{Topic: topics.Requested}, Class: envelope.ClassPoison,
+		Error:     contract.ErrorInfo{Code: "invalid_json", Message: "not JSON"},
+		DLQReason: envelope.ReasonPoison, FailedAt: time.Date(2026, 3, 1, 10, 1, 0, 0, time.UTC)}).Headers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := (&contract.StatusEvent{EventID: "e/1", NotificationID: "n-1", ProviderMessageID: "wamid.1", Recipient: "+15551234567", Status: contract.StatusSent,
+		OccurredAt: time.Date(2026, 3, 1, 10, 0, 2, 0, time.UTC), Emitter: contract.EmitterWebhook}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := range 3 * parallelMin {
+		var r *kgo.Record
+		switch {
+		case i%7 == 3:
+			r = rec(topics.Status, int64(i), "k", []byte("{broken"))
+		case i%11 == 5:
+			r = rec(topics.DLQ, int64(i), "k", []byte("poison"), hs...)
+		case i%13 == 0:
+			r = rec(topics.Requested, int64(i), "k", raw[:len(raw)/2])
+		case i%2 == 0:
+			r = rec(topics.Status, int64(i), "k", status)
+		default:
+			r = rec(topics.Requested, int64(i), "k", raw)
+		}
+		recs = append(recs, r)
+	}
+	d := testDecoder()
+	b := newBatch()
+	// Two calls, as two polls filling one batch.
+	errs := d.decodeInto(b, recs[:100])
+	for topic, n := range d.decodeInto(b, recs[100:]) {
+		if errs == nil {
+			errs = map[string]int{}
+		}
+		errs[topic] += n
+	}
+
+	var want Batch
+	wantErrs := map[string]int{}
+	for _, r := range recs {
+		x := d.decode(r)
+		switch x.kind {
+		case kindEvent:
+			want.Events = append(want.Events, x.ev)
+		case kindDeadLetter:
+			want.DeadLetters = append(want.DeadLetters, x.dl)
+		default:
+			want.Errors = append(want.Errors, x.er)
+			wantErrs[r.Topic]++
+		}
+	}
+	if b.Records() != len(recs) {
+		t.Errorf("batch holds %d records, want %d", b.Records(), len(recs))
+	}
+	if len(want.Events) == 0 || len(want.Errors) == 0 || len(want.DeadLetters) == 0 {
+		t.Fatalf("the mix lacks a kind: %d events, %d errors, %d dead letters", len(want.Events), len(want.Errors), len(want.DeadLetters))
+	}
+	if !reflect.DeepEqual(b.Events, want.Events) {
+		t.Errorf("events differ from decoding one by one (%d rows, want %d)", len(b.Events), len(want.Events))
+	}
+	if !reflect.DeepEqual(b.Errors, want.Errors) || !reflect.DeepEqual(b.DeadLetters, want.DeadLetters) {
+		t.Errorf("errors or dead letters differ from decoding one by one (%d and %d rows, want %d and %d)",
+			len(b.Errors), len(b.DeadLetters), len(want.Errors), len(want.DeadLetters))
+	}
+	if !reflect.DeepEqual(errs, wantErrs) {
+		t.Errorf("undecodable per topic %v, want %v", errs, wantErrs)
+	}
+	if tail := b.Events[len(b.Events):cap(b.Events)]; !reflect.DeepEqual(tail, make([]EventRow, len(tail))) {
+		t.Error("rows beyond the events still hold data")
 	}
 }

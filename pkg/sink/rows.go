@@ -102,6 +102,7 @@ type Batch struct {
 	records int
 	last    map[topicPartition]*kgo.Record
 	hash    hash.Hash
+	scratch []byte // what track hashes besides the value
 	// links connect the flush span to the traces of the records it
 	// writes (bounded: a span keeps at most 128 links by default).
 	links []trace.Link
@@ -130,26 +131,15 @@ func (b *Batch) track(r *kgo.Record) {
 			b.links = append(b.links, trace.Link{SpanContext: sc})
 		}
 	}
-	var n [20]byte
-	binary.BigEndian.PutUint32(n[0:], uint32(r.Partition))
-	binary.BigEndian.PutUint64(n[4:], uint64(r.Offset))
-	binary.BigEndian.PutUint64(n[12:], uint64(len(r.Value)))
-	b.hash.Write([]byte(r.Topic))
-	b.hash.Write(n[:])
+	// The topic, then partition, offset and value length (20 bytes), then
+	// the value.
+	p := append(b.scratch[:0], r.Topic...)
+	p = binary.BigEndian.AppendUint32(p, uint32(r.Partition))
+	p = binary.BigEndian.AppendUint64(p, uint64(r.Offset))
+	p = binary.BigEndian.AppendUint64(p, uint64(len(r.Value)))
+	b.hash.Write(p)
 	b.hash.Write(r.Value)
-}
-
-// add puts r's decoded row into b.
-func (b *Batch) add(r *kgo.Record, x *decoded) {
-	b.track(r)
-	switch x.kind {
-	case kindEvent:
-		b.Events = append(b.Events, x.ev)
-	case kindDeadLetter:
-		b.DeadLetters = append(b.DeadLetters, x.dl)
-	default:
-		b.Errors = append(b.Errors, x.er)
-	}
+	b.scratch = p
 }
 
 // seal fixes the token once the batch is complete.

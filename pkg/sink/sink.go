@@ -5,14 +5,21 @@
 // ClickHouse accepted the batch.
 //
 // Lifecycle of Run: apply the schema migrations (waiting for ClickHouse
-// with backoff), join the group, then loop: poll, decode, and flush when
-// the batch holds BatchRows records or its first record is BatchInterval
-// old. A flush that ClickHouse refuses pauses fetching, keeps the batch and
-// retries it with exponential backoff and jitter until it succeeds; nothing
-// is committed meanwhile, and rebalances wait for the batch (the records
-// held belong to partitions still owned). When Run's context ends, the
-// current batch gets one bounded last flush and commit, then the client
-// leaves the group.
+// with backoff), join the group, then loop: poll, decode, and hand the
+// batch to the writer when it holds BatchRows records or its first record
+// is BatchInterval old. The writer, a goroutine of its own, inserts one
+// batch and commits its offsets while the loop polls and decodes the next
+// one: at most two batches are held (one being written, one filling),
+// batches are written and committed in the order they were cut, and a
+// batch's offsets are committed only after ClickHouse accepted it and
+// every batch before it. A flush that ClickHouse refuses pauses fetching,
+// keeps the batch and retries it with exponential backoff and jitter until
+// it succeeds; nothing is committed meanwhile, and rebalances wait until
+// no batch is held (the records held belong to partitions still owned: a
+// pending rebalance makes the loop stop polling, hand over what it holds
+// and wait for the writer). When Run's context ends, the batch being
+// written and the one being filled get one bounded last flush and commit
+// (DrainTimeout for both together), then the client leaves the group.
 //
 // Delivery is at least once; the ClickHouse model (see package
 // migrations) makes a record written twice count once.
@@ -24,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +76,11 @@ type Sink struct {
 	tracer    trace.Tracer
 	ready     atomic.Bool
 	started   atomic.Bool
+	// rebalancing is set when a rebalance waits for the batches held;
+	// wake cuts the poll loop's current poll short (a rebalance waits, or
+	// the writer finished a batch).
+	rebalancing atomic.Bool
+	wake        pollWaker
 }
 
 // New checks the configuration and returns a sink that writes to the
@@ -110,6 +123,8 @@ func New(cfg Config, ch *clickhouse.Options, kafkaOpts []kgo.Opt, log *slog.Logg
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) {
 			log.Info("rebalance waiting for the current batch to be written")
+			s.rebalancing.Store(true)
+			s.wake.wake()
 		}),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 			if s.m != nil {
@@ -320,16 +335,132 @@ func (s *Sink) trackEnds(ctx context.Context, cl *kgo.Client) {
 	}
 }
 
-// consume is the poll loop.
+// job is a batch handed to the writer; err is set before done is closed.
+type job struct {
+	b    *Batch
+	err  error
+	done chan struct{}
+}
+
+// finished reports whether the writer is done with j.
+func (j *job) finished() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// pollWaker cuts the current poll short. A wake that arrives while no poll
+// is armed cancels the next one at once, so none is lost.
+type pollWaker struct {
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	pending bool
+}
+
+// arm makes cancel the function a wake calls, until disarm.
+func (p *pollWaker) arm(cancel context.CancelFunc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending {
+		p.pending = false
+		cancel()
+		return
+	}
+	p.cancel = cancel
+}
+
+func (p *pollWaker) disarm() {
+	p.mu.Lock()
+	p.cancel = nil
+	p.mu.Unlock()
+}
+
+func (p *pollWaker) wake() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel != nil {
+		p.cancel()
+		p.cancel = nil
+		return
+	}
+	p.pending = true
+}
+
+// consume is the poll loop: it polls and decodes into a batch while the
+// writer (runWriter) inserts and commits the previous one.
 func (s *Sink) consume(ctx context.Context, cl *kgo.Client, w Writer) error {
+	// The writer outlives ctx by at most DrainTimeout (see finish), so the
+	// batches held at shutdown get their bounded last flush.
+	wctx, stopWriting := context.WithCancel(context.WithoutCancel(ctx))
+	jobs := make(chan *job, 1)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		s.runWriter(wctx, cl, w, jobs)
+	}()
+	defer func() {
+		stopWriting()
+		close(jobs)
+		<-exited
+	}()
+
 	b := newBatch()
-	var flushAt time.Time
+	var (
+		flushAt time.Time
+		writing *job // the batch the writer holds, if any
+	)
 	for {
-		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if b.records > 0 {
-			pollCtx, cancel = context.WithDeadline(ctx, flushAt)
+		if writing != nil && writing.finished() {
+			if writing.err != nil {
+				// Only the end of the writer's context fails a flush: the
+				// batch is dropped uncommitted and consumed again later.
+				return nil
+			}
+			writing = nil
 		}
+		if ctx.Err() != nil {
+			return s.finish(stopWriting, jobs, writing, b)
+		}
+		rebalancing := s.rebalancing.Load()
+		due := b.records >= s.cfg.BatchRows || (b.records > 0 && (rebalancing || !time.Now().Before(flushAt)))
+		if due && writing == nil {
+			writing = &job{b: b, done: make(chan struct{})}
+			jobs <- writing // never blocks: the writer holds no other job
+			b = newBatch()
+		}
+		if b.records == 0 && writing == nil {
+			// Nothing is held: a rebalance may proceed.
+			s.rebalancing.Store(false)
+			cl.AllowRebalance()
+		}
+		if b.records >= s.cfg.BatchRows || (rebalancing && writing != nil) {
+			// The batch is full, or a rebalance waits for what is held:
+			// wait for the writer instead of polling more.
+			select {
+			case <-writing.done:
+			case <-ctx.Done():
+			}
+			continue
+		}
+
+		// The poll ends when records arrive, when the batch is due (if the
+		// writer is free to take it), or when the writer finishes or a
+		// rebalance waits (wake).
+		var (
+			pollCtx context.Context
+			cancel  context.CancelFunc
+		)
+		if b.records > 0 && writing == nil {
+			pollCtx, cancel = context.WithDeadline(ctx, flushAt)
+		} else {
+			pollCtx, cancel = context.WithCancel(ctx)
+		}
+		s.wake.arm(cancel)
 		fetches := cl.PollRecords(pollCtx, s.cfg.BatchRows-b.records)
+		s.wake.disarm()
 		cancel()
 		if fetches.IsClientClosed() {
 			return nil
@@ -341,54 +472,65 @@ func (s *Sink) consume(ctx context.Context, cl *kgo.Client, w Writer) error {
 			s.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
 		})
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			tp := topicPartition{p.Topic, p.Partition}
 			end := p.LastStableOffset
 			if end < 0 {
 				end = p.HighWatermark
 			}
 			if end >= 0 {
-				s.m.observeEnd(topicPartition{p.Topic, p.Partition}, end)
+				s.m.observeEnd(tp, end)
+			}
+			if len(p.Records) > 0 {
+				s.m.observeConsumed(tp, p.Records[0].Offset)
 			}
 		})
 		recs := fetches.Records()
-		rows := s.dec.decodeAll(recs)
-		for i, r := range recs {
-			if b.records == 0 {
-				flushAt = time.Now().Add(s.cfg.BatchInterval)
-			}
-			s.m.observeConsumed(topicPartition{r.Topic, r.Partition}, r.Offset)
-			b.add(r, &rows[i])
-			if rows[i].kind == kindError {
-				s.m.decodeErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("topic", r.Topic)))
-			}
-		}
-		if ctx.Err() != nil {
-			return s.drain(cl, w, b)
-		}
-		if b.records >= s.cfg.BatchRows || (b.records > 0 && !time.Now().Before(flushAt)) {
-			if err := s.flush(ctx, cl, w, b); err != nil {
-				// Only a cancelled context ends the retries: the batch is
-				// dropped uncommitted and consumed again later.
-				return nil
-			}
-			b = newBatch()
+		if len(recs) == 0 {
+			continue
 		}
 		if b.records == 0 {
-			cl.AllowRebalance()
+			flushAt = time.Now().Add(s.cfg.BatchInterval)
+		}
+		for topic, n := range s.dec.decodeInto(b, recs) {
+			s.m.decodeErrors.Add(ctx, int64(n), metric.WithAttributes(attribute.String("topic", topic)))
 		}
 	}
 }
 
-// drain writes what is left when Run's context ends, within DrainTimeout.
-func (s *Sink) drain(cl *kgo.Client, w Writer, b *Batch) error {
-	if b.records == 0 {
-		return nil
+// finish hands the batch being filled to the writer after the one it is
+// writing, and waits for both, within DrainTimeout.
+func (s *Sink) finish(stopWriting context.CancelFunc, jobs chan<- *job, writing *job, b *Batch) error {
+	deadline := time.AfterFunc(s.cfg.DrainTimeout, stopWriting)
+	defer deadline.Stop()
+	if writing != nil {
+		<-writing.done
+		if writing.err != nil {
+			return nil
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
-	defer cancel()
-	if err := s.flush(ctx, cl, w, b); err != nil {
-		s.log.Warn("last batch not written before shutdown; it will be consumed again", "records", b.records, "err", err)
+	if b.records > 0 {
+		last := &job{b: b, done: make(chan struct{})}
+		jobs <- last
+		<-last.done
 	}
 	return nil
+}
+
+// runWriter flushes the batches of jobs in order until jobs is closed.
+// Once a flush fails (ctx ended), no later batch is written: committing
+// it would cover the records of the one that was not.
+func (s *Sink) runWriter(ctx context.Context, cl *kgo.Client, w Writer, jobs <-chan *job) {
+	var failed error
+	for j := range jobs {
+		if failed == nil {
+			if failed = s.flush(ctx, cl, w, j.b); failed != nil {
+				s.log.Warn("batch not written before shutdown; its records will be consumed again", "records", j.b.records, "err", failed)
+			}
+		}
+		j.err = failed
+		close(j.done)
+		s.wake.wake()
+	}
 }
 
 // flush writes b until ClickHouse accepts it, then commits its offsets.
