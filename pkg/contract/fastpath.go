@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wanotify/wanotify/pkg/internal/jsonpass"
 	"github.com/wanotify/wanotify/schemas"
 )
 
@@ -25,8 +26,8 @@ import (
 // refuses; fuzz_test.go and fastpath_test.go hold it to that, and to
 // decoding every document to the same value as the schema path.
 //
-// Decoding is one pass over the bytes, driven by the member names the
-// schema defines:
+// Decoding is one pass over the bytes (with pkg/internal/jsonpass),
+// driven by the member names the schema defines:
 //
 //   - every member must be one the schema names, spelled exactly
 //     (encoding/json would also match "Recipient" or "ſender" to a field;
@@ -220,42 +221,42 @@ var (
 // fastDecodeNotification returns the notification and true only if raw
 // is certainly valid; false means "ask the schema".
 func fastDecodeNotification(raw []byte) (*Notification, bool) {
-	d := decoder{b: raw}
+	d := decoder{jsonpass.NewReader(raw)}
 	n := new(Notification)
 	var p present
 	top, ok := d.object(notificationMembers, func(i int) (ok bool) {
 		switch i {
 		case nSchemaVersion:
-			n.SchemaVersion, ok = d.int()
+			n.SchemaVersion, ok = d.Int(intDigits)
 		case nNotificationID:
-			n.ID, ok = d.string()
+			n.ID, ok = d.String()
 		case nIdempotencyKey:
-			n.IdempotencyKey, ok = d.string()
+			n.IdempotencyKey, ok = d.String()
 		case nTenant:
-			n.Tenant, ok = d.string()
+			n.Tenant, ok = d.String()
 		case nSourceService:
-			n.SourceService, ok = d.string()
+			n.SourceService, ok = d.String()
 		case nEventType:
-			n.EventType, ok = d.string()
+			n.EventType, ok = d.String()
 		case nUserID:
-			n.UserID, ok = d.string()
+			n.UserID, ok = d.String()
 		case nEventTime:
 			n.EventTime, ok = d.timePtr()
 		case nRecipient:
-			n.Recipient, ok = d.string()
+			n.Recipient, ok = d.String()
 		case nSender:
-			n.Sender, ok = d.string()
+			n.Sender, ok = d.String()
 		case nTemplate:
 			t := new(Template)
 			n.Template = t
 			p.sub[slotTemplate], ok = d.object(templateMembers, func(j int) (ok bool) {
 				switch j {
 				case tName:
-					t.Name, ok = d.string()
+					t.Name, ok = d.String()
 				case tLanguage:
-					t.Language, ok = d.string()
+					t.Language, ok = d.String()
 				case tParameters:
-					t.Parameters, ok = d.strings()
+					t.Parameters, ok = d.Strings()
 				}
 				return ok
 			})
@@ -265,9 +266,9 @@ func fastDecodeNotification(raw []byte) (*Notification, bool) {
 			p.sub[slotText], ok = d.object(textMembers, func(j int) (ok bool) {
 				switch j {
 				case xBody:
-					x.Body, ok = d.string()
+					x.Body, ok = d.String()
 				case xPreviewURL:
-					x.PreviewURL, ok = d.bool()
+					x.PreviewURL, ok = d.Bool()
 				}
 				return ok
 			})
@@ -276,11 +277,11 @@ func fastDecodeNotification(raw []byte) (*Notification, bool) {
 		case nCreatedAt:
 			n.CreatedAt, ok = d.time()
 		case nMetadata:
-			n.Metadata, ok = d.stringMap()
+			n.Metadata, ok = d.StringMap()
 		}
 		return ok
 	})
-	if !ok || !d.end() {
+	if !ok || !d.End() {
 		return nil, false
 	}
 	p.top = top
@@ -292,37 +293,37 @@ func fastDecodeNotification(raw []byte) (*Notification, bool) {
 
 // fastDecodeStatusEvent is fastDecodeNotification for status events.
 func fastDecodeStatusEvent(raw []byte) (*StatusEvent, bool) {
-	d := decoder{b: raw}
+	d := decoder{jsonpass.NewReader(raw)}
 	e := new(StatusEvent)
 	var p present
 	top, ok := d.object(statusMembers, func(i int) (ok bool) {
 		switch i {
 		case sSchemaVersion:
-			e.SchemaVersion, ok = d.int()
+			e.SchemaVersion, ok = d.Int(intDigits)
 		case sEventID:
-			e.EventID, ok = d.string()
+			e.EventID, ok = d.String()
 		case sNotificationID:
-			e.NotificationID, ok = d.string()
+			e.NotificationID, ok = d.String()
 		case sProviderMessageID:
-			e.ProviderMessageID, ok = d.string()
+			e.ProviderMessageID, ok = d.String()
 		case sProvider:
-			e.Provider, ok = d.string()
+			e.Provider, ok = d.String()
 		case sTenant:
-			e.Tenant, ok = d.string()
+			e.Tenant, ok = d.String()
 		case sEventType:
-			e.EventType, ok = d.string()
+			e.EventType, ok = d.String()
 		case sSender:
-			e.Sender, ok = d.string()
+			e.Sender, ok = d.String()
 		case sRecipient:
-			e.Recipient, ok = d.string()
+			e.Recipient, ok = d.String()
 		case sStatus:
 			var s string
-			s, ok = d.string()
+			s, ok = d.String()
 			e.Status = Status(s)
 		case sAttempt:
-			e.Attempt, ok = d.int()
+			e.Attempt, ok = d.Int(intDigits)
 		case sRetryTier:
-			e.RetryTier, ok = d.string()
+			e.RetryTier, ok = d.String()
 		case sDueAt:
 			e.DueAt, ok = d.timePtr()
 		case sError:
@@ -331,22 +332,22 @@ func fastDecodeStatusEvent(raw []byte) (*StatusEvent, bool) {
 			p.sub[slotError], ok = d.object(errorMembers, func(j int) (ok bool) {
 				switch j {
 				case eCode:
-					x.Code, ok = d.string()
+					x.Code, ok = d.String()
 				case eMessage:
-					x.Message, ok = d.string()
+					x.Message, ok = d.String()
 				case eRetryable:
-					x.Retryable, ok = d.bool()
+					x.Retryable, ok = d.Bool()
 				}
 				return ok
 			})
 		case sOccurredAt:
 			e.OccurredAt, ok = d.time()
 		case sEmitter:
-			e.Emitter, ok = d.string()
+			e.Emitter, ok = d.String()
 		}
 		return ok
 	})
-	if !ok || !d.end() {
+	if !ok || !d.End() {
 		return nil, false
 	}
 	p.top = top
@@ -681,139 +682,28 @@ func checkDecoded(schemaName string, v any, typedOK bool) error {
 	return err
 }
 
-// decoder reads the JSON of one document. Every method returns false for
-// input it does not decode exactly as encoding/json would, or that is not
-// valid JSON; the caller then leaves the document to the schema path.
+// decoder reads the JSON of one document with jsonpass, which returns
+// false for input it does not decode exactly as encoding/json would, or
+// that is not valid JSON; the caller then leaves the document to the
+// schema path. Date-times are the contract's own.
 type decoder struct {
-	b []byte
-	i int
+	jsonpass.Reader
 }
 
-func (d *decoder) space() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+// intDigits is the most digits of an integer the fast path takes.
+const intDigits = 9
 
-// next consumes c, after white space, if it is there.
-func (d *decoder) next(c byte) bool {
-	d.space()
-	if d.i < len(d.b) && d.b[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
-
-// end reports whether only white space is left.
-func (d *decoder) end() bool {
-	d.space()
-	return d.i == len(d.b)
-}
-
-// token consumes a string and returns it with its quotes; plain reports
-// that its contents are printable ASCII without escapes.
-func (d *decoder) token() (tok []byte, plain, ok bool) {
-	d.space()
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return nil, false, false
-	}
-	start := d.i
-	plain = true
-	for j := start + 1; j < len(d.b); j++ {
-		switch c := d.b[j]; {
-		case c == '"':
-			d.i = j + 1
-			return d.b[start:d.i], plain, true
-		case c == '\\':
-			plain = false
-			j++
-		case c < 0x20:
-			return nil, false, false // not valid JSON
-		case c >= utf8.RuneSelf:
-			plain = false
-		}
-	}
-	return nil, false, false
-}
-
-// string decodes a string value. Strings without escapes in valid UTF-8
-// are what encoding/json returns for them; the others are decoded by
-// encoding/json itself.
-func (d *decoder) string() (string, bool) {
-	tok, plain, ok := d.token()
-	if !ok {
-		return "", false
-	}
-	body := tok[1 : len(tok)-1]
-	if plain || (!bytesContain(body, '\\') && utf8.Valid(body)) {
-		return string(body), true
-	}
-	var s string
-	if json.Unmarshal(tok, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func bytesContain(b []byte, c byte) bool {
-	for _, x := range b {
-		if x == c {
-			return true
-		}
-	}
-	return false
-}
-
-// int decodes an integer written as -?(0|[1-9][0-9]*) with at most nine
-// digits, where strconv.ParseInt (encoding/json's decoder for int) gives
-// the same value.
-func (d *decoder) int() (int, bool) {
-	d.space()
-	neg := d.i < len(d.b) && d.b[d.i] == '-'
-	if neg {
-		d.i++
-	}
-	start := d.i
-	v := 0
-	for d.i < len(d.b) && isDigit(d.b[d.i]) {
-		v = v*10 + int(d.b[d.i]-'0')
-		d.i++
-	}
-	digits := d.i - start
-	if digits == 0 || digits > 9 || (digits > 1 && d.b[start] == '0') {
-		return 0, false
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
-func (d *decoder) bool() (bool, bool) {
-	d.space()
-	rest := d.b[d.i:]
-	switch {
-	case len(rest) >= 4 && string(rest[:4]) == "true":
-		d.i += 4
-		return true, true
-	case len(rest) >= 5 && string(rest[:5]) == "false":
-		d.i += 5
-		return false, true
-	}
-	return false, false
+// object is jsonpass's Object, with the members present as a fieldSet.
+func (d *decoder) object(names []string, value func(i int) bool) (fieldSet, bool) {
+	got, ok := d.Object(names, value)
+	return fieldSet(got), ok
 }
 
 // time decodes a date-time in strict RFC 3339 form with time.Time's JSON
 // decoder, the one encoding/json calls.
 func (d *decoder) time() (time.Time, bool) {
 	var t time.Time
-	tok, plain, ok := d.token()
+	tok, plain, ok := d.Token()
 	if !ok || !plain || !dateTime(tok[1:len(tok)-1]) || t.UnmarshalJSON(tok) != nil {
 		return time.Time{}, false
 	}
@@ -826,97 +716,4 @@ func (d *decoder) timePtr() (*time.Time, bool) {
 		return nil, false
 	}
 	return &t, true
-}
-
-// strings decodes an array of strings; [] is an empty, non-nil slice, as
-// from encoding/json.
-func (d *decoder) strings() ([]string, bool) {
-	if !d.next('[') {
-		return nil, false
-	}
-	out := []string{}
-	if d.next(']') {
-		return out, true
-	}
-	for {
-		s, ok := d.string()
-		if !ok {
-			return nil, false
-		}
-		out = append(out, s)
-		if d.next(',') {
-			continue
-		}
-		return out, d.next(']')
-	}
-}
-
-// stringMap decodes an object of strings; a repeated name keeps its last
-// value, as in encoding/json.
-func (d *decoder) stringMap() (map[string]string, bool) {
-	if !d.next('{') {
-		return nil, false
-	}
-	out := map[string]string{}
-	if d.next('}') {
-		return out, true
-	}
-	for {
-		k, ok := d.string()
-		if !ok || !d.next(':') {
-			return nil, false
-		}
-		v, ok := d.string()
-		if !ok {
-			return nil, false
-		}
-		out[k] = v
-		if d.next(',') {
-			continue
-		}
-		return out, d.next('}')
-	}
-}
-
-// object decodes an object whose member names are all in names, each at
-// most once and written without escapes; value decodes the value of the
-// member at the given index. It returns the members present.
-func (d *decoder) object(names []string, value func(i int) bool) (fieldSet, bool) {
-	if !d.next('{') {
-		return 0, false
-	}
-	var got fieldSet
-	if d.next('}') {
-		return 0, true
-	}
-	for {
-		tok, plain, ok := d.token()
-		if !ok || !plain {
-			return 0, false
-		}
-		i := memberIndex(names, tok[1:len(tok)-1])
-		if i < 0 || got.has(i) {
-			return 0, false
-		}
-		got |= 1 << i
-		if !d.next(':') || !value(i) {
-			return 0, false
-		}
-		if d.next(',') {
-			continue
-		}
-		if d.next('}') {
-			return got, true
-		}
-		return 0, false
-	}
-}
-
-func memberIndex(names []string, name []byte) int {
-	for i, n := range names {
-		if n == string(name) {
-			return i
-		}
-	}
-	return -1
 }

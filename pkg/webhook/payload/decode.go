@@ -2,8 +2,8 @@ package payload
 
 import (
 	"encoding/json"
-	"unicode/utf8"
 
+	"github.com/wanotify/wanotify/pkg/internal/jsonpass"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
 )
 
@@ -12,8 +12,8 @@ import (
 // Decoding the body with encoding/json (and, for the envelope and auto
 // formats, finding the payload in it first) was the largest cost of a
 // webhook after the signature check. decode reads the bodies providers
-// really send in one pass over the bytes, straight into the typed
-// payload, and may only ever accept: whatever it is not sure about goes
+// really send in one pass over the bytes (with pkg/internal/jsonpass),
+// straight into the typed payload, and may only ever accept: whatever it is not sure about goes
 // to decodeDiagnosed, the encoding/json path, which then accepts it after
 // all (counting unknown properties) or names what is wrong. decode
 // accepts a body only if decodeDiagnosed would accept it without remark
@@ -38,9 +38,9 @@ import (
 // decode reads body in one pass. ok is false for any body it leaves to
 // decodeDiagnosed (see above).
 func (p Parser) decode(body []byte) (pl metawebhook.Payload, base string, ok bool) {
-	d := decoder{b: body}
+	d := decoder{jsonpass.NewReader(body)}
 	if p.Format == FormatMeta || p.Format == "" {
-		if !d.payload(&pl) || !d.end() || pl.Entry == nil {
+		if !d.payload(&pl) || !d.End() || pl.Entry == nil {
 			return metawebhook.Payload{}, "", false
 		}
 		return pl, "", true
@@ -50,7 +50,7 @@ func (p Parser) decode(body []byte) (pl metawebhook.Payload, base string, ok boo
 		top, inner                               metawebhook.Payload
 		sawEntry, sawObject, sawField, sawOthers bool
 	)
-	ok = d.members(func(name []byte) bool {
+	ok = d.Members(func(name []byte) bool {
 		switch {
 		case auto && string(name) == "entry":
 			// The payload at the top level (auto only).
@@ -72,14 +72,14 @@ func (p Parser) decode(body []byte) (pl metawebhook.Payload, base string, ok boo
 			sawField = true
 		default:
 			// The wrapper's own members, whatever they hold.
-			if _, ok := d.valid(); !ok {
+			if _, ok := d.Value(); !ok {
 				return false
 			}
 			sawOthers = true
 		}
 		return true
 	})
-	if !ok || !d.end() {
+	if !ok || !d.End() {
 		return metawebhook.Payload{}, "", false
 	}
 	if auto && sawEntry {
@@ -96,259 +96,42 @@ func (p Parser) decode(body []byte) (pl metawebhook.Payload, base string, ok boo
 	return inner, "/" + pointerEscape(p.EnvelopeField), true
 }
 
-// decoder reads the JSON of one body. Every method returns false for
-// input it does not decode exactly as encoding/json would, or that is not
-// valid JSON.
+// decoder reads the JSON of one body with jsonpass, which returns false
+// for input it does not decode exactly as encoding/json would, or that is
+// not valid JSON.
 type decoder struct {
-	b []byte
-	i int
+	jsonpass.Reader
 }
 
-func (d *decoder) space() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+// intDigits is the most digits of an integer the one pass takes.
+const intDigits = 18
 
-// next consumes c, after white space, if it is there.
-func (d *decoder) next(c byte) bool {
-	d.space()
-	if d.i < len(d.b) && d.b[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
+// The payload's fields are decoded in place; on false the caller drops
+// the whole payload.
 
-// end reports whether only white space is left.
-func (d *decoder) end() bool {
-	d.space()
-	return d.i == len(d.b)
-}
-
-// members reads an object, calling member for each member name (printable
-// ASCII without escapes, else the object is refused) with the decoder at
-// its value, which member must consume.
-func (d *decoder) members(member func(name []byte) bool) bool {
-	if !d.next('{') {
-		return false
-	}
-	if d.next('}') {
-		return true
-	}
-	for {
-		d.space()
-		if d.i >= len(d.b) || d.b[d.i] != '"' {
-			return false
-		}
-		start := d.i + 1
-		end := start
-		for end < len(d.b) && d.b[end] != '"' {
-			if c := d.b[end]; c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-				return false
-			}
-			end++
-		}
-		if end == len(d.b) {
-			return false
-		}
-		d.i = end + 1
-		if !d.next(':') || !member(d.b[start:end]) {
-			return false
-		}
-		if d.next(',') {
-			continue
-		}
-		return d.next('}')
-	}
-}
-
-// fields reads an object whose member names are all in names, each at
-// most once, decoding the value of the member at index i with value(i).
-func (d *decoder) fields(names []string, value func(i int) bool) bool {
-	var seen uint32
-	return d.members(func(name []byte) bool {
-		for i, n := range names {
-			if n == string(name) {
-				if seen&(1<<i) != 0 {
-					return false
-				}
-				seen |= 1 << i
-				return value(i)
-			}
-		}
-		return false
-	})
-}
-
-// array reads an array, calling elem for each element with the decoder
-// at it. [] is an empty, non-nil slice in encoding/json: the caller's
-// start is called first, for that.
-func (d *decoder) array(start func(), elem func() bool) bool {
-	if !d.next('[') {
-		return false
-	}
-	start()
-	if d.next(']') {
-		return true
-	}
-	for {
-		if !elem() {
-			return false
-		}
-		if d.next(',') {
-			continue
-		}
-		return d.next(']')
-	}
-}
-
-// string decodes a string. Strings without escapes in valid UTF-8 are
-// what encoding/json returns for them; the others are decoded by
-// encoding/json itself.
 func (d *decoder) string(out *string) bool {
-	d.space()
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return false
-	}
-	start := d.i
-	plain := true // printable ASCII without escapes
-	for j := start + 1; j < len(d.b); j++ {
-		switch c := d.b[j]; {
-		case c == '"':
-			d.i = j + 1
-			body := d.b[start+1 : j]
-			if plain || (!containsByte(body, '\\') && utf8.Valid(body)) {
-				*out = string(body)
-				return true
-			}
-			return json.Unmarshal(d.b[start:d.i], out) == nil
-		case c == '\\':
-			plain = false
-			j++
-		case c < 0x20:
-			return false // not valid JSON
-		case c >= utf8.RuneSelf:
-			plain = false
-		}
-	}
-	return false
-}
-
-func containsByte(b []byte, c byte) bool {
-	for _, x := range b {
-		if x == c {
-			return true
-		}
-	}
-	return false
-}
-
-// int decodes an integer written as -?(0|[1-9][0-9]*) with at most 18
-// digits, where strconv.ParseInt (encoding/json's decoder for int) gives
-// the same value. What follows it must end the value (the caller checks
-// for , } or ]), so 1.5 and 1e3 are refused.
-func (d *decoder) int(out *int) bool {
-	d.space()
-	neg := d.i < len(d.b) && d.b[d.i] == '-'
-	if neg {
-		d.i++
-	}
-	start := d.i
-	v := 0
-	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-		v = v*10 + int(d.b[d.i]-'0')
-		d.i++
-	}
-	digits := d.i - start
-	if digits == 0 || digits > 18 || (digits > 1 && d.b[start] == '0') {
-		return false
-	}
-	if neg {
-		v = -v
-	}
-	*out = v
-	return true
-}
-
-// valid consumes one JSON value of any kind and returns it, after
-// json.Valid accepted it.
-func (d *decoder) valid() ([]byte, bool) {
-	d.space()
-	start := d.i
-	if !d.skip() {
-		return nil, false
-	}
-	v := d.b[start:d.i]
-	return v, json.Valid(v)
-}
-
-// raw decodes a value kept as it is, copied as json.RawMessage copies it.
-func (d *decoder) raw(out *json.RawMessage) bool {
-	v, ok := d.valid()
-	if ok {
-		*out = append(json.RawMessage(nil), v...)
-	}
+	s, ok := d.String()
+	*out = s
 	return ok
 }
 
-// skip moves past one value by its structure alone (json.Valid then
-// judges it): a string, a literal up to the next delimiter, or an object
-// or array up to its matching end.
-func (d *decoder) skip() bool {
-	start, depth := d.i, 0
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case '"':
-			if !d.skipString() {
-				return false
-			}
-			if depth == 0 {
-				return true
-			}
-			continue
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return d.i > start // the end of the enclosing value
-			}
-			depth--
-			if depth == 0 {
-				d.i++
-				return true
-			}
-		case ',', ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return d.i > start
-			}
-		case ':':
-			if depth == 0 {
-				return false
-			}
-		}
-		d.i++
-	}
-	return depth == 0 && d.i > start
+func (d *decoder) int(out *int) bool {
+	v, ok := d.Int(intDigits)
+	*out = v
+	return ok
 }
 
-// skipString moves past the string starting at d.i.
-func (d *decoder) skipString() bool {
-	for j := d.i + 1; j < len(d.b); j++ {
-		switch d.b[j] {
-		case '\\':
-			j++
-		case '"':
-			d.i = j + 1
-			return true
-		}
-	}
-	return false
+func (d *decoder) raw(out *json.RawMessage) bool {
+	v, ok := d.Raw()
+	*out = v
+	return ok
+}
+
+// fields is jsonpass's Object, for objects whose presence of members
+// does not matter.
+func (d *decoder) fields(names []string, value func(i int) bool) bool {
+	_, ok := d.Object(names, value)
+	return ok
 }
 
 // The payload's objects, member by member as metawebhook names them.
@@ -374,7 +157,8 @@ func (d *decoder) payload(pl *metawebhook.Payload) bool {
 }
 
 func (d *decoder) entries(out *[]metawebhook.Entry) bool {
-	return d.array(func() { *out = []metawebhook.Entry{} }, func() bool {
+	*out = []metawebhook.Entry{}
+	return d.Array(func() bool {
 		*out = append(*out, metawebhook.Entry{})
 		e := &(*out)[len(*out)-1]
 		return d.fields(entryNames, func(i int) bool {
@@ -387,7 +171,8 @@ func (d *decoder) entries(out *[]metawebhook.Entry) bool {
 }
 
 func (d *decoder) changes(out *[]metawebhook.Change) bool {
-	return d.array(func() { *out = []metawebhook.Change{} }, func() bool {
+	*out = []metawebhook.Change{}
+	return d.Array(func() bool {
 		*out = append(*out, metawebhook.Change{})
 		c := &(*out)[len(*out)-1]
 		return d.fields(changeNames, func(i int) bool {
@@ -422,14 +207,16 @@ func (d *decoder) value(v *metawebhook.Value) bool {
 }
 
 func (d *decoder) raws(out *[]json.RawMessage) bool {
-	return d.array(func() { *out = []json.RawMessage{} }, func() bool {
+	*out = []json.RawMessage{}
+	return d.Array(func() bool {
 		*out = append(*out, nil)
 		return d.raw(&(*out)[len(*out)-1])
 	})
 }
 
 func (d *decoder) statuses(out *[]metawebhook.Status) bool {
-	return d.array(func() { *out = []metawebhook.Status{} }, func() bool {
+	*out = []metawebhook.Status{}
+	return d.Array(func() bool {
 		*out = append(*out, metawebhook.Status{})
 		s := &(*out)[len(*out)-1]
 		return d.fields(statusNames, func(i int) bool {
@@ -456,7 +243,8 @@ func (d *decoder) statuses(out *[]metawebhook.Status) bool {
 }
 
 func (d *decoder) errors(out *[]metawebhook.Error) bool {
-	return d.array(func() { *out = []metawebhook.Error{} }, func() bool {
+	*out = []metawebhook.Error{}
+	return d.Array(func() bool {
 		*out = append(*out, metawebhook.Error{})
 		e := &(*out)[len(*out)-1]
 		return d.fields(errorNames, func(i int) bool {
