@@ -110,10 +110,11 @@ func run() int {
 		rep.Mode = "quick mode (BENCH_QUICK=1): one short run per row, smaller backlogs"
 	}
 	rep.Machine = bench.DescribeMachine(cfg, clickhouseVersion(ctx, cfg.CH))
+	bench.New(cfg, rep).Run(ctx)
+	// Read when the report is written, so the analysis can follow the run.
 	if b, err := os.ReadFile(filepath.Join(root, "bench", "findings.md")); err == nil {
 		rep.Findings = string(b)
 	}
-	bench.New(cfg, rep).Run(ctx)
 	rep.AddMemoryRows()
 	rep.Elapsed = time.Since(rep.Started)
 	rep.Machine = append(rep.Machine, "load average when the run ended: "+bench.LoadAverage())
