@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/testinfra"
 )
 
 // The test binary doubles as the broker process, so the test can SIGKILL it.
@@ -101,15 +102,7 @@ func (c *child) kill(t *testing.T) {
 	_ = c.cmd.Wait()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return testinfra.FreePort(t) }
 
 // A transaction left open by a broker crash is aborted on restart. The
 // producer's later, committed transactions on the same partition must

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wanotify/wanotify/pkg/testinfra"
 )
 
 func TestValidateNamesBadFields(t *testing.T) {
@@ -292,15 +294,7 @@ func TestHelperServer(t *testing.T) {
 	fmt.Printf("HELPER STOPPED err=%v stdin-restored=%v\n", err, restored)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return testinfra.FreePort(t) }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

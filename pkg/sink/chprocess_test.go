@@ -74,15 +74,7 @@ func buildLauncher(t testing.TB, dir string) string {
 	return bin
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return testinfra.FreePort(t) }
 
 func (p *chProcess) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.tcpPort)) }
 
