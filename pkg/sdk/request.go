@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+
+	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 // Request is one notification as a producer asks for it. The publisher,
@@ -130,7 +132,7 @@ func Build(tenant string, r *Request, o BuildOptions, now time.Time) (*contract.
 
 	if r.Recipient == "" {
 		v.add("/recipient", "is required")
-	} else if e164, err := recipients.normalize(r.Recipient); err != nil || !isE164(e164) {
+	} else if e164, err := phone.NormalizeCached(r.Recipient); err != nil || !isE164(e164) {
 		v.add("/recipient", "must be a possible phone number in international E.164 form (e.g. +447700900123)")
 	} else {
 		n.Recipient = e164

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/wanotify/wanotify/pkg/metawebhook"
-	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 // decodeSeeds are bodies at the edges of the one-pass decoder: the
@@ -201,40 +200,4 @@ func TestDecodeTakesTypicalBodiesInOnePass(t *testing.T) {
 	if err != nil || len(b.Events) != 1 || b.Ignored[IgnoredUnknownFields] != 1 {
 		t.Fatalf("unknown property: %+v %v, want the event and the property counted", b, err)
 	}
-}
-
-func TestRecipientCacheAgreesWithPhoneNormalize(t *testing.T) {
-	c := newRecipientCache(2)
-	for _, rid := range []string{"447700900123", "+447700900123", "14155550100", "14155550100", "919876543210", "4915112345678",
-		"12", "not-a-number", "+", "", "447700900123", strings.Repeat("4", 40)} {
-		for range 2 { // the second time from the cache, where it was remembered
-			got, err := c.normalize(rid)
-			want, wantErr := phone.Normalize("+" + strings.TrimPrefix(rid, "+"))
-			if got != want || (err == nil) != (wantErr == nil) {
-				t.Errorf("normalize(%q) = %q, %v; phone.Normalize gives %q, %v", rid, got, err, want, wantErr)
-			}
-		}
-	}
-	if c.c.Len() > 2 {
-		t.Errorf("cache holds %d entries, more than its size 2", c.c.Len())
-	}
-	n := 0
-	for _, k := range c.c.Keys() {
-		if _, err := phone.Normalize("+" + strings.TrimPrefix(k, "+")); err != nil {
-			t.Errorf("refused number %q remembered", k)
-		}
-		n++
-	}
-	if n == 0 {
-		t.Error("nothing remembered")
-	}
-}
-
-// withoutRecipientCache makes the parser normalize every recipient afresh
-// until the test ends: a cache of one entry, which the benchmarks'
-// cycle of recipients always misses.
-func withoutRecipientCache(tb testing.TB) {
-	saved := recipients
-	recipients = newRecipientCache(1)
-	tb.Cleanup(func() { recipients = saved })
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
+
+	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 // Format is the shape status webhooks arrive in.
@@ -337,7 +339,7 @@ func (p Parser) status(s *metawebhook.Status, at location, batch *Batch, perr *E
 	if err != nil {
 		perr.add(at.String()+"/timestamp", err.Error())
 	}
-	recipient, err := recipients.normalize(rid)
+	recipient, err := phone.NormalizeCached("+" + strings.TrimPrefix(rid, "+"))
 	if err != nil {
 		// The reason never echoes the number.
 		perr.add(at.String()+"/recipient_id", "is not a phone number in international form")

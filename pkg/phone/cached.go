@@ -1,4 +1,4 @@
-package sdk
+package phone
 
 import (
 	"fmt"
@@ -9,8 +9,6 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 // Parsing a number with phonenumbers costs about as much as everything
@@ -46,11 +44,17 @@ func newRecipientCache(perShard int) *recipientCache {
 	return c
 }
 
-// normalize is phone.Normalize behind the cache and the canonical-input
+// NormalizeCached is Normalize behind a bounded cache and a shortcut for
+// input already in canonical E.164 form: the same answers, for a fraction
+// of the cost where recipients repeat (ingest's publishers, the webhook
+// receiver's sent/delivered/read of one message).
+func NormalizeCached(raw string) (string, error) { return recipients.normalize(raw) }
+
+// normalize is Normalize behind the cache and the canonical-input
 // shortcut.
 func (c *recipientCache) normalize(raw string) (string, error) {
 	if len(raw) > recipientMaxInputLen {
-		return phone.Normalize(raw)
+		return Normalize(raw)
 	}
 	s := &c.shards[maphash.String(c.seed, raw)%recipientShards]
 	s.mu.RLock()
@@ -61,7 +65,7 @@ func (c *recipientCache) normalize(raw string) (string, error) {
 	}
 	e164, decided, err := canonicalE164(raw)
 	if !decided {
-		e164, err = phone.Normalize(raw)
+		e164, err = Normalize(raw)
 	}
 	if err != nil {
 		return "", err
@@ -140,7 +144,7 @@ func canonicalE164(raw string) (e164 string, decided bool, err error) {
 		}
 	}
 	if !phonenumbers.IsPossibleNumber(num) {
-		return "", true, fmt.Errorf("%w: %s is not a possible number", phone.ErrInvalid, phone.Mask(s))
+		return "", true, fmt.Errorf("%w: %s is not a possible number", ErrInvalid, Mask(s))
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), true, nil
 }

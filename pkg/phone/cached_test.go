@@ -1,4 +1,4 @@
-package sdk
+package phone
 
 import (
 	"fmt"
@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
-
-	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 func TestRecipientCacheAnswersAsPhoneNormalize(t *testing.T) {
@@ -16,7 +14,7 @@ func TestRecipientCacheAnswersAsPhoneNormalize(t *testing.T) {
 		"+8613800138000", "+4477009001234567890123456789012345"}
 	for round := 0; round < 2; round++ { // the second round is served from the cache
 		for _, in := range inputs {
-			want, wantErr := phone.Normalize(in)
+			want, wantErr := Normalize(in)
 			got, err := c.normalize(in)
 			if got != want || (err == nil) != (wantErr == nil) {
 				t.Fatalf("round %d %q: cache %q, %v; phone.Normalize %q, %v", round, in, got, err, want, wantErr)
@@ -71,7 +69,7 @@ func TestCanonicalE164AgreesWithPhoneNormalize(t *testing.T) {
 				if !ok {
 					continue
 				}
-				want, wantErr := phone.Normalize(in)
+				want, wantErr := Normalize(in)
 				checked++
 				if (gotErr == nil) != (wantErr == nil) || got != want {
 					t.Fatalf("%s: shortcut %q, %v; phonenumbers %q, %v", in, got, gotErr, want, wantErr)
@@ -109,7 +107,7 @@ func FuzzRecipient(f *testing.F) {
 	}
 	c := newRecipientCache(recipientShardSize)
 	f.Fuzz(func(t *testing.T, in string) {
-		want, wantErr := phone.Normalize(in)
+		want, wantErr := Normalize(in)
 		for round := 0; round < 2; round++ {
 			got, err := c.normalize(in)
 			if (err == nil) != (wantErr == nil) || got != want {
