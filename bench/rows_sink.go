@@ -22,10 +22,10 @@ import (
 
 const sinkBatchRows = 5000 // WANOTIFY_SINK_BATCH_ROWS' default; the raw baseline inserts batches of the same size
 
-// lifecycle returns the records of one notification's life as the
+// Lifecycle returns the records of one notification's life as the
 // pipeline writes them: the request, the dispatcher's accepted event and
-// the webhook's sent and delivered events.
-func lifecycle(prefix string, i int, at time.Time) ([]*kgo.Record, error) {
+// the webhook's sent and delivered events. pkg/sink's benchmarks use it too.
+func Lifecycle(prefix string, i int, at time.Time) ([]*kgo.Record, error) {
 	req := sdk.Request{
 		IdempotencyKey: fmt.Sprintf("%s-%d", prefix, i), EventType: "invoice.reminder", UserID: fmt.Sprintf("user-%d", i),
 		Recipient: fmt.Sprintf("+4477%08d", i%100000000), Sender: benchSender,
@@ -95,7 +95,7 @@ func (b *Bench) sink(ctx context.Context) ([]Row, error) {
 			now := time.Now()
 			var recs []*kgo.Record
 			for i := range notifications {
-				rs, err := lifecycle(prefix, i, now)
+				rs, err := Lifecycle(prefix, i, now)
 				if err != nil {
 					return err
 				}
@@ -208,7 +208,7 @@ func (b *Bench) freshness(ctx context.Context, cl *Cluster, db, prefix string, p
 			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 				time.Sleep(wait)
 			}
-			rs, err := lifecycle(prefix+"f", i, time.Now())
+			rs, err := Lifecycle(prefix+"f", i, time.Now())
 			if err != nil {
 				produceErr = err
 				return

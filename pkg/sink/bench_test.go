@@ -14,11 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/chmigrate"
-	"github.com/wanotify/wanotify/pkg/contract"
-	"github.com/wanotify/wanotify/pkg/sdk"
 	"github.com/wanotify/wanotify/pkg/sink/migrations"
 	"github.com/wanotify/wanotify/pkg/testinfra"
-	"github.com/wanotify/wanotify/pkg/topics"
+
+	"github.com/wanotify/wanotify/bench"
 )
 
 // lifecycles returns the records of n notifications' lives as the pipeline
@@ -28,33 +27,11 @@ func lifecycles(tb testing.TB, prefix string, n int, at time.Time) []*kgo.Record
 	tb.Helper()
 	out := make([]*kgo.Record, 0, 4*n)
 	for i := range n {
-		req := sdk.Request{
-			IdempotencyKey: fmt.Sprintf("%s-%d", prefix, i), EventType: "invoice.reminder", UserID: fmt.Sprintf("user-%d", i),
-			Recipient: fmt.Sprintf("+4477%08d", i%100000000), Sender: "bench-sender",
-			Template: &contract.Template{Name: "invoice_due", Language: "en_US", Parameters: []string{fmt.Sprintf("INV-%d", i), "49.00"}},
-			Metadata: map[string]string{"invoice": fmt.Sprint(i), "channel": "billing"},
-		}
-		rec, nt, err := sdk.BuildRecord("bench", &req, sdk.BuildOptions{SourceService: "billing", Sender: "bench-sender"}, at, "")
+		rs, err := bench.Lifecycle(prefix, i, at)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		out = append(out, rec)
-		wamid := fmt.Sprintf("wamid.bench.%s.%d", prefix, i)
-		for k, st := range []contract.Status{contract.StatusAccepted, contract.StatusSent, contract.StatusDelivered} {
-			ev := contract.StatusEvent{NotificationID: nt.ID, ProviderMessageID: wamid, Provider: "xpressbot", Tenant: nt.Tenant,
-				EventType: nt.EventType, Sender: nt.Sender, Recipient: nt.Recipient, Status: st, Attempt: 1,
-				OccurredAt: at.Add(time.Duration(k+1) * 100 * time.Millisecond).UTC(), Emitter: contract.EmitterWebhook}
-			if st == contract.StatusAccepted {
-				ev.EventID, ev.Emitter = contract.DispatcherEventID(nt.ID, st, 1), contract.EmitterDispatcher
-			} else {
-				ev.EventID, ev.Attempt = contract.WebhookEventID(wamid, st), 0
-			}
-			v, err := ev.Encode()
-			if err != nil {
-				tb.Fatal(err)
-			}
-			out = append(out, &kgo.Record{Topic: topics.Status, Key: ev.Key(), Value: v})
-		}
+		out = append(out, rs...)
 	}
 	return out
 }
