@@ -42,13 +42,12 @@ type openTxn struct {
 	epoch     int16
 }
 
-// Record batch header offsets (Kafka's RecordBatch v2 wire format).
+// A record batch (Kafka's RecordBatch v2) starts with its base offset and
+// its length, which counts the bytes after it; its CRC-32C covers
+// everything from the attributes on.
 const (
-	batchLengthOff = 8  // int32, counts the bytes after it
-	batchCRCOff    = 17 // uint32, CRC-32C of everything from attributes on
-	batchAttrsOff  = 21 // int16
-	batchPIDOff    = 43 // int64
-	batchEpochOff  = 51 // int16
+	batchLengthEnd = 12 // base offset (8) + length (4)
+	batchCRCStart  = 21 // offset of the attributes
 	batchHeaderLen = 61
 
 	attrTransactional = 0x10
@@ -168,22 +167,21 @@ func openInPartition(pdir string) (map[int64]int16, error) {
 			return nil, err
 		}
 		for len(raw) >= batchHeaderLen {
-			n := int(int32(binary.BigEndian.Uint32(raw[batchLengthOff:]))) + batchLengthOff + 4
+			n := int(int32(binary.BigEndian.Uint32(raw[batchLengthEnd-4:]))) + batchLengthEnd
 			if n < batchHeaderLen || n > len(raw) {
 				break // a torn write at the end: the broker drops it too
 			}
-			b := raw[:n]
-			raw = raw[n:]
-			if crc32.Checksum(b[batchAttrsOff:], castagnoli) != binary.BigEndian.Uint32(b[batchCRCOff:]) {
+			var rb kmsg.RecordBatch
+			err := rb.ReadFrom(raw[:n])
+			if err != nil || uint32(rb.CRC) != crc32.Checksum(raw[batchCRCStart:n], castagnoli) {
 				break
 			}
-			attrs := binary.BigEndian.Uint16(b[batchAttrsOff:])
-			pid := int64(binary.BigEndian.Uint64(b[batchPIDOff:]))
+			raw = raw[n:]
 			switch {
-			case attrs&attrControl != 0:
-				delete(open, pid)
-			case attrs&attrTransactional != 0:
-				open[pid] = int16(binary.BigEndian.Uint16(b[batchEpochOff:]))
+			case rb.Attributes&attrControl != 0:
+				delete(open, rb.ProducerID)
+			case rb.Attributes&attrTransactional != 0:
+				open[rb.ProducerID] = rb.ProducerEpoch
 			}
 		}
 	}
