@@ -35,7 +35,9 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -329,12 +331,27 @@ func (s *Server) refuse(ctx context.Context, w http.ResponseWriter, err error, n
 	return writeProblem(w, &Problem{Type: TypeInternal, Title: "Internal error", Status: http.StatusInternalServerError})
 }
 
+// traceHeaders are the record headers that carry ctx's trace context
+// (traceparent, and baggage when there is some), written by the global
+// propagator through kotel's record carrier as kotel's hooks would. One
+// request's records share them: each record's parent is the request span.
+func traceHeaders(ctx context.Context) []kgo.RecordHeader {
+	var scratch kgo.Record
+	otel.GetTextMapPropagator().Inject(ctx, kotel.NewRecordCarrier(&scratch))
+	return scratch.Headers
+}
+
 // produce writes recs and waits for Kafka. The wait is bounded by the
 // produce timeout but not cut short by the caller hanging up: franz-go
 // fails a partition's whole buffered batch when its first record's
 // context ends, so one impatient client must not fail its neighbours'
 // records.
 func (s *Server) produce(ctx context.Context, recs []*kgo.Record) []error {
+	if hs := traceHeaders(ctx); len(hs) > 0 {
+		for _, r := range recs {
+			r.Headers = append(r.Headers, hs...)
+		}
+	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ProduceTimeout)
 	defer cancel()
 	start := time.Now()

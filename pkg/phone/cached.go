@@ -146,7 +146,9 @@ func canonicalE164(raw string) (e164 string, decided bool, err error) {
 	if !phonenumbers.IsPossibleNumber(num) {
 		return "", true, fmt.Errorf("%w: %s is not a possible number", ErrInvalid, Mask(s))
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), true, nil
+	// E.164 formatting of the number read from s gives s back: the calling
+	// code, then the national number with the leading zeros kept above.
+	return s, true, nil
 }
 
 type nationalPrefix struct {

@@ -46,14 +46,11 @@ func record(n *contract.Notification, value []byte, topic string) *kgo.Record {
 	if topic == "" {
 		topic = topics.Requested
 	}
-	return &kgo.Record{
-		Topic: topic,
-		Key:   n.Key(),
-		Value: value,
-		Headers: []kgo.RecordHeader{
-			{Key: envelope.HeaderTenant, Value: []byte(n.Tenant)},
-			{Key: envelope.HeaderNotificationID, Value: []byte(n.ID)},
-			{Key: envelope.HeaderEventType, Value: []byte(n.EventType)},
-		},
-	}
+	// Room for the trace context (traceparent, tracestate) the producer
+	// adds, so adding it does not copy the headers.
+	headers := make([]kgo.RecordHeader, 3, 5)
+	headers[0] = kgo.RecordHeader{Key: envelope.HeaderTenant, Value: []byte(n.Tenant)}
+	headers[1] = kgo.RecordHeader{Key: envelope.HeaderNotificationID, Value: []byte(n.ID)}
+	headers[2] = kgo.RecordHeader{Key: envelope.HeaderEventType, Value: []byte(n.EventType)}
+	return &kgo.Record{Topic: topic, Key: n.Key(), Value: value, Headers: headers}
 }
