@@ -128,18 +128,89 @@ func BenchmarkBatch(b *testing.B) {
 func BenchmarkBatch100(b *testing.B) {
 	h := benchHarness(b)
 	b.SetParallelism(8)
-	const per = 100
 	bodies := make([][]byte, 64)
 	for i := range bodies {
-		items := make([]string, per)
-		for j := range items {
-			n := i*per + j
-			items[j] = fmt.Sprintf(`{"idempotency_key":"bench-%d","event_type":"invoice.reminder","user_id":"user-%d","recipient":"+4477%08d",`+
-				`"template":{"name":"invoice_due","language":"en_US","parameters":["INV-%d","49.00"]},`+
-				`"metadata":{"invoice":"%d","channel":"billing"}}`, n, n, n, n, n)
-		}
-		bodies[i] = []byte(`{"notifications":[` + strings.Join(items, ",") + `]}`)
+		bodies[i] = batch100Body(i)
 	}
 	serveParallel(b, h.router, "/v1/notifications/batch", func(i int64) []byte { return bodies[i%int64(len(bodies))] })
-	b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "notifications/s")
+	b.ReportMetric(float64(b.N*batch100Items)/b.Elapsed().Seconds(), "notifications/s")
+}
+
+// batch100Items is how many notifications a batch100Body holds.
+const batch100Items = 100
+
+// batch100Body is body i of BenchmarkBatch100: 100 notifications, each
+// with metadata, distinct from every other body's.
+func batch100Body(i int) []byte {
+	items := make([]string, batch100Items)
+	for j := range items {
+		n := i*batch100Items + j
+		items[j] = fmt.Sprintf(`{"idempotency_key":"bench-%d","event_type":"invoice.reminder","user_id":"user-%d","recipient":"+4477%08d",`+
+			`"template":{"name":"invoice_due","language":"en_US","parameters":["INV-%d","49.00"]},`+
+			`"metadata":{"invoice":"%d","channel":"billing"}}`, n, n, n, n, n)
+	}
+	return []byte(`{"notifications":[` + strings.Join(items, ",") + `]}`)
+}
+
+// BenchmarkDecodeRequest is decoding alone, the one pass and the
+// encoding/json path side by side: a typical request (benchBody), and a
+// request with every field, spaces and escapes (otpBody).
+func BenchmarkDecodeRequest(b *testing.B) {
+	for _, body := range []struct {
+		name string
+		raw  []byte
+	}{{"typical", benchBody(1)}, {"otp", []byte(otpBody)}} {
+		if _, ok := fastRequest(body.raw); !ok {
+			b.Fatalf("the one pass declines %s", body.raw)
+		}
+		b.Run(body.name+"/one-pass", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := decodeRequest(body.raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(body.name+"/encoding-json", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var w wireRequest
+				if err := decodeStrict(body.raw, &w, ""); err != nil {
+					b.Fatal(err)
+				}
+				w.request()
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeBatch100 is decoding a batch of 100 alone (a body of
+// BenchmarkBatch100), the one pass and the encoding/json path side by
+// side.
+func BenchmarkDecodeBatch100(b *testing.B) {
+	raw := batch100Body(0)
+	if _, ok := fastBatch(raw); !ok {
+		b.Fatal("the one pass declines the batch")
+	}
+	b.Run("one-pass", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeBatch(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var w wireBatchRequests
+			if err := decodeStrict(raw, &w, ""); err != nil {
+				b.Fatal(err)
+			}
+			items := make([]batchItem, len(w.Notifications))
+			for i := range w.Notifications {
+				items[i].req, items[i].fields = w.Notifications[i].request()
+			}
+		}
+	})
 }

@@ -6,17 +6,18 @@
 // not valid JSON, and the caller then leaves the whole document to its
 // slow path (encoding/json, a schema validator), which accepts it after
 // all or names what is wrong. What a method does accept, encoding/json
-// decodes to the same value: strings, integers, bools, raw values, arrays
-// of strings and objects of strings (FuzzReaderAgreesWithEncodingJSON
+// decodes to the same value: strings, integers, bools, null, raw values,
+// arrays of strings and objects of strings (FuzzReaderAgreesWithEncodingJSON
 // holds the Reader to that).
 //
 // Scalars end where their syntax ends: Int stops before "." or "e", Bool
-// before any letter after "true". The value is only certain once what
+// before any letter after "true", Null after "null". The value is only certain once what
 // follows it has been read as a delimiter (Next(','), Next('}'),
 // Next(']') or End), as every caller does.
 //
 // After a method returned false, the Reader's position is unspecified;
-// the caller gives up on the document.
+// the caller gives up on the document. Null alone is a question: its
+// false consumes only white space, and the value is read another way.
 package jsonpass
 
 import (
@@ -163,6 +164,21 @@ func (r *Reader) Bool() (bool, bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// Null consumes null, after white space, if it is there; otherwise it
+// consumes nothing but the white space, and the caller reads the value
+// another way. encoding/json decodes null to nil for a pointer, a map, a
+// slice or an interface, and leaves a value of any other kind as it was,
+// unless its type decodes itself (a json.RawMessage keeps the null: Raw
+// reads it).
+func (r *Reader) Null() bool {
+	r.Space()
+	if rest := r.b[r.i:]; len(rest) >= 4 && string(rest[:4]) == "null" {
+		r.i += 4
+		return true
+	}
+	return false
 }
 
 // Members reads an object, calling member for each member with its name

@@ -23,6 +23,7 @@ func whole[T any](doc string, read func(r *Reader) (T, bool)) (T, bool) {
 
 func readString(r *Reader) (string, bool)               { return r.String() }
 func readBool(r *Reader) (bool, bool)                   { return r.Bool() }
+func readNull(r *Reader) (bool, bool)                   { return true, r.Null() }
 func readRaw(r *Reader) (json.RawMessage, bool)         { return r.Raw() }
 func readStrings(r *Reader) ([]string, bool)            { return r.Strings() }
 func readStringMap(r *Reader) (map[string]string, bool) { return r.StringMap() }
@@ -148,6 +149,38 @@ func TestBool(t *testing.T) {
 		{`0`, false, false},
 		{``, false, false},
 	}.check(t, "Bool", readBool, agreeBool)
+}
+
+func TestNull(t *testing.T) {
+	reads[bool]{
+		{`null`, true, true},
+		{` null `, true, true},
+		{`nul`, false, false},
+		{`nullx`, false, false},
+		{`Null`, false, false},
+		{`"null"`, false, false},
+		{`0`, false, false},
+		{`{}`, false, false},
+		{``, false, false},
+	}.check(t, "Null", readNull, agreeNull)
+
+	// A value that is not null is left for the caller to read.
+	r := NewReader([]byte(` "nu" `))
+	if r.Null() {
+		t.Fatal(`Null took "nu"`)
+	}
+	if s, ok := r.String(); !ok || s != "nu" || !r.End() {
+		t.Errorf(`after Null: String = %q, %v; want "nu"`, s, ok)
+	}
+	r = NewReader([]byte(`[null,nullx]`))
+	var got []bool
+	ok := r.Array(func() bool {
+		got = append(got, r.Null())
+		return got[len(got)-1]
+	})
+	if ok || !reflect.DeepEqual(got, []bool{true, true}) {
+		t.Errorf("[null,nullx]: %v, %v; want the second null refused by its delimiter", got, ok)
+	}
 }
 
 func TestRaw(t *testing.T) {
@@ -369,6 +402,27 @@ func agreeStrings(t *testing.T, doc []byte)   { agree(t, "Strings", doc, readStr
 func agreeStringMap(t *testing.T, doc []byte) { agree(t, "StringMap", doc, readStringMap) }
 func agreeInts(t *testing.T, doc []byte)      { agree(t, "Array of Int", doc, readInts) }
 
+// agreeNull: a null the Reader takes sets a pointer, a map and a slice
+// to nil through encoding/json, and leaves a string, an integer and a
+// bool as they were.
+func agreeNull(t *testing.T, doc []byte) {
+	t.Helper()
+	if _, ok := whole(string(doc), readNull); !ok {
+		return
+	}
+	one := 1
+	p, m, l := &one, map[string]string{"k": "v"}, []string{"x"}
+	s, n, b := "x", 5, true
+	for _, v := range []any{&p, &m, &l, &s, &n, &b} {
+		if err := json.Unmarshal(doc, v); err != nil {
+			t.Fatalf("Null took %q; encoding/json refuses it into %T: %v", doc, v, err)
+		}
+	}
+	if p != nil || m != nil || l != nil || s != "x" || n != 5 || !b {
+		t.Fatalf("Null took %q; encoding/json decodes it to %v %v %v and keeps %q %d %v", doc, p, m, l, s, n, b)
+	}
+}
+
 func agreeRaw(t *testing.T, doc []byte) {
 	t.Helper()
 	got, ok := whole(string(doc), readRaw)
@@ -398,9 +452,14 @@ type record struct {
 
 var recordNames = []string{"name", "count", "on", "raw", "list", "map", "sub"}
 
+// readRecord takes null for any member but raw, which keeps it as a
+// value of its own.
 func readRecord(r *Reader) (*record, bool) {
 	rec := new(record)
 	_, ok := r.Object(recordNames, func(i int) (ok bool) {
+		if i != 3 && r.Null() {
+			return true
+		}
 		switch i {
 		case 0:
 			rec.Name, ok = r.String()
@@ -468,6 +527,10 @@ var recordSeeds = []string{
 	`{"count":01}`,
 	`{"count":99999999999999999999}`,
 	`{"on":null}`,
+	`{"name":null,"count":null,"on":null,"list":null,"map":null,"sub":null}`,
+	`{"sub":null,"sub":{}}`,
+	`{"name":nul}`,
+	`{"count":nullx}`,
 	`{"raw":null}`,
 	`{"raw":1 }`,
 	`{"list":null}`,
@@ -484,15 +547,15 @@ var recordSeeds = []string{
 }
 
 // FuzzReaderAgreesWithEncodingJSON: whenever the Reader takes a document
-// as a string, an integer, a bool, a raw value, an array of strings or
-// integers, an object of strings or a struct's object, encoding/json
+// as a string, an integer, a bool, null, a raw value, an array of strings
+// or integers, an object of strings or a struct's object, encoding/json
 // decodes the same bytes, without error, to the same value. The Reader
 // never panics either.
 func FuzzReaderAgreesWithEncodingJSON(f *testing.F) {
 	for _, s := range recordSeeds {
 		f.Add([]byte(s))
 	}
-	for _, s := range []string{`"a\u00e9\"x"`, "\"\xed\xa0\x80\"", `-0`, `123456789012345678`, `true`, `false `,
+	for _, s := range []string{`null`, ` null `, `nullx`, `"a\u00e9\"x"`, "\"\xed\xa0\x80\"", `-0`, `123456789012345678`, `true`, `false `,
 		`[1,-2]`, `["a","\n"]`, `{"a":"b","\u00e9":"c"}`, `{"a":[{}],"b":"}"}`, strings.Repeat("[", 40)} {
 		f.Add([]byte(s))
 	}
@@ -500,6 +563,7 @@ func FuzzReaderAgreesWithEncodingJSON(f *testing.F) {
 		agreeString(t, doc)
 		agreeInt(t, doc)
 		agreeBool(t, doc)
+		agreeNull(t, doc)
 		agreeRaw(t, doc)
 		agreeStrings(t, doc)
 		agreeStringMap(t, doc)
