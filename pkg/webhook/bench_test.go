@@ -68,6 +68,58 @@ func benchServer(b *testing.B) string {
 	return srv.URL + cfg.Path
 }
 
+// benchReceiver is the receiver as benchServer configures it, without
+// the HTTP server around it.
+func benchReceiver(b *testing.B) *Receiver {
+	b.Helper()
+	brokers := testinfra.KafkaWithTopics(b, 3)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider()
+	k := kotel.NewKotel(kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(tp), kotel.TracerPropagator(propagation.TraceContext{}))))
+	cl := testinfra.Client(b, brokers, append(ProducerOptions(), kgo.WithHooks(k.Hooks()...))...)
+	rx, err := New(testConfig(), cl, WithMeterProvider(mp), WithTracerProvider(tp))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rx
+}
+
+// BenchmarkStatusHandler calls the receiver's handler directly (no
+// connection, no HTTP parsing) from 8 goroutines per core, so allocs/op
+// and cpu-ns/op are the receiver's work per webhook (request span,
+// signature, parse, produce, metrics) plus the Kafka client's and the
+// in-process broker's.
+func BenchmarkStatusHandler(b *testing.B) {
+	for _, n := range []int{1, 20} {
+		bodies, sigs := benchWebhooks(b, 1000, n)
+		b.Run(fmt.Sprintf("statuses=%d", n), func(b *testing.B) {
+			rx := benchReceiver(b)
+			h := rx.Handler()
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.ResetTimer()
+			cpu := cpuTime(b)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := next.Add(1) % int64(len(bodies))
+					req := httptest.NewRequest(http.MethodPost, rx.cfg.Path, bytes.NewReader(bodies[i]))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set(metawebhook.DefaultSignatureHeader, sigs[i])
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Errorf("status %d: %s", w.Code, w.Body)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
 // bareServer is the baseline of bench.ServeBareWebhook: a mux handler that
 // produces the body it read, as it is, with the receiver's producer
 // settings, and answers 200, verifying and parsing nothing.
