@@ -74,6 +74,7 @@ func (p *pair) runs(format func(float64) string) []string {
 
 func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 	var tput, p50, p99 pair
+	var untracedTput []float64
 	var fixedErrs []string
 	d, fd := b.dur(8*time.Second, 3*time.Second), b.dur(8*time.Second, 3*time.Second)
 	for run := range b.cfg.Runs {
@@ -96,18 +97,27 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 				return err
 			}
 			defer bare.Stop(10 * time.Second)
-			targets := []string{"http://" + addr, "http://" + bareAddr}
-			var tp [2]float64
+			untracedAddr, _ := FreeAddr()
+			untraced, err := b.service(cl, "ingest", "ingest-untraced", fmt.Sprintf("single-%d", run), "http://"+untracedAddr+"/readyz",
+				"WANOTIFY_INGEST_ADDR="+untracedAddr, "WANOTIFY_INGEST_API_KEYS="+ingestKeys(), untracedEnv)
+			if err != nil {
+				return err
+			}
+			defer untraced.Stop(10 * time.Second)
+			targets := []string{"http://" + addr, "http://" + bareAddr, "http://" + untracedAddr}
+			names := []string{"ingest", "bare", "ingest untraced"}
+			var tp [3]float64
 			var lat [2]*FixedRate
-			for _, k := range order(run) {
+			for _, k := range order3(run) {
 				prefix := runID("ing", run) + fmt.Sprintf("t%d", k)
 				t, err := b.maxThroughput(ctx, "publish.lua", targets[k], d, wrkConns, publishRequest(targets[k], prefix), ingestKey, prefix)
 				if err != nil {
 					return err
 				}
 				tp[k] = t.PerSecond()
-				b.cfg.logf("  run %d %s: %s accepted/s (%d answers, %d errors)", run+1, []string{"ingest", "bare"}[k], rate(tp[k], ""), t.Requests, t.Errors)
+				b.cfg.logf("  run %d %s: %s accepted/s (%d answers, %d errors)", run+1, names[k], rate(tp[k], ""), t.Requests, t.Errors)
 			}
+			untracedTput = append(untracedTput, tp[2])
 			for _, k := range order(run) {
 				prefix := runID("fix", run) + fmt.Sprintf("t%d", k)
 				lat[k] = OpenLoop(ctx, fixedRate, fd, fixedMaxConn, publishRequest(targets[k], prefix))
@@ -138,7 +148,7 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 		{What: "ingest, single POSTs, acks=all: accepted/s", Figure: rate(s, "/s"), Baseline: rate(base, "/s") + " (bare mux handler)",
 			Ratio: ratio(s, base), Target: "≥ 80% of baseline", Verdict: verdict(s >= 0.8*base),
 			Runs: tput.runs(func(v float64) string { return rate(v, "/s") }),
-			Note: fmt.Sprintf("%s for %s, %d connections, %d threads, bench/wrk/publish.lua: one ~300-byte notification per request with its own idempotency key and recipient; ingest (services/ingest, a process of its own) answers 202 once Kafka acknowledged with acks=all. Baseline: a gorilla/mux handler that decodes the same JSON and ProduceSyncs the same bytes to the same broker (bench.ServeBareIngest, its own process), driven the same way, alternating with the service.", loadTool(b.cfg), d, wrkConns, wrkThreads)},
+			Note: fmt.Sprintf("%s for %s, %d connections, %d threads, bench/wrk/publish.lua: one ~300-byte notification per request with its own idempotency key and recipient; ingest (services/ingest, a process of its own) answers 202 once Kafka acknowledged with acks=all. Baseline: a gorilla/mux handler that decodes the same JSON and ProduceSyncs the same bytes to the same broker (bench.ServeBareIngest, its own process), driven the same way, alternating with the service. %s", loadTool(b.cfg), d, wrkConns, wrkThreads, untracedNote("ingest", untracedTput, base))},
 		{What: "ingest, single POSTs at 5,000/s: p50 / p99", Figure: ms(time.Duration(s50)) + " / " + ms(time.Duration(s99)),
 			Baseline: ms(time.Duration(b50)) + " / " + ms(time.Duration(b99)), Target: "p99 ≤ 20 ms", Verdict: verdict(time.Duration(s99) <= 20*time.Millisecond),
 			Runs: p99.runs(func(v float64) string { return "p99 " + ms(time.Duration(v)) }), Note: latNote},
@@ -150,6 +160,32 @@ func loadTool(c *Config) string {
 		return "wrk"
 	}
 	return "The Go closed-loop generator (wrk missing)"
+}
+
+// untracedEnv starts a service that records no spans of its own: trace
+// ids are still made and propagated (and logged), but no span is built,
+// timed or kept. It is the cost of tracing, measured.
+const untracedEnv = "WANOTIFY_TRACE_SAMPLE_RATIO=0"
+
+// untracedNote reports the same service measured with untracedEnv, in the
+// same runs, next to the baseline: how much of the gap is tracing.
+func untracedNote(service string, tput []float64, base float64) string {
+	if len(tput) == 0 {
+		return ""
+	}
+	runs := make([]string, len(tput))
+	for i, v := range tput {
+		runs[i] = rate(v, "/s")
+	}
+	m := Median(tput)
+	return fmt.Sprintf("What tracing costs: the same %s with %s (no span recorded; trace ids still made, propagated and logged), driven the same way in the same runs: %s/s, %s of the baseline (runs: %s).",
+		service, untracedEnv, rate(m, ""), ratio(m, base), strings.Join(runs, ", "))
+}
+
+// order3 rotates which of subject (0), baseline (1) and the untraced
+// subject (2) goes first.
+func order3(run int) []int {
+	return [][]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}}[run%3]
 }
 
 // order alternates which of subject (0) and baseline (1) goes first.
@@ -283,6 +319,7 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 		return nil, err
 	}
 	var tput, p50, p99 pair
+	var untracedTput []float64
 	var fixedErrs []string
 	d, fd := b.dur(8*time.Second, 3*time.Second), b.dur(8*time.Second, 3*time.Second)
 	for run := range b.cfg.Runs {
@@ -305,17 +342,26 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 				return err
 			}
 			defer bare.Stop(10 * time.Second)
-			targets := []string{"http://" + addr + webhookPath, "http://" + bareAddr + webhookPath}
-			var tp [2]float64
+			untracedAddr, _ := FreeAddr()
+			untraced, err := b.service(cl, "webhook", "webhook-untraced", fmt.Sprintf("%d", run), "http://"+untracedAddr+"/readyz",
+				"WANOTIFY_WEBHOOK_ADDR="+untracedAddr, "WANOTIFY_WEBHOOK_SECRET="+webhookSecret, "WANOTIFY_WEBHOOK_PATH="+webhookPath, untracedEnv)
+			if err != nil {
+				return err
+			}
+			defer untraced.Stop(10 * time.Second)
+			targets := []string{"http://" + addr + webhookPath, "http://" + bareAddr + webhookPath, "http://" + untracedAddr + webhookPath}
+			names := []string{"webhook", "bare", "webhook untraced"}
+			var tp [3]float64
 			var lat [2]*FixedRate
-			for _, k := range order(run) {
+			for _, k := range order3(run) {
 				t, err := b.maxThroughput(ctx, "webhook.lua", targets[k], d, wrkConns, webhookRequest(targets[k], bodies), bodiesFile, metawebhook.DefaultSignatureHeader)
 				if err != nil {
 					return err
 				}
 				tp[k] = t.PerSecond()
-				b.cfg.logf("  run %d %s: %s events/s (%d answers, %d errors)", run+1, []string{"webhook", "bare"}[k], rate(tp[k], ""), t.Requests, t.Errors)
+				b.cfg.logf("  run %d %s: %s events/s (%d answers, %d errors)", run+1, names[k], rate(tp[k], ""), t.Requests, t.Errors)
 			}
+			untracedTput = append(untracedTput, tp[2])
 			for _, k := range order(run) {
 				lat[k] = OpenLoop(ctx, fixedRate, fd, fixedMaxConn, webhookRequest(targets[k], bodies))
 				b.cfg.logf("  run %d %s at %.0f/s: p50 %s p99 %s (%d sent, %d errors)", run+1, []string{"webhook", "bare"}[k], fixedRate,
@@ -345,7 +391,7 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 		{What: "webhook receiver: events/s", Figure: rate(s, "/s"), Baseline: rate(base, "/s") + " (bare handler, no verification)",
 			Ratio: ratio(s, base), Target: "≥ 80% of baseline", Verdict: verdict(s >= 0.8*base),
 			Runs: tput.runs(func(v float64) string { return rate(v, "/s") }),
-			Note: fmt.Sprintf("%s for %s, %d connections, bench/wrk/webhook.lua cycling through 10,000 Meta-shaped status webhooks (one status each, signed with HMAC-SHA256 by the harness beforehand); the receiver (services/webhook) verifies, parses and produces each status event with acks=all before answering 200. Baseline: a gorilla/mux handler that produces the same bytes to notifications.status without verifying or parsing (bench.ServeBareWebhook).", loadTool(b.cfg), d, wrkConns)},
+			Note: fmt.Sprintf("%s for %s, %d connections, bench/wrk/webhook.lua cycling through 10,000 Meta-shaped status webhooks (one status each, signed with HMAC-SHA256 by the harness beforehand); the receiver (services/webhook) verifies, parses and produces each status event with acks=all before answering 200. Baseline: a gorilla/mux handler that produces the same bytes to notifications.status without verifying or parsing (bench.ServeBareWebhook). %s", loadTool(b.cfg), d, wrkConns, untracedNote("receiver", untracedTput, base))},
 		{What: "webhook receiver at 5,000/s: p50 / p99", Figure: ms(time.Duration(s50)) + " / " + ms(time.Duration(s99)),
 			Baseline: ms(time.Duration(b50)) + " / " + ms(time.Duration(b99)), Target: "p99 ≤ 10 ms", Verdict: verdict(time.Duration(s99) <= 10*time.Millisecond),
 			Runs: p99.runs(func(v float64) string { return "p99 " + ms(time.Duration(v)) }), Note: latNote},

@@ -18,3 +18,9 @@ func Configure(e *config.Env) (service.Body, error) {
 		return Run(ctx, rt, c, nil)
 	}, nil
 }
+
+// GCPercent is the ingest process's garbage collector target when GOGC is
+// not set (service.ApplyRuntimeDefaults): its live heap is a few
+// megabytes while every request allocates tens of kilobytes, so at Go's
+// default it collects dozens of times a second.
+const GCPercent = 200

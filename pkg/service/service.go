@@ -81,10 +81,15 @@ type Options struct {
 	ReadinessGrace   time.Duration // time between readiness going false and the body's cancellation
 	ShutdownTimeout  time.Duration // how long the body may drain
 	DefaultAdminAddr string
+	// GCPercent is the garbage collector's target (as GOGC) when the
+	// environment sets none; 0 keeps Go's default (see
+	// ApplyRuntimeDefaults).
+	GCPercent int
 }
 
 // Main runs a service and exits the process.
 func Main(name string, configure Configure, opts Options) {
+	ApplyRuntimeDefaults(opts.GCPercent)
 	os.Exit(Run(context.Background(), name, config.FromEnv(), configure, opts, nil))
 }
 
@@ -118,6 +123,7 @@ func Run(ctx context.Context, name string, e *config.Env, configure Configure, o
 	}
 	rt := &Runtime{Name: name, Log: tel.Logger, Telemetry: tel, AdminAddr: opts.AdminAddr}
 	rt.health.Store(true)
+	logRuntime(rt.Log)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -19,6 +19,12 @@ import (
 // ServiceName is the receiver's service name (logs, traces, client id).
 const ServiceName = "webhook"
 
+// GCPercent is the receiver process's garbage collector target when GOGC
+// is not set (service.ApplyRuntimeDefaults): its live heap is a few
+// megabytes while every webhook allocates kilobytes, so at Go's default
+// it collects dozens of times a second.
+const GCPercent = 200
+
 // Configure reads the receiver's and Kafka's settings from e and returns
 // the service body: the webhook routes and /healthz, /readyz, /metrics on
 // one listener at Config.Addr.

@@ -12,5 +12,5 @@ import (
 
 func main() {
 	// The admin endpoints share the receiver's listener.
-	service.Main(webhook.ServiceName, webhook.Configure, service.Options{DefaultAdminAddr: ""})
+	service.Main(webhook.ServiceName, webhook.Configure, service.Options{DefaultAdminAddr: "", GCPercent: webhook.GCPercent})
 }

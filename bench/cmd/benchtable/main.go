@@ -226,8 +226,9 @@ func runProfiled(name string) int {
 			}
 			return func(ctx context.Context, rt *service.Runtime) error { return ingest.Run(ctx, rt, c, nil) }, nil
 		}
+		opts.GCPercent = ingest.GCPercent
 	case "webhook":
-		configure = webhook.Configure
+		configure, opts.GCPercent = webhook.Configure, webhook.GCPercent
 	case "sink":
 		configure, opts.DefaultAdminAddr = sink.Configure, sink.DefaultAdminAddr
 	case "dispatcher":
@@ -242,6 +243,7 @@ func runProfiled(name string) int {
 		return 2
 	}
 	defer stopProfile()
+	service.ApplyRuntimeDefaults(opts.GCPercent)
 	return service.Run(context.Background(), name, config.New(os.LookupEnv, nil), configure, opts, nil)
 }
 
