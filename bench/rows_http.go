@@ -108,7 +108,7 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 			names := []string{"ingest", "bare", "ingest untraced"}
 			var tp [3]float64
 			var lat [2]*FixedRate
-			for _, k := range order3(run) {
+			throughput := func(k int) error {
 				prefix := runID("ing", run) + fmt.Sprintf("t%d", k)
 				t, err := b.maxThroughput(ctx, "publish.lua", targets[k], d, wrkConns, publishRequest(targets[k], prefix), ingestKey, prefix)
 				if err != nil {
@@ -116,8 +116,13 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 				}
 				tp[k] = t.PerSecond()
 				b.cfg.logf("  run %d %s: %s accepted/s (%d answers, %d errors)", run+1, names[k], rate(tp[k], ""), t.Requests, t.Errors)
+				return nil
 			}
-			untracedTput = append(untracedTput, tp[2])
+			for _, k := range order(run) {
+				if err := throughput(k); err != nil {
+					return err
+				}
+			}
 			for _, k := range order(run) {
 				prefix := runID("fix", run) + fmt.Sprintf("t%d", k)
 				lat[k] = OpenLoop(ctx, fixedRate, fd, fixedMaxConn, publishRequest(targets[k], prefix))
@@ -127,6 +132,12 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 					fixedErrs = append(fixedErrs, fmt.Sprintf("%s run %d: %d of %d failed (%v)", []string{"ingest", "bare"}[k], run+1, lat[k].Errors, lat[k].Sent, lat[k].FirstErr))
 				}
 			}
+			// Last, so the fixed-rate rows see the broker as they did
+			// before this figure was added.
+			if err := throughput(2); err != nil {
+				return err
+			}
+			untracedTput = append(untracedTput, tp[2])
 			tput.add(tp[0], tp[1])
 			p50.add(float64(lat[0].Latency.Quantile(0.5)), float64(lat[1].Latency.Quantile(0.5)))
 			p99.add(float64(lat[0].Latency.Quantile(0.99)), float64(lat[1].Latency.Quantile(0.99)))
@@ -178,14 +189,8 @@ func untracedNote(service string, tput []float64, base float64) string {
 		runs[i] = rate(v, "/s")
 	}
 	m := Median(tput)
-	return fmt.Sprintf("What tracing costs: the same %s with %s (no span recorded; trace ids still made, propagated and logged), driven the same way in the same runs: %s/s, %s of the baseline (runs: %s).",
+	return fmt.Sprintf("What tracing costs: the same %s with %s (no span recorded; trace ids still made, propagated and logged), driven the same way in the same runs, after the fixed-rate measurements: %s/s, %s of the baseline (runs: %s).",
 		service, untracedEnv, rate(m, ""), ratio(m, base), strings.Join(runs, ", "))
-}
-
-// order3 rotates which of subject (0), baseline (1) and the untraced
-// subject (2) goes first.
-func order3(run int) []int {
-	return [][]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}}[run%3]
 }
 
 // order alternates which of subject (0) and baseline (1) goes first.
@@ -353,15 +358,20 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 			names := []string{"webhook", "bare", "webhook untraced"}
 			var tp [3]float64
 			var lat [2]*FixedRate
-			for _, k := range order3(run) {
+			throughput := func(k int) error {
 				t, err := b.maxThroughput(ctx, "webhook.lua", targets[k], d, wrkConns, webhookRequest(targets[k], bodies), bodiesFile, metawebhook.DefaultSignatureHeader)
 				if err != nil {
 					return err
 				}
 				tp[k] = t.PerSecond()
 				b.cfg.logf("  run %d %s: %s events/s (%d answers, %d errors)", run+1, names[k], rate(tp[k], ""), t.Requests, t.Errors)
+				return nil
 			}
-			untracedTput = append(untracedTput, tp[2])
+			for _, k := range order(run) {
+				if err := throughput(k); err != nil {
+					return err
+				}
+			}
 			for _, k := range order(run) {
 				lat[k] = OpenLoop(ctx, fixedRate, fd, fixedMaxConn, webhookRequest(targets[k], bodies))
 				b.cfg.logf("  run %d %s at %.0f/s: p50 %s p99 %s (%d sent, %d errors)", run+1, []string{"webhook", "bare"}[k], fixedRate,
@@ -370,6 +380,12 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 					fixedErrs = append(fixedErrs, fmt.Sprintf("%s run %d: %d of %d failed (%v)", []string{"webhook", "bare"}[k], run+1, lat[k].Errors, lat[k].Sent, lat[k].FirstErr))
 				}
 			}
+			// Last, so the fixed-rate rows see the broker as they did
+			// before this figure was added.
+			if err := throughput(2); err != nil {
+				return err
+			}
+			untracedTput = append(untracedTput, tp[2])
 			tput.add(tp[0], tp[1])
 			p50.add(float64(lat[0].Latency.Quantile(0.5)), float64(lat[1].Latency.Quantile(0.5)))
 			p99.add(float64(lat[0].Latency.Quantile(0.99)), float64(lat[1].Latency.Quantile(0.99)))
