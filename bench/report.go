@@ -111,7 +111,7 @@ func (r *Report) Markdown() string {
 	for _, m := range r.Machine {
 		fmt.Fprintf(&b, "- %s\n", m)
 	}
-	b.WriteString("\nEvery figure is the median of the runs listed under Details; a baseline is measured in the same run, on the same machine, alternating with the figure it is compared with (these machines are shared: identical runs differ by up to ±20%).\n\n")
+	b.WriteString("\nEvery figure is the median of the runs listed under Details; a baseline is measured in the same run, on the same machine, alternating with the figure it is compared with (these machines are shared: identical runs differ by up to ±20%), and a ratio is the median of the runs' own ratios (each run's figure over the baseline measured next to it).\n\n")
 	b.WriteString(r.Table())
 	if len(r.Warnings) > 0 {
 		b.WriteString("\nWarnings of this run:\n\n")

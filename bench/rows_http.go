@@ -64,6 +64,32 @@ func (p *pair) add(s, b float64) {
 
 func (p *pair) medians() (float64, float64) { return Median(p.subject), Median(p.baseline) }
 
+// ratio is the median of the runs' own ratios: each run's figure over the
+// baseline measured next to it, which is why the baseline is measured in
+// the same run. (The ratio of the two medians would set one run's figure
+// against another run's baseline when the machine's speed moves between
+// runs.)
+func (p *pair) ratio() float64 {
+	rs := make([]float64, 0, len(p.subject))
+	for i := range p.subject {
+		if p.baseline[i] > 0 {
+			rs = append(rs, p.subject[i]/p.baseline[i])
+		}
+	}
+	return Median(rs)
+}
+
+// ratioRuns is runs with each run's own ratio.
+func (p *pair) ratioRuns(format func(float64) string) []string {
+	out := p.runs(format)
+	for i := range out {
+		if p.baseline[i] > 0 {
+			out[i] += " (" + pct(p.subject[i]/p.baseline[i]) + ")"
+		}
+	}
+	return out
+}
+
 func (p *pair) runs(format func(float64) string) []string {
 	out := make([]string, len(p.subject))
 	for i := range p.subject {
@@ -157,9 +183,9 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 	}
 	return []Row{
 		{What: "ingest, single POSTs, acks=all: accepted/s", Figure: rate(s, "/s"), Baseline: rate(base, "/s") + " (bare mux handler)",
-			Ratio: ratio(s, base), Target: "≥ 80% of baseline", Verdict: verdict(s >= 0.8*base),
-			Runs: tput.runs(func(v float64) string { return rate(v, "/s") }),
-			Note: fmt.Sprintf("%s for %s, %d connections, %d threads, bench/wrk/publish.lua: one ~300-byte notification per request with its own idempotency key and recipient; ingest (services/ingest, a process of its own) answers 202 once Kafka acknowledged with acks=all. Baseline: a gorilla/mux handler that decodes the same JSON and ProduceSyncs the same bytes to the same broker (bench.ServeBareIngest, its own process), driven the same way, alternating with the service. %s", loadTool(b.cfg), d, wrkConns, wrkThreads, untracedNote("ingest", untracedTput, base))},
+			Ratio: pct(tput.ratio()), Target: "≥ 80% of baseline", Verdict: verdict(tput.ratio() >= 0.8),
+			Runs: tput.ratioRuns(func(v float64) string { return rate(v, "/s") }),
+			Note: fmt.Sprintf("%s for %s, %d connections, %d threads, bench/wrk/publish.lua: one ~300-byte notification per request with its own idempotency key and recipient; ingest (services/ingest, a process of its own) answers 202 once Kafka acknowledged with acks=all. Baseline: a gorilla/mux handler that decodes the same JSON and ProduceSyncs the same bytes to the same broker (bench.ServeBareIngest, its own process), driven the same way, alternating with the service. %s", loadTool(b.cfg), d, wrkConns, wrkThreads, untracedNote("ingest", untracedTput, tput.baseline))},
 		{What: "ingest, single POSTs at 5,000/s: p50 / p99", Figure: ms(time.Duration(s50)) + " / " + ms(time.Duration(s99)),
 			Baseline: ms(time.Duration(b50)) + " / " + ms(time.Duration(b99)), Target: "p99 ≤ 20 ms", Verdict: verdict(time.Duration(s99) <= 20*time.Millisecond),
 			Runs: p99.runs(func(v float64) string { return "p99 " + ms(time.Duration(v)) }), Note: latNote},
@@ -179,18 +205,15 @@ func loadTool(c *Config) string {
 const untracedEnv = "WANOTIFY_TRACE_SAMPLE_RATIO=0"
 
 // untracedNote reports the same service measured with untracedEnv, in the
-// same runs, next to the baseline: how much of the gap is tracing.
-func untracedNote(service string, tput []float64, base float64) string {
-	if len(tput) == 0 {
+// same runs, next to the baseline of each run: how much of the gap is
+// tracing.
+func untracedNote(service string, tput, base []float64) string {
+	if len(tput) == 0 || len(tput) != len(base) {
 		return ""
 	}
-	runs := make([]string, len(tput))
-	for i, v := range tput {
-		runs[i] = rate(v, "/s")
-	}
-	m := Median(tput)
+	p := pair{subject: tput, baseline: base}
 	return fmt.Sprintf("What tracing costs: the same %s with %s (no span recorded; trace ids still made, propagated and logged), driven the same way in the same runs, after the fixed-rate measurements: %s/s, %s of the baseline (runs: %s).",
-		service, untracedEnv, rate(m, ""), ratio(m, base), strings.Join(runs, ", "))
+		service, untracedEnv, rate(Median(tput), ""), pct(p.ratio()), strings.Join(p.ratioRuns(func(v float64) string { return rate(v, "/s") }), ", "))
 }
 
 // order alternates which of subject (0) and baseline (1) goes first.
@@ -405,9 +428,9 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 	}
 	return []Row{
 		{What: "webhook receiver: events/s", Figure: rate(s, "/s"), Baseline: rate(base, "/s") + " (bare handler, no verification)",
-			Ratio: ratio(s, base), Target: "≥ 80% of baseline", Verdict: verdict(s >= 0.8*base),
-			Runs: tput.runs(func(v float64) string { return rate(v, "/s") }),
-			Note: fmt.Sprintf("%s for %s, %d connections, bench/wrk/webhook.lua cycling through 10,000 Meta-shaped status webhooks (one status each, signed with HMAC-SHA256 by the harness beforehand); the receiver (services/webhook) verifies, parses and produces each status event with acks=all before answering 200. Baseline: a gorilla/mux handler that produces the same bytes to notifications.status without verifying or parsing (bench.ServeBareWebhook). %s", loadTool(b.cfg), d, wrkConns, untracedNote("receiver", untracedTput, base))},
+			Ratio: pct(tput.ratio()), Target: "≥ 80% of baseline", Verdict: verdict(tput.ratio() >= 0.8),
+			Runs: tput.ratioRuns(func(v float64) string { return rate(v, "/s") }),
+			Note: fmt.Sprintf("%s for %s, %d connections, bench/wrk/webhook.lua cycling through 10,000 Meta-shaped status webhooks (one status each, signed with HMAC-SHA256 by the harness beforehand); the receiver (services/webhook) verifies, parses and produces each status event with acks=all before answering 200. Baseline: a gorilla/mux handler that produces the same bytes to notifications.status without verifying or parsing (bench.ServeBareWebhook). %s", loadTool(b.cfg), d, wrkConns, untracedNote("receiver", untracedTput, tput.baseline))},
 		{What: "webhook receiver at 5,000/s: p50 / p99", Figure: ms(time.Duration(s50)) + " / " + ms(time.Duration(s99)),
 			Baseline: ms(time.Duration(b50)) + " / " + ms(time.Duration(b99)), Target: "p99 ≤ 10 ms", Verdict: verdict(time.Duration(s99) <= 10*time.Millisecond),
 			Runs: p99.runs(func(v float64) string { return "p99 " + ms(time.Duration(v)) }), Note: latNote},
