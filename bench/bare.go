@@ -82,6 +82,13 @@ func ServeBareWebhook(ctx context.Context, addr, path string, kafkaOpts []kgo.Op
 		return err
 	}
 	defer cl.Close()
+	return serveBare(ctx, addr, BareWebhookHandler(cl, path))
+}
+
+// BareWebhookHandler is the webhook receiver's baseline: POST path
+// produces the body it read (at most 1 MiB), as it is, to cl's default
+// produce topic, keyed by a counter, and answers 200 once Kafka has it.
+func BareWebhookHandler(cl *kgo.Client, path string) *mux.Router {
 	var seq atomic.Int64
 	r := mux.NewRouter()
 	r.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
@@ -98,7 +105,7 @@ func ServeBareWebhook(ctx context.Context, addr, path string, kafkaOpts []kgo.Op
 		}
 		w.WriteHeader(http.StatusOK)
 	}).Methods(http.MethodPost)
-	return serveBare(ctx, addr, r)
+	return r
 }
 
 func serveBare(ctx context.Context, addr string, r *mux.Router) error {

@@ -109,3 +109,24 @@ func TestDedupeStoreStaysSmall(t *testing.T) {
 		t.Errorf("dedupe store holds %.1f bytes per key, want (0, 100]", v)
 	}
 }
+
+// A row's ratio pairs each run's figure with the baseline measured next to
+// it: a machine that ran slower in one run must not set that run's figure
+// against another run's baseline.
+func TestPairRatioIsTheMedianOfTheRunsOwnRatios(t *testing.T) {
+	var p pair
+	p.add(10, 20)  // 50%
+	p.add(80, 100) // 80%
+	p.add(45, 50)  // 90%
+	if got := p.ratio(); math.Abs(got-0.8) > 1e-9 {
+		t.Fatalf("ratio %v, want 0.8 (the medians' ratio would be 45/50 = 0.9)", got)
+	}
+	runs := p.ratioRuns(func(v float64) string { return rate(v, "/s") })
+	if len(runs) != 3 || !strings.HasSuffix(runs[0], "(50%)") || !strings.HasSuffix(runs[2], "(90%)") {
+		t.Fatalf("runs %q do not name each run's ratio", runs)
+	}
+	p.add(5, 0) // a run without a baseline has no ratio
+	if got := p.ratio(); math.Abs(got-0.8) > 1e-9 {
+		t.Fatalf("with a run without a baseline: ratio %v, want 0.8", got)
+	}
+}

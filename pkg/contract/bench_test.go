@@ -2,10 +2,9 @@ package contract
 
 import (
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/wanotify/wanotify/pkg/testinfra"
 	"github.com/wanotify/wanotify/schemas"
 )
 
@@ -25,25 +24,17 @@ func example(b *testing.B, name string) []byte {
 	return raw
 }
 
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // measure runs op in the benchmark loop; op must succeed if and only if
 // valid.
 func measure(b *testing.B, valid bool, op func() error) {
 	b.ReportAllocs()
-	cpu0 := cpuTime(b)
+	cpu0 := testinfra.CPUTime(b)
 	for b.Loop() {
 		if err := op(); (err == nil) != valid {
 			b.Fatalf("valid=%v, err=%v", valid, err)
 		}
 	}
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((testinfra.CPUTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkDecodeNotification(b *testing.B) {

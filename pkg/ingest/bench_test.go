@@ -9,13 +9,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/wanotify/wanotify/pkg/testinfra"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
@@ -26,20 +26,11 @@ func benchBody(i int64) []byte {
 		`"template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"ttl":300}`, i, i, i%100000)
 }
 
-// cpuTime is the CPU time this process has used. Wall-clock rates swing
-// with whatever else the machine runs; CPU per operation (broker included,
-// it runs in this process) is the steadier comparison.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func serveParallel(b *testing.B, h http.Handler, path string, body func(int64) []byte) {
 	var seq atomic.Int64
 	b.ReportAllocs()
-	start := cpuTime()
-	defer func() { b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op") }()
+	start := testinfra.CPUTime(b)
+	defer func() { b.ReportMetric(float64(testinfra.CPUTime(b)-start)/float64(b.N), "cpu-ns/op") }()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -30,7 +30,6 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -42,6 +41,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/internal/bodypool"
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sdk"
 )
@@ -200,11 +200,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, i
 	return tenant, 0, true
 }
 
-// bodyPool recycles request buffers; bodies are fully decoded (strings
-// and raw members copied) before a buffer goes back.
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-const maxPooledBody = 256 << 10
+// bodies recycles request buffers; bodies are fully decoded (strings and
+// raw members copied) before a buffer goes back.
+var bodies = bodypool.New(256 << 10)
 
 // readBody checks the media type and reads at most limit bytes. On a
 // problem it has answered and returns the status.
@@ -223,10 +221,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 	if r.ContentLength > limit {
 		return nil, tooLarge()
 	}
-	buf := bodyPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		releaseBody(buf)
+	buf, err := bodies.Read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, tooLarge()
@@ -236,12 +232,6 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 			Detail: "the body could not be read"})
 	}
 	return buf, 0
-}
-
-func releaseBody(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledBody {
-		bodyPool.Put(b)
-	}
 }
 
 func isJSON(ct string) bool {
@@ -302,7 +292,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) int {
 	}
 	ctx := r.Context()
 	rec, n, err := s.prepare(tenant, buf.Bytes(), r.Header.Get("Idempotency-Key"))
-	releaseBody(buf)
+	bodies.Release(buf)
 	if err != nil {
 		return s.refuse(ctx, w, err, 1)
 	}
@@ -393,7 +383,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 		return code
 	}
 	items, err := decodeBatch(buf.Bytes())
-	releaseBody(buf)
+	bodies.Release(buf)
 	if err != nil {
 		return s.refuse(ctx, w, err, 1)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,7 +55,7 @@ func BenchmarkDecode(b *testing.B) {
 	recs := positioned(lifecycles(b, "dec", DefaultBatchRows/4, time.Now()), 12)
 	d := testDecoder()
 	b.ReportAllocs()
-	cpu0 := cpuTime(b)
+	cpu0 := testinfra.CPUTime(b)
 	b.ResetTimer()
 	for b.Loop() {
 		bt := newBatch()
@@ -66,16 +65,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
 	// CPU time, unlike wall time, does not grow when other processes
 	// share the machine.
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N*len(recs)), "cpu-ns/record")
-}
-
-// cpuTime is the CPU time the process used so far (user and system).
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((testinfra.CPUTime(b)-cpu0).Nanoseconds())/float64(b.N*len(recs)), "cpu-ns/record")
 }
 
 // prepared applies the sink's migrations to the database of opts and
@@ -110,7 +100,7 @@ func BenchmarkWrite(b *testing.B) {
 	d.decodeInto(bt, recs)
 	w := NewClickHouseWriter(conn, db.Name)
 	b.ReportAllocs()
-	cpu0 := cpuTime(b)
+	cpu0 := testinfra.CPUTime(b)
 	b.ResetTimer()
 	n := 0
 	for b.Loop() {
@@ -122,7 +112,7 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "rows/s")
 	// This process's share: building the columns and sending them.
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N*len(recs)), "cpu-ns/row")
+	b.ReportMetric(float64((testinfra.CPUTime(b)-cpu0).Nanoseconds())/float64(b.N*len(recs)), "cpu-ns/row")
 }
 
 // BenchmarkSinkBacklog runs a sink with its default settings over a backlog
@@ -149,26 +139,17 @@ func BenchmarkSinkBacklog(b *testing.B) {
 		group := fmt.Sprintf("bench-backlog-%d-%d", time.Now().UnixNano(), i)
 		s := startSink(b, Config{Group: group}, db.Options(), brokers)
 		var t0 time.Time
-		deadline := time.Now().Add(5 * time.Minute)
-		for {
+		awaitCommitted(b, adm, group, total, func(c int64) {
 			// The group exists once the sink joined; until then there is
 			// nothing committed.
-			c, _ := committedTotal(context.Background(), adm, group)
 			if c > 0 && t0.IsZero() {
 				t0 = time.Now()
 				rows += total - c
 				b.StartTimer()
 			}
-			if c >= total {
-				b.StopTimer()
-				elapsed += time.Since(t0)
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("committed %d of %d records in 5 minutes", c, total)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		})
+		b.StopTimer()
+		elapsed += time.Since(t0)
 		s.stop()
 	}
 	b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
@@ -204,21 +185,29 @@ func BenchmarkPipeline(b *testing.B) {
 			return nil
 		})
 		p := startPipeline(b, Config{Group: group}, brokers, w)
-		deadline := time.Now().Add(5 * time.Minute)
-		for {
-			c, _ := committedTotal(context.Background(), adm, group)
-			if c >= total {
-				elapsed += time.Since(*t0.Load())
-				rows += total
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("committed %d of %d records in 5 minutes", c, total)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		awaitCommitted(b, adm, group, total, func(int64) {})
+		elapsed += time.Since(*t0.Load())
+		rows += total
 		p.stop()
 	}
 	b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// awaitCommitted polls group's committed offsets until they cover total
+// records, handing each reading to seen.
+func awaitCommitted(b *testing.B, adm *kadm.Client, group string, total int64, seen func(committed int64)) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		c, _ := committedTotal(context.Background(), adm, group)
+		seen(c)
+		if c >= total {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("committed %d of %d records in 5 minutes", c, total)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

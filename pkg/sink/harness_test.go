@@ -58,6 +58,16 @@ type running struct {
 // startSink runs a sink until the test ends (or stop is called).
 func startSink(t testing.TB, cfg Config, ch *clickhouse.Options, brokers []string) *running {
 	t.Helper()
+	s, lw := newTestSink(t, cfg, ch, brokers)
+	_, stop := runUntilStopped(t, "sink Run", s.Run, lw.stop)
+	return &running{Sink: s, stop: stop}
+}
+
+// newTestSink is New with the tests' Kafka options (quick metadata and
+// heartbeats) and warnings logged into the test's log through the
+// returned writer.
+func newTestSink(t testing.TB, cfg Config, ch *clickhouse.Options, brokers []string) (*Sink, *testWriter) {
+	t.Helper()
 	lw := &testWriter{t: t}
 	s, err := New(cfg, ch, []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.HeartbeatInterval(200 * time.Millisecond)},
@@ -65,26 +75,33 @@ func startSink(t testing.TB, cfg Config, ch *clickhouse.Options, brokers []strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, lw
+}
+
+// runUntilStopped runs run on a goroutine of its own until stop (also a
+// cleanup of the test) or cancel ends its context. stop waits up to 60 s
+// for run to return, reports its error, then calls after.
+func runUntilStopped(t testing.TB, what string, run func(context.Context) error, after func()) (cancel context.CancelFunc, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	go func() { done <- run(ctx) }()
 	var once sync.Once
-	stop := func() {
+	stop = func() {
 		once.Do(func() {
 			cancel()
 			select {
 			case err := <-done:
 				if err != nil {
-					t.Errorf("sink Run: %v", err)
+					t.Errorf("%s: %v", what, err)
 				}
 			case <-time.After(60 * time.Second):
-				t.Error("sink did not stop within 60s")
+				t.Errorf("%s did not return within 60s", what)
 			}
-			lw.stop()
+			after()
 		})
 	}
 	t.Cleanup(stop)
-	return &running{Sink: s, stop: stop}
+	return cancel, stop
 }
 
 // produce writes records in order and waits for every ack.

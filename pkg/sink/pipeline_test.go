@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,13 +29,7 @@ type pipeline struct {
 
 func startPipeline(t testing.TB, cfg Config, brokers []string, w Writer) *pipeline {
 	t.Helper()
-	lw := &testWriter{t: t}
-	s, err := New(cfg, &clickhouse.Options{Auth: clickhouse.Auth{Database: "unused"}},
-		[]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.HeartbeatInterval(200 * time.Millisecond)},
-		slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, lw := newTestSink(t, cfg, &clickhouse.Options{Auth: clickhouse.Auth{Database: "unused"}}, brokers)
 	m, err := newMetrics(s.cfg.Group)
 	if err != nil {
 		t.Fatal(err)
@@ -46,27 +39,11 @@ func startPipeline(t testing.TB, cfg Config, brokers []string, w Writer) *pipeli
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.consume(ctx, cl, w) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("consume: %v", err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Fatal("consume did not return within 60s")
-			}
-			cl.CloseAllowingRebalance()
-			m.close()
-			lw.stop()
-		})
-	}
-	t.Cleanup(stop)
+	cancel, stop := runUntilStopped(t, "consume", func(ctx context.Context) error { return s.consume(ctx, cl, w) }, func() {
+		cl.CloseAllowingRebalance()
+		m.close()
+		lw.stop()
+	})
 	return &pipeline{s: s, cancel: cancel, stop: stop}
 }
 

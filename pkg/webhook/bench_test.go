@@ -7,19 +7,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/wanotify/wanotify/bench"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
 	"github.com/wanotify/wanotify/pkg/testinfra"
 )
@@ -99,7 +96,7 @@ func BenchmarkStatusHandler(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(8)
 			b.ResetTimer()
-			cpu := cpuTime(b)
+			cpu := testinfra.CPUTime(b)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := next.Add(1) % int64(len(bodies))
@@ -115,34 +112,18 @@ func BenchmarkStatusHandler(b *testing.B) {
 				}
 			})
 			b.StopTimer()
-			b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testinfra.CPUTime(b)-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
 
-// bareServer is the baseline of bench.ServeBareWebhook: a mux handler that
-// produces the body it read, as it is, with the receiver's producer
-// settings, and answers 200, verifying and parsing nothing.
+// bareServer serves the harness's webhook baseline
+// (bench.BareWebhookHandler) with the receiver's producer settings.
 func bareServer(b *testing.B) string {
 	b.Helper()
 	brokers := testinfra.KafkaWithTopics(b, 3)
 	cl := testinfra.Client(b, brokers, ProducerOptions()...)
-	var seq atomic.Int64
-	r := mux.NewRouter()
-	r.HandleFunc(DefaultPath, func(w http.ResponseWriter, req *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, DefaultMaxBodyBytes))
-		if err != nil {
-			http.Error(w, "unreadable body", http.StatusBadRequest)
-			return
-		}
-		key := strconv.AppendInt(nil, seq.Add(1), 10)
-		if err := cl.ProduceSync(req.Context(), &kgo.Record{Key: key, Value: body}).FirstErr(); err != nil {
-			http.Error(w, "not written", http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}).Methods(http.MethodPost)
-	srv := httptest.NewServer(r)
+	srv := httptest.NewServer(bench.BareWebhookHandler(cl, DefaultPath))
 	b.Cleanup(srv.Close)
 	return srv.URL + DefaultPath
 }
@@ -174,7 +155,7 @@ func BenchmarkStatusWebhook(b *testing.B) {
 				b.ReportAllocs()
 				b.SetParallelism(8)
 				b.ResetTimer()
-				cpu := cpuTime(b)
+				cpu := testinfra.CPUTime(b)
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						i := next.Add(1) % int64(len(bodies))
@@ -199,21 +180,9 @@ func BenchmarkStatusWebhook(b *testing.B) {
 					}
 				})
 				b.StopTimer()
-				b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(testinfra.CPUTime(b)-cpu)/float64(b.N), "cpu-ns/op")
 				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 			})
 		}
 	}
-}
-
-// cpuTime is the CPU time this process has used, user and system. The
-// machine the benchmarks run on is shared: wall time per operation moves
-// with the load of other processes, CPU time per operation much less, so
-// the benchmarks report it too (cpu-ns/op).
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

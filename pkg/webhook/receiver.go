@@ -29,7 +29,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -38,7 +37,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -52,6 +50,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/internal/bodypool"
 	"github.com/wanotify/wanotify/pkg/topics"
 	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
@@ -230,9 +229,7 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 		rx.tooLarge(ctx, w)
 		return
 	}
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
-	body, err := readBody(buf, http.MaxBytesReader(w, r.Body, rx.cfg.MaxBodyBytes), r.ContentLength)
+	buf, err := bodies.Read(http.MaxBytesReader(w, r.Body, rx.cfg.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -245,6 +242,8 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: ProblemInvalidPayload, Title: "Bad Request", Status: http.StatusBadRequest, Detail: "the request body could not be read"})
 		return
 	}
+	defer bodies.Release(buf)
+	body := buf.Bytes()
 
 	if err := rx.sigs.Verify(body, r.Header.Get(rx.cfg.SignatureHeader)); err != nil {
 		reason := ReasonBadSignature
@@ -316,33 +315,10 @@ func acceptedBody(events, skipped, inbound int) []byte {
 	return append(b, "}\n"...)
 }
 
-// Request bodies are read into pooled buffers: nothing parsed from a body
-// refers to its bytes (the parser copies every string and raw value it
-// keeps), so a buffer is free again once the request is answered. Buffers that grew past
-// maxPooledBody are left to the garbage collector.
-const maxPooledBody = 64 << 10
-
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func putBodyBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledBody {
-		b.Reset()
-		bodyBuffers.Put(b)
-	}
-}
-
-// readBody reads r into buf, sized from the request's Content-Length
-// when it has one (the reader bounds what is read whatever it says).
-func readBody(buf *bytes.Buffer, r io.Reader, contentLength int64) ([]byte, error) {
-	buf.Reset()
-	if contentLength > 0 && contentLength <= maxPooledBody {
-		buf.Grow(int(contentLength) + bytes.MinRead)
-	}
-	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+// bodies recycles request buffers: nothing parsed from a body refers to
+// its bytes (the parser copies every string and raw value it keeps), so a
+// buffer is free again once the request is answered.
+var bodies = bodypool.New(64 << 10)
 
 func (rx *Receiver) tooLarge(ctx context.Context, w http.ResponseWriter) {
 	rx.log.WarnContext(ctx, "webhook refused: body too large", "limit", rx.cfg.MaxBodyBytes)

@@ -3,9 +3,9 @@ package payload
 import (
 	"encoding/json"
 	"fmt"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/wanotify/wanotify/pkg/testinfra"
 )
 
 // benchBodies are count webhooks as the provider sends them, each of n
@@ -56,7 +56,7 @@ func BenchmarkParse(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(c.bodies[0])))
 				i := 0
-				cpu := cpuTime(b)
+				cpu := testinfra.CPUTime(b)
 				for b.Loop() {
 					batch, err := c.p.Parse(c.bodies[i%len(c.bodies)])
 					if err != nil || len(batch.Events) != n {
@@ -64,20 +64,8 @@ func BenchmarkParse(b *testing.B) {
 					}
 					i++
 				}
-				b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(testinfra.CPUTime(b)-cpu)/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}
-}
-
-// cpuTime is the CPU time this process has used, user and system. The
-// machine the benchmarks run on is shared: wall time per operation moves
-// with the load of other processes, CPU time per operation much less, so
-// the benchmarks report it too (cpu-ns/op).
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
