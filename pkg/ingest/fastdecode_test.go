@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"slices"
@@ -280,4 +281,37 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 		agreeBatch(t, []byte(`{"notifications":[`+item+`]}`))
 		agreeBatch(t, []byte(`{"notifications":[`+otpBody+`,`+item+`]}`))
 	})
+}
+
+// Ingest reads bodies into recycled buffers (pkg/internal/bodypool): a
+// decoded request must not refer to the body's bytes.
+func TestDecodedRequestsOutliveTheBody(t *testing.T) {
+	one := []byte(`{"idempotency_key":"k-1","event_type":"otp","user_id":"u-1","recipient":"+447700900123","sender":"s",` +
+		`"template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"text":{"body":"hi"},` +
+		`"event_time":"2026-11-28T10:00:00Z","ttl":300,"metadata":{"a":"b"}}`)
+	for _, body := range [][]byte{one, []byte(`{"notifications":[` + string(one) + `,` + string(one) + `]}`)} {
+		batch := bytes.HasPrefix(body, []byte(`{"notifications"`))
+		decode := func(b []byte) any {
+			if batch {
+				items, err := decodeBatch(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return items
+			}
+			r, _, err := decodeRequest(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		want := decode(bytes.Clone(body))
+		got := decode(body)
+		for i := range body {
+			body[i] = 'x'
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("batch=%v: after the body's buffer was overwritten the request changed:\n got %+v\nwant %+v", batch, got, want)
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package payload
 
 import (
+	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -337,5 +339,30 @@ func TestParseCapsTheErrorList(t *testing.T) {
 	var pe *Error
 	if !errors.As(err, &pe) || len(pe.Fields) != MaxFieldErrors || pe.Omitted != 150-MaxFieldErrors {
 		t.Fatalf("err %v: want %d listed and %d omitted", err, MaxFieldErrors, 150-MaxFieldErrors)
+	}
+}
+
+// The receiver reads bodies into recycled buffers (pkg/internal/bodypool):
+// a batch must not refer to the body's bytes once Parse returned.
+func TestParseBatchOutlivesTheBody(t *testing.T) {
+	ts := time.Date(2026, 11, 28, 10, 0, 2, 0, time.UTC).Unix()
+	failed := metaStatus("wamid.F", "failed", "447700900123", ts)
+	failed.Errors = []metawebhook.Error{{Code: 131026, Title: "Message undeliverable", Message: "Message Undeliverable."}}
+	sent := metaStatus("wamid.S", "sent", "447700900124", ts)
+	sent.BizOpaqueCallbackData = "9b2f3c1e-6f0e-5a8e-9d7c-0d4d1f7c1a11"
+	body := mustJSON(t, metaPayload(sent, failed))
+	want, err := testParser.Parse(bytes.Clone(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := testParser.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range body {
+		body[i] = 'x'
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the body's buffer was overwritten the batch changed:\n got %+v\nwant %+v", got, want)
 	}
 }
