@@ -247,10 +247,10 @@ func (s *stack) publish(t *testing.T, traceparent, body string) string {
 		t.Fatalf("POST /v1/notifications: %d %s", resp.StatusCode, b)
 	}
 	var out ingest.Accepted
-	if err := json.Unmarshal(b, &out); err != nil || out.ID == "" {
+	if err := json.Unmarshal(b, &out); err != nil || out.NotificationID == "" {
 		t.Fatalf("POST /v1/notifications answer %s: %v", b, err)
 	}
-	return out.ID
+	return out.NotificationID
 }
 
 // waitStatus waits until communication_logs shows notification id in one
