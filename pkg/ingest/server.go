@@ -364,7 +364,7 @@ type BatchResult struct {
 	Status         int      `json:"status"`
 	NotificationID string   `json:"notification_id,omitempty"`
 	ID             string   `json:"id,omitempty"`
-	Error  *Problem `json:"error,omitempty"`
+	Error          *Problem `json:"error,omitempty"`
 }
 
 // BatchResponse is the answer to a batch.
