@@ -93,32 +93,32 @@ func (ff *filterFlags) filter(now time.Time) (dlq.Filter, error) {
 
 // recordView is how a DLQ record is shown in lists.
 type recordView struct {
-	ID             string      `json:"id"`
-	Topic          string      `json:"topic"`
-	Partition      int32       `json:"partition"`
-	Offset         int64       `json:"offset"`
-	LandedAt       time.Time   `json:"landed_at"`
-	FailedAt       *time.Time  `json:"failed_at,omitempty"`
-	FirstFailedAt  *time.Time  `json:"first_failed_at,omitempty"`
-	NotificationID string      `json:"notification_id,omitempty"`
-	Tenant         string      `json:"tenant,omitempty"`
-	EventType      string      `json:"event_type,omitempty"`
-	Recipient      string      `json:"recipient_masked,omitempty"`
-	Reason         string      `json:"reason,omitempty"`
-	ErrorCode      string      `json:"error_code,omitempty"`
-	ErrorMessage   string      `json:"error_message,omitempty"`
-	Retryable      *bool       `json:"retryable,omitempty"`
-	Class          string      `json:"class,omitempty"`
-	Attempt        int         `json:"attempt"`
-	ReplayCount    int         `json:"replay_count"`
-	Replayable     string      `json:"replayable"`
+	ID             string     `json:"id"`
+	Topic          string     `json:"topic"`
+	Partition      int32      `json:"partition"`
+	Offset         int64      `json:"offset"`
+	LandedAt       time.Time  `json:"landed_at"`
+	FailedAt       *time.Time `json:"failed_at,omitempty"`
+	FirstFailedAt  *time.Time `json:"first_failed_at,omitempty"`
+	NotificationID string     `json:"notification_id,omitempty"`
+	Tenant         string     `json:"tenant,omitempty"`
+	EventType      string     `json:"event_type,omitempty"`
+	Recipient      string     `json:"recipient_masked,omitempty"`
+	Reason         string     `json:"reason,omitempty"`
+	ErrorCode      string     `json:"error_code,omitempty"`
+	ErrorMessage   string     `json:"error_message,omitempty"`
+	Retryable      *bool      `json:"retryable,omitempty"`
+	Class          string     `json:"class,omitempty"`
+	Attempt        int        `json:"attempt"`
+	ReplayCount    int        `json:"replay_count"`
+	Replayable     string     `json:"replayable"`
 	// ReplayLookup tells whether notifications.requested was read for
 	// replays of this record (ReplayCount and Replayable count them).
-	ReplayLookup *bool `json:"replay_lookup,omitempty"`
-	HeaderError    string      `json:"header_error,omitempty"`
-	Replays        []dlq.Mark  `json:"replays,omitempty"`
-	OriginTopic    string      `json:"origin_topic,omitempty"`
-	Origin         *originView `json:"origin,omitempty"`
+	ReplayLookup *bool       `json:"replay_lookup,omitempty"`
+	HeaderError  string      `json:"header_error,omitempty"`
+	Replays      []dlq.Mark  `json:"replays,omitempty"`
+	OriginTopic  string      `json:"origin_topic,omitempty"`
+	Origin       *originView `json:"origin,omitempty"`
 }
 
 type originView struct {
