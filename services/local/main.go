@@ -1,6 +1,8 @@
 // Command wanotify-local runs the whole pipeline on one machine (`make
 // run`): broker, ClickHouse, topics, the provider simulator and every
-// service, each as a supervised process of its own.
+// service, each as a supervised process of its own. A component that
+// exits is restarted with back-off, alone; only Ctrl-C (or SIGTERM to
+// this process) stops the stack.
 package main
 
 import (
@@ -54,7 +56,8 @@ func main() {
 		{Name: "simulator", Bin: "simulator", Optional: true, Address: "http://127.0.0.1:8090 (Xpressbot simulator; /admin/ledger)",
 			Env: []string{"WANOTIFY_SIM_ADDR=127.0.0.1:8090", "WANOTIFY_SIM_API_KEY=" + devProviderKey,
 				"WANOTIFY_SIM_WEBHOOK_URL=http://127.0.0.1:8081/v1/webhooks/whatsapp", "WANOTIFY_SIM_WEBHOOK_SECRET=" + devWebhookSec},
-			Ready: localstack.HTTPReady("http://127.0.0.1:8090/healthz")},
+			Ready:       localstack.HTTPReady("http://127.0.0.1:8090/healthz"),
+			RestartNote: "its ledger lived in its memory: it starts empty (the ledger survives restarts of every other component)"},
 		{Name: "webhook", Bin: "webhook", Optional: true, Address: "http://127.0.0.1:8081/v1/webhooks/whatsapp",
 			Env:   []string{"WANOTIFY_WEBHOOK_SECRET=" + devWebhookSec, "WANOTIFY_WEBHOOK_VERIFY_TOKEN=" + devWebhookToken},
 			Ready: localstack.HTTPReady("http://127.0.0.1:8081/readyz")},
