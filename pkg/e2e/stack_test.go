@@ -81,8 +81,12 @@ type stack struct {
 }
 
 // startStack starts everything and stops it at cleanup, in reverse order.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, opts ...stackOption) *stack {
 	t.Helper()
+	var o stackOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	// ClickHouse first: without it the test skips (fails in CI) before
 	// anything else is started.
 	db := testinfra.ClickHouseDatabase(t)
@@ -92,6 +96,7 @@ func startStack(t *testing.T) *stack {
 	prevTP, prevMP, prevProp := otel.GetTracerProvider(), otel.GetMeterProvider(), otel.GetTextMapPropagator()
 	tel, err := telemetry.Setup(context.Background(), telemetry.Config{
 		ServiceName: "wanotify-e2e", SampleRatio: 1, LogLevel: "debug", SpanExporter: s.spans,
+		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true,
 	}, s.logs)
 	if err != nil {
 		t.Fatal(err)
