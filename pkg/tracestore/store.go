@@ -233,6 +233,9 @@ type Span struct {
 	StatusMsg    string            `json:"status_message,omitempty"`
 	Attributes   map[string]string `json:"attributes,omitempty"`
 	Links        []Link            `json:"links,omitempty"`
+	// Statuses are the wanotify.status of the span's "status" events:
+	// what a webhook request carried (sent, delivered, read, failed).
+	Statuses []string `json:"statuses,omitempty"`
 }
 
 // Link is a span link: the span it points to.
@@ -244,7 +247,8 @@ type Link struct {
 // Spans returns every stored span of trace traceID (hex), oldest first.
 func (s *Store) Spans(ctx context.Context, traceID string) ([]Span, error) {
 	rows, err := s.conn.Query(ctx, `SELECT TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Timestamp, Duration,
-		StatusCode, StatusMessage, SpanAttributes, Links.TraceId, Links.SpanId
+		StatusCode, StatusMessage, SpanAttributes, Links.TraceId, Links.SpanId,
+		arrayFilter(x -> x != '', arrayMap((n, a) -> if(n = 'status', a['wanotify.status'], ''), Events.Name, Events.Attributes))
 		FROM `+s.db+`.otel_traces WHERE TraceId = ? ORDER BY Timestamp, SpanId`, traceID)
 	if err != nil {
 		return nil, fmt.Errorf("read trace %s: %w", traceID, err)
@@ -258,7 +262,7 @@ func (s *Store) Spans(ctx context.Context, traceID string) ([]Span, error) {
 			lt, ls []string
 		)
 		if err := rows.Scan(&sp.TraceID, &sp.SpanID, &sp.ParentSpanID, &sp.Name, &sp.Kind, &sp.Service, &sp.Start, &dur,
-			&sp.StatusCode, &sp.StatusMsg, &sp.Attributes, &lt, &ls); err != nil {
+			&sp.StatusCode, &sp.StatusMsg, &sp.Attributes, &lt, &ls, &sp.Statuses); err != nil {
 			return nil, fmt.Errorf("read trace %s: %w", traceID, err)
 		}
 		sp.Duration = time.Duration(dur)

@@ -87,6 +87,9 @@ func TestSpansExportedOverOTLPAreStoredAndRenderedAsATree(t *testing.T) {
 	_, hook := ingest.Tracer("t").Start(ctx, "POST /v1/webhooks/whatsapp", trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithLinks(trace.Link{SpanContext: root.SpanContext()}),
 		trace.WithAttributes(attribute.StringSlice("wanotify.notification_ids", []string{"other", id})))
+	hook.AddEvent("status", trace.WithAttributes(attribute.String("wanotify.status", "delivered")))
+	hook.AddEvent("other")
+	hook.AddEvent("status", trace.WithAttributes(attribute.String("wanotify.status", "read")))
 	hook.End()
 	for _, tp := range []*sdktrace.TracerProvider{ingest, disp} {
 		if err := tp.ForceFlush(ctx); err != nil {
@@ -126,7 +129,7 @@ func TestSpansExportedOverOTLPAreStoredAndRenderedAsATree(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(hs) != 1 || len(hs[0].Links) != 1 || hs[0].Links[0].TraceID != refs[0].TraceID || hs[0].Links[0].SpanID != root.SpanContext().SpanID().String() ||
-		hs[0].Attributes["wanotify.notification_ids"] != `["other","`+id+`"]` {
+		hs[0].Attributes["wanotify.notification_ids"] != `["other","`+id+`"]` || strings.Join(hs[0].Statuses, ",") != "delivered,read" {
 		t.Errorf("linked span %+v", hs)
 	}
 
@@ -174,7 +177,7 @@ func TestMetricsExportsAreAccepted(t *testing.T) {
 
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		850 * time.Microsecond: "850µs", 12345 * time.Microsecond: "12.3ms", 1250 * time.Millisecond: "1.25s", 3 * time.Nanosecond: "3ns",
+		0: "0", 850 * time.Microsecond: "850µs", 12345 * time.Microsecond: "12.3ms", 1250 * time.Millisecond: "1.25s", 3 * time.Nanosecond: "3ns",
 	} {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%s) = %s, want %s", d, got, want)

@@ -65,6 +65,9 @@ func Render(w io.Writer, roots []*Node) error {
 				detail = append(detail, strings.TrimPrefix(k, "wanotify.")+"="+v)
 			}
 		}
+		if len(sp.Statuses) > 0 {
+			detail = append(detail, "statuses="+strings.Join(sp.Statuses, ","))
+		}
 		if sp.StatusCode == "Error" {
 			detail = append(detail, "ERROR "+sp.StatusMsg)
 		}
@@ -91,6 +94,8 @@ func Render(w io.Writer, roots []*Node) error {
 // FormatDuration renders d with three significant digits: 850µs, 12.3ms, 1.25s.
 func FormatDuration(d time.Duration) string {
 	switch {
+	case d == 0:
+		return "0"
 	case d < 0:
 		return "-" + FormatDuration(-d)
 	case d < time.Microsecond:
