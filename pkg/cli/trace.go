@@ -75,8 +75,9 @@ trace context, so a webhook starts a trace of its own, linked to the
 notification by that attribute). Given a 32-hex-digit trace id, it prints that
 trace.
 
-Spans reach the store in batches (about every 5 s); --wait polls until the
-notification's trace shows up.`,
+Spans reach the store in batches (every second in "make run", about every 5 s
+by default); --wait polls until the notification's trace shows up and no new
+span arrived for 2 s.`,
 		Example: `  notifyctl trace 5b0c8f0e-8a43-5d1e-9a57-0b2c0a6c2d11
   notifyctl trace 4bf92f3577b34da6a3ce929d0e0e4736
   notifyctl trace 5b0c8f0e-8a43-5d1e-9a57-0b2c0a6c2d11 --wait 15s -o json`,
@@ -90,7 +91,11 @@ notification's trace shows up.`,
 			}
 			defer closeStore()
 			id := strings.ToLower(strings.TrimSpace(args[0]))
-			var refs []tracestore.TraceRef
+			var (
+				refs      []tracestore.TraceRef
+				lastCount = -1
+				stableAt  time.Time
+			)
 			deadline := time.Now().Add(wait)
 			for {
 				if traceIDPattern.MatchString(id) {
@@ -102,7 +107,13 @@ notification's trace shows up.`,
 				if shown, err = readTraces(ctx, st, refs); err != nil {
 					return err
 				}
-				if len(shown) > 0 || !time.Now().Before(deadline) {
+				// With --wait, spans still on their way are waited for too:
+				// until none arrived for settle, or the deadline.
+				n := spanCount(shown)
+				if n != lastCount {
+					lastCount, stableAt = n, time.Now()
+				}
+				if wait == 0 || !time.Now().Before(deadline) || (n > 0 && time.Since(stableAt) >= settle) {
 					return printTraces(app, id, shown)
 				}
 				select {
@@ -113,8 +124,19 @@ notification's trace shows up.`,
 			}
 		},
 	}
-	cmd.Flags().DurationVar(&wait, "wait", 0, "keep looking this long while no trace is found")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the trace, and for its spans to stop arriving")
 	return cmd
+}
+
+// settle is how long --wait sees no new span before it prints.
+const settle = 2 * time.Second
+
+func spanCount(ts []shownTrace) int {
+	n := 0
+	for _, t := range ts {
+		n += t.Spans
+	}
+	return n
 }
 
 func readTraces(ctx context.Context, st *tracestore.Store, refs []tracestore.TraceRef) ([]shownTrace, error) {
