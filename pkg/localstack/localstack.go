@@ -88,6 +88,10 @@ func (s *Stack) Run(ctx context.Context) error {
 	}
 	died := make(chan string, len(s.Components))
 	defer s.stopAll()
+	// Supervisors stop before stopAll runs (deferred calls run last in,
+	// first out), also when Run returns with an error.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, c := range s.Components {
 		bin := filepath.Join(s.BinDir, c.Bin)
 		if _, err := os.Stat(bin); err != nil {
