@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -101,11 +102,11 @@ span arrived for 2 s.`,
 				if traceIDPattern.MatchString(id) {
 					refs = []tracestore.TraceRef{{TraceID: id}}
 				} else if refs, err = st.TracesOf(ctx, id); err != nil {
-					return err
+					return traceHint(err)
 				}
 				var shown []shownTrace
 				if shown, err = readTraces(ctx, st, refs); err != nil {
-					return err
+					return traceHint(err)
 				}
 				// With --wait, spans still on their way are waited for too:
 				// until none arrived for settle, or the deadline.
@@ -126,6 +127,15 @@ span arrived for 2 s.`,
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the trace, and for its spans to stop arriving")
 	return cmd
+}
+
+// traceHint adds what to check when otel_traces is missing.
+func traceHint(err error) error {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && (ex.Code == chUnknownTable || ex.Code == chUnknownDatabase) {
+		return fmt.Errorf("%w (otel_traces is created by the trace store, services/traces, which make run starts, or by an OpenTelemetry Collector's ClickHouse exporter: is one writing to this WANOTIFY_CLICKHOUSE_DATABASE?)", err)
+	}
+	return err
 }
 
 // settle is how long --wait sees no new span before it prints.
