@@ -29,3 +29,21 @@ func TestRepeatedIdempotencyKeyIsAnsweredWithoutSendingAgain(t *testing.T) {
 		}
 	}
 }
+
+// Xpressbot deduplicates by key across the whole account, not per number:
+// a key repeated from another sender is answered from the first send and
+// nothing is sent. (This is why the dispatcher never sends a tenant's own
+// key: see provider.ProviderKey.)
+func TestIdempotencyKeyIsAccountWide(t *testing.T) {
+	sim, url := newSim(t, func(c *simulator.Config) { c.Behavior.IdempotencyKeys = true })
+	c := httpClient(t)
+	first := sendXB(t, c, url, "n-1", "sender-a", "tenant A's code")
+	other := sendXB(t, c, url, "n-1", "sender-b", "tenant B's code")
+	if first.status != http.StatusOK || other.status != http.StatusOK {
+		t.Fatalf("statuses %d, %d", first.status, other.status)
+	}
+	l := sim.Ledger()
+	if l.Accepted != 1 || l.IdempotentReplays != 1 || string(first.raw) != string(other.raw) {
+		t.Fatalf("ledger %+v: a key repeated from another number must be answered from the first send", l)
+	}
+}
