@@ -479,17 +479,25 @@ func Load(e *config.Env) *Registry {
 		}
 		r, err := Parse(b, EnvFile+" "+path)
 		if err != nil {
-			e.Fail(EnvFile, "%s: %v", path, err)
+			failEach(e, EnvFile, path+": ", err)
 			break
 		}
 		return r
 	case inline != "":
 		r, err := Parse([]byte(inline), EnvInline)
 		if err != nil {
-			e.Fail(EnvInline, "%v", err)
+			failEach(e, EnvInline, "", err)
 			break
 		}
 		return r
 	}
 	return Local()
+}
+
+// failEach records every problem of err on its own line, each naming the
+// variable.
+func failEach(e *config.Env, name, prefix string, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		e.Fail(name, "%s%s", prefix, line)
+	}
 }
