@@ -149,7 +149,8 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 				"WANOTIFY_XPRESSBOT_BASE_URL=http://"+st.simAddr,
 				"WANOTIFY_XPRESSBOT_API_KEY="+st.simKey,
 				"WANOTIFY_XPRESSBOT_TIMEOUT=5s",
-				"WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS=false"),
+				"WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS=false",
+				"WANOTIFY_SENDERS="+registry(cfg.Senders)),
 			ready: httpOK("http://" + admin + "/readyz")}))
 	}
 	return st, nil
