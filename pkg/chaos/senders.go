@@ -24,3 +24,14 @@ func registry(n int) string {
 	}
 	return senders.Inline(f)
 }
+
+// numberIDs lists the n senders' number ids, the simulator's only numbers
+// (WANOTIFY_SIM_PHONE_NUMBER_IDS): a send from a sender name instead of its
+// number is refused there and fails the run's checks.
+func numberIDs(n int) string {
+	ids := make([]string, 0, n)
+	for i := range max(n, 1) {
+		ids = append(ids, numberID(senderName(i)))
+	}
+	return strings.Join(ids, ",")
+}

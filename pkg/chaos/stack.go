@@ -118,6 +118,7 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 			// A provider that does not deduplicate by idempotency key:
 			// every call the pipeline repeats shows in the ledger.
 			"WANOTIFY_SIM_IDEMPOTENCY_KEYS=false",
+			"WANOTIFY_SIM_PHONE_NUMBER_IDS="+numberIDs(cfg.Senders),
 			"WANOTIFY_SIM_WEBHOOK_URL=http://"+st.webhookAddr+webhookPath,
 			"WANOTIFY_SIM_WEBHOOK_SECRET="+st.webhookSecret,
 			// Webhooks must outlive a broker outage (the receiver answers

@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/localstack"
+	"github.com/wanotify/wanotify/pkg/senders"
 )
 
 // Local-only credentials. They exist so `make run` needs no setup; a real
@@ -32,6 +34,9 @@ func main() {
 	dataDir := e.String("WANOTIFY_LOCAL_DATA_DIR", ".data", "where the local stack keeps broker and ClickHouse data")
 	binDir := e.String("WANOTIFY_LOCAL_BIN_DIR", "bin", "where the built service binaries are")
 	chLib := e.String("WANOTIFY_CH_LIB", "", "path of libchdb.so (default: the cache of scripts/fetch-clickhouse.sh)")
+	// The services read the same registry; the simulator is told its
+	// numbers, so only the registry's number ids can send.
+	reg := senders.Load(e)
 	if e.Help {
 		fmt.Print(config.Usage("local"))
 		return
@@ -53,7 +58,8 @@ func main() {
 		{Name: "topics", Bin: "notifyctl", Args: []string{"topics", "apply", "--file", "topics.yaml"}, OneShot: true},
 		{Name: "simulator", Bin: "simulator", Optional: true, Address: "http://127.0.0.1:8090 (Xpressbot simulator; /admin/ledger)",
 			Env: []string{"WANOTIFY_SIM_ADDR=127.0.0.1:8090", "WANOTIFY_SIM_API_KEY=" + devProviderKey,
-				"WANOTIFY_SIM_WEBHOOK_URL=http://127.0.0.1:8081/v1/webhooks/whatsapp", "WANOTIFY_SIM_WEBHOOK_SECRET=" + devWebhookSec},
+				"WANOTIFY_SIM_WEBHOOK_URL=http://127.0.0.1:8081/v1/webhooks/whatsapp", "WANOTIFY_SIM_WEBHOOK_SECRET=" + devWebhookSec,
+				"WANOTIFY_SIM_PHONE_NUMBER_IDS=" + numberIDs(reg)},
 			Ready: localstack.HTTPReady("http://127.0.0.1:8090/healthz")},
 		{Name: "webhook", Bin: "webhook", Optional: true, Address: "http://127.0.0.1:8081/v1/webhooks/whatsapp",
 			Env:   []string{"WANOTIFY_WEBHOOK_SECRET=" + devWebhookSec, "WANOTIFY_WEBHOOK_VERIFY_TOKEN=" + devWebhookToken},
@@ -73,4 +79,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
 	}
+}
+
+// numberIDs lists the registry's phone number ids for the simulator.
+func numberIDs(r *senders.Registry) string {
+	var ids []string
+	for _, s := range r.Senders() {
+		ids = append(ids, s.NumberID)
+	}
+	return strings.Join(ids, ",")
 }
