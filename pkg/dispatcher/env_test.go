@@ -48,15 +48,21 @@ func testConfig(txnID string) Config {
 // testSenders is the registry of the tests' tenant acme: every sender the
 // tests name, free text allowed.
 var testSenders = func() *senders.Registry {
-	f := senders.File{Tenants: []senders.Tenant{{Name: "acme", DefaultSender: "sender-1", FreeText: true}}}
-	for _, s := range []string{"sender-1", "sender-a", "sender-b", "sender-c", "s1"} {
-		f.Senders = append(f.Senders, senders.Sender{Name: s, Tenants: []string{"acme"}, NumberID: s})
-	}
-	r, err := senders.New(f, "test")
+	r, err := senders.New(testSendersFile, "test")
 	if err != nil {
 		panic(err)
 	}
 	return r
+}()
+
+// testSendersFile is testSenders' document (WANOTIFY_SENDERS of the
+// tests' dispatcher processes).
+var testSendersFile = func() senders.File {
+	f := senders.File{Tenants: []senders.Tenant{{Name: "acme", DefaultSender: "sender-1", FreeText: true}}}
+	for _, s := range []string{"sender-1", "sender-a", "sender-b", "sender-c", "s1"} {
+		f.Senders = append(f.Senders, senders.Sender{Name: s, Tenants: []string{"acme"}, NumberID: s})
+	}
+	return f
 }()
 
 func testLogger(t testing.TB) *slog.Logger {
