@@ -16,8 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/wanotify/wanotify/pkg/contract"
-	"github.com/wanotify/wanotify/pkg/service"
 	"github.com/wanotify/wanotify/pkg/senders"
+	"github.com/wanotify/wanotify/pkg/service"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/testinfra"
 )
