@@ -18,6 +18,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
+	"github.com/wanotify/wanotify/pkg/senders"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
@@ -262,8 +263,16 @@ func (cl *Cluster) Env() []string {
 		"WANOTIFY_LOG_LEVEL=warn",
 		"WANOTIFY_SHUTDOWN_READINESS_GRACE=0s",
 		"WANOTIFY_SHUTDOWN_TIMEOUT=10s",
+		"WANOTIFY_SENDERS=" + benchSenders,
 	}
 }
+
+// benchSenders is the sender registry of every run: the benchmark tenant
+// owns the one benchmark sender (its default) and may send anything.
+var benchSenders = senders.Inline(senders.File{
+	Senders: []senders.Sender{{Name: benchSender, Tenants: []string{ingestTenant}, NumberID: "100000000000002"}},
+	Tenants: []senders.Tenant{{Name: ingestTenant, DefaultSender: benchSender, FreeText: true}},
+})
 
 // BrokerRSS is the broker process's peak RSS so far (0 for an external
 // cluster).

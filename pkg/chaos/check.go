@@ -292,8 +292,8 @@ func checkLedger(ev *evidence, ids []string, sends map[string][]simulator.Entry,
 				p.add("%s (%s): accepted without a provider message id", id, it.kind)
 			case webhooksComplete && !row.sent:
 				p.add("%s (%s): the provider sent status webhooks, but communication_logs has no sent_at (status %q)", id, it.kind, row.status)
-			case e.Recipient != it.recipient || e.Sender != it.sender:
-				p.add("%s (%s): sent to %s from %s, published for %s from %s", id, it.kind, e.Recipient, e.Sender, it.recipient, it.sender)
+			case e.Recipient != it.recipient || e.Sender != numberID(it.sender):
+				p.add("%s (%s): sent to %s from number %s, published for %s from %s (number %s)", id, it.kind, e.Recipient, e.Sender, it.recipient, it.sender, numberID(it.sender))
 			}
 		default:
 			p.add("%s (%s): the provider took it %d times", id, it.kind, len(es))

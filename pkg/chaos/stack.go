@@ -118,6 +118,7 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 			// A provider that does not deduplicate by idempotency key:
 			// every call the pipeline repeats shows in the ledger.
 			"WANOTIFY_SIM_IDEMPOTENCY_KEYS=false",
+			"WANOTIFY_SIM_PHONE_NUMBER_IDS="+numberIDs(cfg.Senders),
 			"WANOTIFY_SIM_WEBHOOK_URL=http://"+st.webhookAddr+webhookPath,
 			"WANOTIFY_SIM_WEBHOOK_SECRET="+st.webhookSecret,
 			// Webhooks must outlive a broker outage (the receiver answers
@@ -149,7 +150,8 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 				"WANOTIFY_XPRESSBOT_BASE_URL=http://"+st.simAddr,
 				"WANOTIFY_XPRESSBOT_API_KEY="+st.simKey,
 				"WANOTIFY_XPRESSBOT_TIMEOUT=5s",
-				"WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS=false"),
+				"WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS=false",
+				"WANOTIFY_SENDERS="+registry(cfg.Senders)),
 			ready: httpOK("http://" + admin + "/readyz")}))
 	}
 	return st, nil

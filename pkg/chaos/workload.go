@@ -63,7 +63,7 @@ func workload(cfg Config) []item {
 		}
 		key := fmt.Sprintf("chaos-%d-%d", cfg.Seed, i)
 		items[i] = item{i: i, kind: k, key: key, id: contract.NotificationID(tenant, key),
-			recipient: recipientNumber(rng.IntN(cfg.Recipients)), sender: fmt.Sprintf("sender-%02d", rng.IntN(cfg.Senders))}
+			recipient: recipientNumber(rng.IntN(cfg.Recipients)), sender: senderName(rng.IntN(cfg.Senders))}
 	}
 	return items
 }

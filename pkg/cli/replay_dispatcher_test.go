@@ -16,6 +16,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher"
 	"github.com/wanotify/wanotify/pkg/provider/providertest"
 	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
+	"github.com/wanotify/wanotify/pkg/senders"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
@@ -45,6 +46,16 @@ func startPipeline(t *testing.T, b simulator.Behavior) *pipeline {
 	cfg.TransactionTimeout = 10 * time.Second
 	cfg.RetryDelays = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond}
 	cfg.Limits.Rate, cfg.Limits.Burst = 1000, 20
+	// notifyctl's default sender, owned by every tenant these tests use.
+	reg, err := senders.New(senders.File{
+		Senders: []senders.Sender{{Name: "default", Tenants: []string{"acme", "globex", "demo"}, NumberID: "100000000000001"}},
+		Tenants: []senders.Tenant{{Name: "acme", DefaultSender: "default", FreeText: true},
+			{Name: "globex", DefaultSender: "default", FreeText: true}, {Name: "demo", DefaultSender: "default", FreeText: true}},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Senders = reg
 	cfg.DrainTimeout = 10 * time.Second
 	// Here the provider fails every send on purpose, so that attempts run
 	// out and records reach the DLQ; an open breaker would park them

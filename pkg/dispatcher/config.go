@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/cloudapi"
 	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
+	"github.com/wanotify/wanotify/pkg/senders"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
@@ -60,7 +59,13 @@ type Config struct {
 	// transaction open. WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT.
 	TransactionTimeout time.Duration
 	// Limits pace provider calls per sender (global, split over instances).
+	// Limits.Rate is the rate of a sender that sets none in the registry;
+	// per-sender rates come from Senders.
 	Limits ratelimit.Limits
+	// Senders is the sender registry: only its senders are sent from, by
+	// the tenants it names (WANOTIFY_SENDERS_FILE / WANOTIFY_SENDERS;
+	// default the built-in local registry).
+	Senders *senders.Registry
 	// RetryDelays are the delays of the retry tiers, one per retry topic.
 	// WANOTIFY_DISPATCHER_RETRY_DELAYS.
 	RetryDelays []time.Duration
@@ -115,6 +120,7 @@ func DefaultConfig() Config {
 		RebalanceTimeout:     60 * time.Second,
 		TransactionTimeout:   60 * time.Second,
 		Limits:               ratelimit.Limits{Rate: 45, Burst: 5},
+		Senders:              senders.Local(),
 		RetryDelays:          []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
 		DedupeWindow:         24 * time.Hour,
 		DedupeSweepInterval:  time.Minute,
@@ -147,12 +153,13 @@ func Load(e *config.Env) Config {
 	c.TransactionTimeout = e.Duration("WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT", c.TransactionTimeout, "how long the broker keeps an abandoned transaction open")
 	c.Limits.Rate = e.Float("WANOTIFY_DISPATCHER_RATE", c.Limits.Rate, "messages/s per sender account across all dispatcher instances (keep below the provider's limit)")
 	c.Limits.Burst = e.Int("WANOTIFY_DISPATCHER_RATE_BURST", c.Limits.Burst, "token bucket size per sender across all instances")
-	rates := e.String("WANOTIFY_DISPATCHER_SENDER_RATES", "", "per-sender rate overrides: sender=rate,sender=rate")
-	if m, err := ParseSenderRates(rates); err != nil {
-		e.Fail("WANOTIFY_DISPATCHER_SENDER_RATES", "%v", err)
-	} else {
-		c.Limits.PerSender = m
+	// Per-sender rates moved into the sender registry. A value left here
+	// is refused rather than ignored, so an upgrade never silently loses
+	// a sender's lower rate.
+	if rates := e.String("WANOTIFY_DISPATCHER_SENDER_RATES", "", "removed: set each sender's rate in the sender registry (WANOTIFY_SENDERS_FILE); a value here is refused"); strings.TrimSpace(rates) != "" {
+		e.Fail("WANOTIFY_DISPATCHER_SENDER_RATES", "per-sender rates are now the rate of each sender in the sender registry (%s); move %q there", senders.EnvFile, rates)
 	}
+	c.Senders = senders.Load(e)
 	delays := e.List("WANOTIFY_DISPATCHER_RETRY_DELAYS", durations(c.RetryDelays), "delays of the retry tiers (one per retry topic)")
 	if ds, err := parseDurations(delays); err != nil {
 		e.Fail("WANOTIFY_DISPATCHER_RETRY_DELAYS", "%v", err)
@@ -172,28 +179,6 @@ func Load(e *config.Env) Config {
 	b.HalfOpenRequests = e.Int("WANOTIFY_DISPATCHER_BREAKER_HALF_OPEN_REQUESTS", b.HalfOpenRequests, "probes allowed at once while half-open")
 	c.DrainTimeout = e.Duration("WANOTIFY_DISPATCHER_DRAIN_TIMEOUT", c.DrainTimeout, "how long shutdown waits for provider calls in flight")
 	return c
-}
-
-// ParseSenderRates reads "sender=rate,sender=rate".
-func ParseSenderRates(s string) (map[string]float64, error) {
-	out := map[string]float64{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(part, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("%q is not sender=rate", part)
-		}
-		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || !(r > 0) || math.IsInf(r, 0) {
-			return nil, fmt.Errorf("%q: rate must be a positive number", part)
-		}
-		out[k] = r
-	}
-	return out, nil
 }
 
 func durations(ds []time.Duration) []string {
@@ -247,7 +232,10 @@ func (c Config) Validate() error {
 		bad("WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT", "must be at least 1s")
 	}
 	if err := c.Limits.Validate(); err != nil {
-		bad("WANOTIFY_DISPATCHER_RATE / _RATE_BURST / _SENDER_RATES", "%v", err)
+		bad("WANOTIFY_DISPATCHER_RATE / _RATE_BURST", "%v", err)
+	}
+	if c.Senders == nil {
+		bad(senders.EnvFile, "no sender registry")
 	}
 	if len(c.RetryDelays) != len(topics.RetryTiers) {
 		bad("WANOTIFY_DISPATCHER_RETRY_DELAYS", "want %d delays (one per retry topic), got %d", len(topics.RetryTiers), len(c.RetryDelays))
@@ -310,11 +298,10 @@ type ProviderConfig struct {
 
 // LoadProvider reads WANOTIFY_PROVIDER and the chosen client's variables.
 func LoadProvider(e *config.Env) ProviderConfig {
-	c := ProviderConfig{Kind: e.String("WANOTIFY_PROVIDER", ProviderXpressbot, "provider client: xpressbot or cloudapi")}
+	c := ProviderConfig{Kind: e.String("WANOTIFY_PROVIDER", ProviderXpressbot, "provider client of senders that name none in the sender registry: xpressbot or cloudapi")}
+	// Both are read: a sender of the registry may name either provider.
 	c.Xpressbot = xpressbot.Load(e)
-	if c.Kind == ProviderCloudAPI {
-		c.CloudAPI = cloudapi.Load(e)
-	}
+	c.CloudAPI = cloudapi.Load(e)
 	return c
 }
 
@@ -330,7 +317,8 @@ func (c *ProviderConfig) SizePool(calls int) {
 	}
 }
 
-// Validate checks the chosen client's options.
+// Validate checks the chosen client's options (the route of senders
+// that give no credentials of their own; NewRouter checks every route).
 func (c ProviderConfig) Validate() error {
 	switch c.Kind {
 	case ProviderXpressbot:

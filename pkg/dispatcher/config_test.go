@@ -14,8 +14,9 @@ func envOf(m map[string]string) *config.Env {
 
 func TestLoadReadsTheEnvironment(t *testing.T) {
 	e := envOf(map[string]string{
-		"WANOTIFY_DISPATCHER_RATE":                   "30",
-		"WANOTIFY_DISPATCHER_SENDER_RATES":           "vip=10, bulk=2.5",
+		"WANOTIFY_DISPATCHER_RATE": "30",
+		"WANOTIFY_SENDERS": `{"senders":[{"name":"vip","tenants":["acme"],"number_id":"1","rate":10},` +
+			`{"name":"bulk","tenants":["acme"],"number_id":"2","rate":2.5}],"tenants":[{"name":"acme","default_sender":"vip"}]}`,
 		"WANOTIFY_DISPATCHER_RETRY_DELAYS":           "1s,2s,3s",
 		"WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY": "resend",
 		"WANOTIFY_DISPATCHER_TRANSACTIONAL_ID":       "disp-0",
@@ -27,8 +28,8 @@ func TestLoadReadsTheEnvironment(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits.Rate != 30 || c.Limits.PerSender["vip"] != 10 || c.Limits.PerSender["bulk"] != 2.5 {
-		t.Fatalf("limits %+v", c.Limits)
+	if r := c.Senders.Rates(); c.Limits.Rate != 30 || r["vip"] != 10 || r["bulk"] != 2.5 {
+		t.Fatalf("limits %+v, sender rates %v", c.Limits, r)
 	}
 	if c.RetryDelays[2] != 3*time.Second || c.OutcomeUnknownPolicy != PolicyResend || c.TransactionalID != "disp-0" {
 		t.Fatalf("config %+v", c)
@@ -61,16 +62,17 @@ func TestValidateNamesTheVariable(t *testing.T) {
 
 func TestBadValuesAreReported(t *testing.T) {
 	e := envOf(map[string]string{
-		"WANOTIFY_DISPATCHER_SENDER_RATES": "vip",
+		"WANOTIFY_DISPATCHER_SENDER_RATES": "vip=10",
 		"WANOTIFY_DISPATCHER_RETRY_DELAYS": "5s,soon,45s",
+		"WANOTIFY_SENDERS":                 `{"senders":[{"name":"vip","tenants":["acme"],"number_id":"1","rate":-1}]}`,
 	})
 	Load(e)
 	err := e.Err()
-	if err == nil || !strings.Contains(err.Error(), "WANOTIFY_DISPATCHER_SENDER_RATES") || !strings.Contains(err.Error(), "WANOTIFY_DISPATCHER_RETRY_DELAYS") {
-		t.Fatalf("error %v", err)
-	}
-	if _, err := ParseSenderRates("a=-1"); err == nil {
-		t.Fatal("negative rate accepted")
+	for _, want := range []string{"WANOTIFY_DISPATCHER_SENDER_RATES", "WANOTIFY_SENDERS_FILE", "WANOTIFY_DISPATCHER_RETRY_DELAYS",
+		"WANOTIFY_SENDERS: senders[0] (vip).rate", "senders[0] (vip).tenants[0]: tenant \"acme\" is not listed"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
 	}
 }
 

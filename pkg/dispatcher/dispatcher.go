@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/dispatcher/admit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
@@ -95,6 +96,7 @@ type Dispatcher struct {
 	clog   *kgo.Client // dedupe changelog producer, outside the transactions
 	adm    *kadm.Client
 	limits *ratelimit.Set
+	rules  admit.Rule // the admit stage: refused records are settled, never queued
 	brk    *breakers
 	met    *metrics
 	tracer trace.Tracer
@@ -147,9 +149,14 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// The registry's senders are the only ones paced: their rates, and
+	// Limits.Rate for those that set none.
+	limits := cfg.Limits
+	limits.PerSender = cfg.Senders.Rates()
 	d := &Dispatcher{
 		cfg: cfg, prov: prov, log: logger, kopts: kafkaOpts,
-		limits:      ratelimit.New(cfg.Limits),
+		limits:      ratelimit.New(limits),
+		rules:       admit.Rules{admit.Ownership{Registry: cfg.Senders}},
 		tracer:      otel.Tracer(meterName),
 		parts:       map[tp]*part{},
 		stores:      map[int32]*dedupe.Partition{},

@@ -15,8 +15,10 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/providertest"
 	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
+	"github.com/wanotify/wanotify/pkg/senders"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/testinfra"
 	"github.com/wanotify/wanotify/pkg/topics"
@@ -39,8 +41,29 @@ func testConfig(txnID string) Config {
 	c.Limits.Rate = 2000
 	c.Limits.Burst = 20
 	c.DrainTimeout = 10 * time.Second
+	c.Senders = testSenders
 	return c
 }
+
+// testSenders is the registry of the tests' tenant acme: every sender the
+// tests name, free text allowed.
+var testSenders = func() *senders.Registry {
+	r, err := senders.New(testSendersFile, "test")
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
+
+// testSendersFile is testSenders' document (WANOTIFY_SENDERS of the
+// tests' dispatcher processes).
+var testSendersFile = func() senders.File {
+	f := senders.File{Tenants: []senders.Tenant{{Name: "acme", DefaultSender: "sender-1", FreeText: true}}}
+	for _, s := range []string{"sender-1", "sender-a", "sender-b", "sender-c", "s1"} {
+		f.Senders = append(f.Senders, senders.Sender{Name: s, Tenants: []string{"acme"}, NumberID: s})
+	}
+	return f
+}()
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("WANOTIFY_TEST_LOG") != "" {
@@ -92,7 +115,12 @@ type running struct {
 
 func (e *env) start(cfg Config) *running {
 	e.t.Helper()
-	d, err := New(cfg, e.provider(), e.kafkaOpts(), testLogger(e.t))
+	return e.startWith(cfg, e.provider())
+}
+
+func (e *env) startWith(cfg Config, prov provider.Provider) *running {
+	e.t.Helper()
+	d, err := New(cfg, prov, e.kafkaOpts(), testLogger(e.t))
 	if err != nil {
 		e.t.Fatal(err)
 	}

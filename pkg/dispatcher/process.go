@@ -100,6 +100,13 @@ func (d *Dispatcher) prepare(rc *rec) {
 			return
 		}
 	}
+	if err := d.rules.Admit(n); err != nil {
+		// Not the tenant's to send (another tenant's sender, an
+		// unregistered one, a template off its list): failed, nothing
+		// sent, and no sender state made for it.
+		d.settle(rc, refusedOutcome(rc.attempt, err))
+		return
+	}
 	if n.Expired(time.Now()) {
 		d.settle(rc, outcome{state: dedupe.StateExpired, attempt: rc.attempt, at: time.Now()})
 		return

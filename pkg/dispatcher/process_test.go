@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/senders"
 	"github.com/wanotify/wanotify/pkg/service"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/testinfra"
@@ -77,6 +78,7 @@ func (e *env) child(t *testing.T, txnID string, extra ...string) *child {
 		"WANOTIFY_DISPATCHER_FETCH_MAX_WAIT=100ms",
 		"WANOTIFY_DISPATCHER_RETRY_DELAYS=200ms,400ms,800ms",
 		"WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT=300ms",
+		"WANOTIFY_SENDERS="+senders.Inline(testSendersFile),
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	c := &child{cmd: cmd, out: &lockedBuffer{}}

@@ -60,7 +60,7 @@ func TestMetricsCatalogue(t *testing.T) {
 		Behavior: simulator.Behavior{Webhooks: true, SentDelay: step, DeliveredDelay: step, ReadDelay: step, ReadRate: 1},
 	})
 
-	common := map[string]string{"WANOTIFY_KAFKA_BROKERS": kafka, "WANOTIFY_LOG_LEVEL": "debug"}
+	common := map[string]string{"WANOTIFY_KAFKA_BROKERS": kafka, "WANOTIFY_LOG_LEVEL": "debug", "WANOTIFY_SENDERS": sendersRegistry}
 	with := func(extra map[string]string) map[string]string {
 		out := map[string]string{}
 		for k, v := range common {

@@ -26,7 +26,9 @@ import (
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 	"github.com/wanotify/wanotify/pkg/logstore"
 	"github.com/wanotify/wanotify/pkg/provider/providertest"
+	"github.com/wanotify/wanotify/pkg/provider/route"
 	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
+	"github.com/wanotify/wanotify/pkg/senders"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/sink"
 	"github.com/wanotify/wanotify/pkg/telemetry"
@@ -42,6 +44,15 @@ const (
 	webhookSecret = "e2e-webhook-secret-41c7"
 	tenant        = "acme"
 )
+
+// sendersRegistry is the test's sender registry (WANOTIFY_SENDERS): the
+// tenant owns one sender, sent from its own number id.
+var sendersRegistry = senders.Inline(senders.File{
+	Senders: []senders.Sender{{Name: "acme-main", Tenants: []string{tenant}, NumberID: senderNumberID}},
+	Tenants: []senders.Tenant{{Name: tenant, DefaultSender: "acme-main", FreeText: true}},
+})
+
+const senderNumberID = "106540352242922"
 
 // apiKeyEntry is apiKey's WANOTIFY_INGEST_API_KEYS entry.
 func apiKeyEntry() string {
@@ -118,6 +129,7 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 		"WANOTIFY_KAFKA_BROKERS":   strings.Join(brokers, ","),
 		"WANOTIFY_INGEST_ADDR":     "127.0.0.1:0",
 		"WANOTIFY_INGEST_API_KEYS": apiKeyEntry(),
+		"WANOTIFY_SENDERS":         sendersRegistry,
 	}
 	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	kafkaOpts := func(clientID string) []kgo.Opt {
@@ -184,7 +196,16 @@ func startStack(t *testing.T, opts ...stackOption) *stack {
 	dcfg.TransactionTimeout = 10 * time.Second
 	dcfg.RetryDelays = []time.Duration{200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond}
 	dcfg.DrainTimeout = 5 * time.Second
-	d, err := dispatcher.New(dcfg, prov, kafkaOpts("wanotify-dispatcher"), logFor("dispatcher"))
+	dcfg.Senders = senders.Load(e)
+	targets := map[string]route.Target{}
+	for _, sd := range dcfg.Senders.Senders() {
+		targets[sd.Name] = route.Target{Provider: prov, NumberID: sd.NumberID}
+	}
+	routed, err := route.New(targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatcher.New(dcfg, routed, kafkaOpts("wanotify-dispatcher"), logFor("dispatcher"))
 	if err != nil {
 		t.Fatal(err)
 	}

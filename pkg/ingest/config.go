@@ -10,7 +10,18 @@ import (
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 	"github.com/wanotify/wanotify/pkg/sdk"
+	"github.com/wanotify/wanotify/pkg/senders"
 )
+
+// loadSenders reads the sender registry. The single default sender of
+// every tenant is gone: each tenant's default is in the registry, and a
+// value left in the old variable is refused rather than ignored.
+func loadSenders(e *config.Env) *senders.Registry {
+	if v := e.String("WANOTIFY_INGEST_DEFAULT_SENDER", "", "removed: each tenant's default sender is its default_sender in the sender registry (WANOTIFY_SENDERS_FILE); a value here is refused"); v != "" {
+		e.Fail("WANOTIFY_INGEST_DEFAULT_SENDER", "each tenant's default sender is now its default_sender in the sender registry (%s); move %q there", senders.EnvFile, v)
+	}
+	return senders.Load(e)
+}
 
 // DevAPIKey is the well-known key of tenant "demo" that the default
 // configuration accepts, so `make run` works out of the box. It is for
@@ -41,8 +52,11 @@ type Config struct {
 	ProduceTimeout time.Duration
 	// RetryAfter is the Retry-After given with 503 answers.
 	RetryAfter time.Duration
-	// DefaultSender is the sender account of requests that name none.
-	DefaultSender string
+	// Senders is the sender registry: which senders each tenant owns, its
+	// default sender (for requests that name none), the templates it may
+	// send and whether it may send free text (WANOTIFY_SENDERS_FILE /
+	// WANOTIFY_SENDERS; default the built-in local registry).
+	Senders *senders.Registry
 	// DefaultSourceService is the source service of requests that name none.
 	DefaultSourceService string
 	// ClockSkew is how far in the past expires_at may lie and still be
@@ -70,7 +84,7 @@ func Load(e *config.Env) Config {
 		MaxBatchBody:         int64(e.Int("WANOTIFY_INGEST_MAX_BATCH_BODY", 2<<20, "largest body of POST /v1/notifications/batch in bytes (413 above)")),
 		ProduceTimeout:       e.Duration("WANOTIFY_INGEST_PRODUCE_TIMEOUT", 5*time.Second, "how long a request waits for Kafka to acknowledge its record before answering 503"),
 		RetryAfter:           e.Duration("WANOTIFY_INGEST_RETRY_AFTER", 2*time.Second, "Retry-After sent with 503 answers (whole seconds)"),
-		DefaultSender:        e.String("WANOTIFY_INGEST_DEFAULT_SENDER", "default", "sender account of requests that name none"),
+		Senders:              loadSenders(e),
 		DefaultSourceService: e.String("WANOTIFY_INGEST_DEFAULT_SOURCE_SERVICE", "api", "source service of requests that name none"),
 		ClockSkew:            e.Duration("WANOTIFY_INGEST_CLOCK_SKEW", sdk.DefaultClockSkew, "how far in the past expires_at may lie and still be accepted (it is then recorded as expired)"),
 		Linger:               e.Duration("WANOTIFY_INGEST_PRODUCE_LINGER", 0, "how long the producer waits to fill a batch (requests wait for their records, so 0 is usually best)"),
@@ -104,8 +118,8 @@ func (c Config) Validate() error {
 	if c.RetryAfter < time.Second {
 		errs = append(errs, errors.New("WANOTIFY_INGEST_RETRY_AFTER: must be at least 1s"))
 	}
-	if len(c.DefaultSender) > sdk.MaxSender {
-		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_DEFAULT_SENDER: at most %d characters", sdk.MaxSender))
+	if c.Senders == nil {
+		errs = append(errs, fmt.Errorf("%s: no sender registry", senders.EnvFile))
 	}
 	if c.DefaultSourceService == "" || len(c.DefaultSourceService) > sdk.MaxSourceService {
 		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_DEFAULT_SOURCE_SERVICE: 1 to %d characters", sdk.MaxSourceService))

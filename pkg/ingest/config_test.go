@@ -106,3 +106,18 @@ func TestKeyringMatchesOnlyConfiguredKeys(t *testing.T) {
 		t.Fatal("devKeyEntry is not the hash of DevAPIKey")
 	}
 }
+
+func TestSenderRegistryConfiguration(t *testing.T) {
+	c, err := loadWith(nil)
+	if err != nil || c.Senders.DefaultSender("demo") != "default" {
+		t.Fatalf("the local registry: %v", err)
+	}
+	_, err = loadWith(map[string]string{"WANOTIFY_INGEST_DEFAULT_SENDER": "acme-main"})
+	if err == nil || !strings.Contains(err.Error(), "WANOTIFY_INGEST_DEFAULT_SENDER") || !strings.Contains(err.Error(), "default_sender") {
+		t.Fatalf("the removed default sender variable must be refused clearly: %v", err)
+	}
+	_, err = loadWith(map[string]string{"WANOTIFY_SENDERS": `{"senders":[{"name":"s","tenants":["acme"]}],"tenants":[{"name":"acme","default_sender":"s"}]}`})
+	if err == nil || !strings.Contains(err.Error(), "WANOTIFY_SENDERS: senders[0] (s).number_id") {
+		t.Fatalf("a bad registry must name the variable, sender and field: %v", err)
+	}
+}

@@ -32,6 +32,8 @@ func TestServiceEndToEnd(t *testing.T) {
 		"WANOTIFY_INGEST_ADDR":     addr,
 		"WANOTIFY_KAFKA_BROKERS":   strings.Join(brokers, ","),
 		"WANOTIFY_INGEST_API_KEYS": "acme:" + HashKey(keyAcme),
+		"WANOTIFY_SENDERS": `{"senders":[{"name":"acme-main","tenants":["acme"],"number_id":"100"}],` +
+			`"tenants":[{"name":"acme","default_sender":"acme-main"}]}`,
 	}
 	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	c := Load(e)

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/senders"
 	"github.com/wanotify/wanotify/pkg/service"
 	"github.com/wanotify/wanotify/pkg/telemetry"
 	"github.com/wanotify/wanotify/pkg/testinfra"
@@ -64,9 +65,29 @@ func testConfig(brokers []string) Config {
 	c.APIKeys = []string{"acme:" + HashKey(keyAcme), "acme:" + HashKey(keyAcme2), "globex:" + HashKey(keyGlobex)}
 	c.Kafka.Brokers = brokers
 	c.ProduceTimeout = 2 * time.Second
-	c.DefaultSender = "acme-main"
+	c.Senders = testSenders
 	return c
 }
+
+// testSenders: acme owns acme-main (its default) and acme-alt, globex owns
+// globex-main; both may send any template and free text.
+var testSenders = func() *senders.Registry {
+	r, err := senders.New(senders.File{
+		Senders: []senders.Sender{
+			{Name: "acme-main", Tenants: []string{"acme"}, NumberID: "100"},
+			{Name: "acme-alt", Tenants: []string{"acme"}, NumberID: "101"},
+			{Name: "globex-main", Tenants: []string{"globex"}, NumberID: "200"},
+		},
+		Tenants: []senders.Tenant{
+			{Name: "acme", DefaultSender: "acme-main", FreeText: true},
+			{Name: "globex", DefaultSender: "globex-main", FreeText: true},
+		},
+	}, "test")
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
 
 type harness struct {
 	t       testing.TB

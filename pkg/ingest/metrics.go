@@ -16,6 +16,7 @@ const (
 	reasonMediaType    = "unsupported_media_type"
 	reasonUnavailable  = "unavailable"
 	reasonInternal     = "internal"
+	reasonForbidden    = "forbidden"
 )
 
 type metrics struct {
@@ -57,7 +58,7 @@ func newMetrics() (*metrics, error) {
 		}
 		ms.byRouteCode[rt.name] = codes
 	}
-	for _, r := range []string{reasonUnauthorized, reasonInvalid, reasonTooLarge, reasonMediaType, reasonUnavailable, reasonInternal} {
+	for _, r := range []string{reasonUnauthorized, reasonInvalid, reasonTooLarge, reasonMediaType, reasonUnavailable, reasonInternal, reasonForbidden} {
 		ms.byReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	return ms, nil

@@ -66,7 +66,7 @@ type route struct {
 }
 
 var apiRoutes = []route{
-	{RoutePublish, http.MethodPost, "/v1/notifications", []int{202, 400, 401, 413, 415, 500, 503}, (*Server).publish},
+	{RoutePublish, http.MethodPost, "/v1/notifications", []int{202, 400, 401, 403, 413, 415, 500, 503}, (*Server).publish},
 	{RouteBatch, http.MethodPost, "/v1/notifications/batch", []int{200, 400, 401, 413, 415, 500, 503}, (*Server).publishBatch},
 	{RouteStatus, http.MethodGet, "/v1/notifications/{id}", []int{200, 401, 404, 500, 501, 503}, (*Server).status},
 }
@@ -118,7 +118,7 @@ func NewServer(c Config, cl *kgo.Client, reader StatusReader, log *slog.Logger) 
 	}
 	return &Server{
 		cfg: c, keys: keys, cl: cl, reader: reader, log: log, m: m,
-		build:      sdk.BuildOptions{SourceService: c.DefaultSourceService, Sender: c.DefaultSender, ClockSkew: c.ClockSkew},
+		build:      sdk.BuildOptions{SourceService: c.DefaultSourceService, ClockSkew: c.ClockSkew},
 		retryAfter: strconv.Itoa(int(math.Ceil(c.RetryAfter.Seconds()))),
 		now:        time.Now,
 	}, nil
@@ -264,9 +264,18 @@ func (s *Server) prepare(tenant string, raw []byte, headerKey string) (*kgo.Reco
 // record builds the record of a decoded request; fields are the errors
 // found while decoding it, reported together with sdk.BuildRecord's.
 func (s *Server) record(tenant string, r *sdk.Request, fields []contract.FieldError, now time.Time) (*kgo.Record, *contract.Notification, error) {
+	if err := s.defaultSender(tenant, r); err != nil {
+		return nil, nil, err
+	}
 	rec, n, err := sdk.BuildRecord(tenant, r, s.build, now, "")
 	if len(fields) == 0 {
-		return rec, n, err
+		if err == nil {
+			err = s.owns(n)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return rec, n, nil
 	}
 	var ve *contract.ValidationError
 	if errors.As(err, &ve) {
@@ -316,6 +325,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) int {
 
 // refuse answers a request that could not be turned into a record.
 func (s *Server) refuse(ctx context.Context, w http.ResponseWriter, err error, n int) int {
+	if p, ok := forbidden(err); ok {
+		s.m.reject(ctx, reasonForbidden, n)
+		return writeProblem(w, p)
+	}
 	if errors.Is(err, contract.ErrInvalid) {
 		s.m.reject(ctx, reasonInvalid, n)
 		return writeProblem(w, invalid(err))
@@ -397,7 +410,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 	resp := BatchResponse{Results: make([]BatchResult, len(items))}
 	recs := make([]*kgo.Record, 0, len(items))
 	idx := make([]int, 0, len(items))
-	invalidN := 0
+	invalidN, forbiddenN := 0, 0
 	now := s.now() // one clock reading: every item of a batch is created together
 	for i := range items {
 		it := &items[i]
@@ -407,6 +420,11 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 		err := it.err
 		if err == nil {
 			rec, n, err = s.record(tenant, &it.req, it.fields, now)
+		}
+		if p, ok := forbidden(err); ok {
+			resp.Results[i].Status, resp.Results[i].Error = p.Status, p
+			forbiddenN++
+			continue
 		}
 		if err != nil {
 			if !errors.Is(err, contract.ErrInvalid) {
@@ -422,6 +440,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 		idx = append(idx, i)
 	}
 	s.m.reject(ctx, reasonInvalid, invalidN)
+	s.m.reject(ctx, reasonForbidden, forbiddenN)
 	unavailableN := 0
 	if len(recs) > 0 {
 		for j, err := range s.produce(ctx, recs) {

@@ -17,6 +17,10 @@ import (
 // Message is what a Provider sends: one notification's content.
 type Message struct {
 	NotificationID string
+	// IdempotencyKey is the key the provider deduplicates sends by. It
+	// must be unique per tenant: the provider account is shared, so a
+	// tenant's own key (guessable, "order-1001") would let one tenant's
+	// send silence another's. FromNotification sets it to ProviderKey.
 	IdempotencyKey string
 	Sender         string // sender account (phone number id / channel)
 	Recipient      string // E.164
@@ -24,10 +28,21 @@ type Message struct {
 	Text           *contract.Text
 }
 
-// FromNotification builds the Message for n.
+// FromNotification builds the Message for n, with ProviderKey(n) as its
+// idempotency key.
 func FromNotification(n *contract.Notification) Message {
-	return Message{NotificationID: n.ID, IdempotencyKey: n.IdempotencyKey, Sender: n.Sender,
+	return Message{NotificationID: n.ID, IdempotencyKey: ProviderKey(n), Sender: n.Sender,
 		Recipient: n.Recipient, Template: n.Template, Text: n.Text}
+}
+
+// ProviderKey is the idempotency key sent to the provider for n: the
+// notification id derived from n's tenant and its idempotency key, so two
+// tenants using the same key never share one, and a resend of the same
+// notification always carries the same one. It is derived again rather
+// than taken from n.ID, so a record written straight to Kafka with a
+// notification id of its choosing cannot borrow another tenant's key.
+func ProviderKey(n *contract.Notification) string {
+	return contract.NotificationID(n.Tenant, n.IdempotencyKey)
 }
 
 // Provider sends WhatsApp messages.

@@ -20,6 +20,7 @@ const (
 	EnvAPIKey   = "WANOTIFY_SIM_API_KEY"
 	EnvSendPath = "WANOTIFY_SIM_SEND_PATH"
 	EnvWABAID   = "WANOTIFY_SIM_WABA_ID"
+	EnvNumbers  = "WANOTIFY_SIM_PHONE_NUMBER_IDS"
 	EnvSeed     = "WANOTIFY_SIM_SEED"
 	EnvHangFor  = "WANOTIFY_SIM_HANG_FOR"
 
@@ -104,6 +105,11 @@ type Config struct {
 	// WABAID is the WhatsApp Business Account id in webhook entries.
 	// Default "sim-waba".
 	WABAID string
+	// PhoneNumberIDs are the account's business numbers: a send from any
+	// other phone_number_id is refused as Meta refuses an unknown object
+	// (HTTP 400, code 100), so a sender name that reached the
+	// provider in place of its number id shows. Empty: any number.
+	PhoneNumberIDs []string
 	// Seed seeds every random decision (failures, latency, webhook
 	// disorder), so a sequential test is reproducible. 0: seeded from the
 	// clock.
@@ -466,6 +472,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	str(EnvAPIKey, &c.APIKey)
 	str(EnvSendPath, &c.SendPath)
 	str(EnvWABAID, &c.WABAID)
+	if v := strings.TrimSpace(getenv(EnvNumbers)); v != "" {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				c.PhoneNumberIDs = append(c.PhoneNumberIDs, n)
+			}
+		}
+	}
 	parse(EnvSeed, func(v string) (err error) { c.Seed, err = strconv.ParseUint(v, 10, 64); return })
 	duration(EnvHangFor, &c.HangFor)
 

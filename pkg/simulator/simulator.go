@@ -80,6 +80,8 @@ type Simulator struct {
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
 
+	numbers map[string]bool // the account's phone number ids; nil: any
+
 	healthy  atomic.Bool
 	done     chan struct{} // closed by Shutdown: releases hung requests
 	doneOnce sync.Once
@@ -107,6 +109,12 @@ func New(cfg Config) (*Simulator, error) {
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		limiters: map[string]*rate.Limiter{},
 		done:     make(chan struct{}),
+	}
+	if len(cfg.PhoneNumberIDs) > 0 {
+		s.numbers = map[string]bool{}
+		for _, n := range cfg.PhoneNumberIDs {
+			s.numbers[n] = true
+		}
 	}
 	b := cfg.Behavior
 	s.behavior.Store(&b)
@@ -521,6 +529,15 @@ func (s *Simulator) send(w http.ResponseWriter, r *http.Request, req *sendReq, w
 	reject := func(code string) {
 		s.ledger.reject(Rejection{Time: now, Sender: req.sender, Recipient: req.recipient,
 			NotificationID: req.notificationID, IdempotencyKey: req.idemKey, Code: code})
+	}
+	if s.numbers != nil && !s.numbers[req.sender] {
+		// What Meta answers for a phone number id that is not the
+		// account's: an unknown object, permanent.
+		reject("unknown_number")
+		wr.fail(failure{status: http.StatusBadRequest, code: provider.MetaInvalidParameter,
+			msg:        fmt.Sprintf("Unsupported post request. Object with ID '%s' does not exist, cannot be loaded due to missing permissions, or does not support this operation", req.sender),
+			ledgerCode: metaCode(provider.MetaInvalidParameter)})
+		return
 	}
 
 	if b.Outage {

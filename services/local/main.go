@@ -13,11 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/localstack"
+	"github.com/wanotify/wanotify/pkg/senders"
 )
 
 // Local-only credentials. They exist so `make run` needs no setup; a real
@@ -39,6 +41,9 @@ func main() {
 	dataDir := e.String("WANOTIFY_LOCAL_DATA_DIR", ".data", "where the local stack keeps broker and ClickHouse data")
 	binDir := e.String("WANOTIFY_LOCAL_BIN_DIR", "bin", "where the built service binaries are")
 	chLib := e.String("WANOTIFY_CH_LIB", "", "path of libchdb.so (default: the cache of scripts/fetch-clickhouse.sh)")
+	// The services read the same registry; the simulator is told its
+	// numbers, so only the registry's number ids can send.
+	reg := senders.Load(e)
 	if e.Help {
 		fmt.Print(config.Usage("local"))
 		return
@@ -62,7 +67,8 @@ func main() {
 			Ready: localstack.HTTPReady("http://127.0.0.1:13133/readyz")},
 		{Name: "simulator", Bin: "simulator", Optional: true, Address: "http://127.0.0.1:8090 (Xpressbot simulator; /admin/ledger)",
 			Env: []string{"WANOTIFY_SIM_ADDR=127.0.0.1:8090", "WANOTIFY_SIM_API_KEY=" + devProviderKey,
-				"WANOTIFY_SIM_WEBHOOK_URL=http://127.0.0.1:8081/v1/webhooks/whatsapp", "WANOTIFY_SIM_WEBHOOK_SECRET=" + devWebhookSec},
+				"WANOTIFY_SIM_WEBHOOK_URL=http://127.0.0.1:8081/v1/webhooks/whatsapp", "WANOTIFY_SIM_WEBHOOK_SECRET=" + devWebhookSec,
+				"WANOTIFY_SIM_PHONE_NUMBER_IDS=" + numberIDs(reg)},
 			Ready:       localstack.HTTPReady("http://127.0.0.1:8090/healthz"),
 			RestartNote: "its ledger lived in its memory: it starts empty (the ledger survives restarts of every other component)"},
 		{Name: "webhook", Bin: "webhook", Optional: true, Address: "http://127.0.0.1:8081/v1/webhooks/whatsapp",
@@ -89,4 +95,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
 	}
+}
+
+// numberIDs lists the registry's phone number ids for the simulator.
+func numberIDs(r *senders.Registry) string {
+	var ids []string
+	for _, s := range r.Senders() {
+		ids = append(ids, s.NumberID)
+	}
+	return strings.Join(ids, ",")
 }

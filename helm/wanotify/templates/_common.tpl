@@ -273,6 +273,14 @@ provider key and webhook secret under its own names).
 {{- else }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_CLOUDAPI_ACCESS_TOKEN" "optional" false) }}
 {{- end }}
+{{- range $var, $ref := ($root.Values.senders.credentials | default dict) }}
+- name: {{ $var }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
+      optional: false
+{{- end }}
 {{- else if eq .svc "webhook" }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_WEBHOOK_SECRET" "optional" false) }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_WEBHOOK_VERIFY_TOKEN" "optional" true) }}
@@ -314,3 +322,15 @@ provider key and webhook secret under its own names).
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/* Whether the release mounts a sender registry. */}}
+{{- define "wanotify.sendersConfigMap" -}}
+{{- if .Values.senders.existingConfigMap -}}
+{{ .Values.senders.existingConfigMap }}
+{{- else if .Values.senders.registry -}}
+{{ include "wanotify.fullname" . }}-senders
+{{- end -}}
+{{- end -}}
+
+{{/* Where ingest and the dispatcher read the sender registry. */}}
+{{- define "wanotify.sendersDir" -}}/etc/wanotify/senders{{- end -}}
