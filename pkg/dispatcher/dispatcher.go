@@ -22,6 +22,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
+	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/envelope"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/topics"
@@ -72,14 +73,12 @@ type senderQueue struct {
 	sender  string
 	items   []*rec
 	running bool
-	// ahead bounds the sender's calls that wrote their pending marker and
-	// wait for a token (about 100 ms of the sender's rate). Taking the
-	// token after the marker keeps the marker's latency out of the pacing
-	// (a burst of late markers would otherwise bunch calls up at the
-	// provider); the bound keeps one sender from occupying the shared
-	// concurrency, and keeps the records a crash leaves pending, and so
-	// reported outcome_unknown, to the calls in flight plus about 100 ms
-	// of the sender's traffic.
+	// ahead bounds the sender's calls that wait for a token (about 100 ms
+	// of the sender's rate), so one sender cannot occupy the shared
+	// concurrency. The pending marker is written after the token, right
+	// before the call: a crash leaves pending, and so outcome_unknown,
+	// only the calls truly in flight, never records that were still
+	// waiting for their turn.
 	ahead chan struct{}
 }
 
@@ -97,6 +96,9 @@ type Dispatcher struct {
 	limits *ratelimit.Set
 	brk    *breakers
 	met    *metrics
+	// finder looks for the webhook that settles an interrupted call
+	// (policy verify).
+	finder unknown.Finder
 	tracer trace.Tracer
 
 	mu          sync.Mutex
@@ -158,6 +160,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		paused:      map[tp]bool{},
 		openBreaker: map[string]bool{},
 		sem:         make(chan struct{}, cfg.Concurrency),
+		finder:      &unknown.StatusScan{Opts: kafkaOpts, Topic: topics.Status},
 	}
 	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState,
 		created: func(b *breaker) {

@@ -90,7 +90,15 @@ func (d *Dispatcher) prepare(rc *rec) {
 			d.finish(rc, nil)
 			return
 		case int(e.Attempt) == rc.attempt && e.State == dedupe.StatePending:
-			if d.cfg.OutcomeUnknownPolicy != PolicyResend {
+			// The dispatcher died during this attempt's provider call.
+			switch {
+			case d.cfg.OutcomeUnknownPolicy == PolicyResend:
+				d.countUnknown("resent")
+			case d.cfg.OutcomeUnknownPolicy == PolicyVerify && rc.attempt < maxAttempts && d.cfg.Unknown.Check(n, time.Now()):
+				d.awaitEvidence(rc, det)
+				return
+			default:
+				d.countUnknown("reported")
 				d.settle(rc, outcome{state: dedupe.StateOutcomeUnknown, attempt: rc.attempt, at: time.Now(),
 					err: &contract.ErrorInfo{Code: "outcome_unknown", Message: "the dispatcher stopped during the provider call", Retryable: false}})
 				return
@@ -99,6 +107,9 @@ func (d *Dispatcher) prepare(rc *rec) {
 			d.finish(rc, d.outputs(rc, recorded(e, det)))
 			return
 		}
+	}
+	if rc.env != nil && rc.env.Class == envelope.ClassOutcomeUnknown && d.resolveUnknown(rc) {
+		return
 	}
 	if n.Expired(time.Now()) {
 		d.settle(rc, outcome{state: dedupe.StateExpired, attempt: rc.attempt, at: time.Now()})
@@ -308,17 +319,12 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue, b *breaker, probe bool) {
 		d.requeueAfter(rc, 100*time.Millisecond)
 		return
 	}
-	if err := d.writeMarker(rc, outcome{state: dedupe.StatePending, attempt: rc.attempt, at: time.Now()}, 1); err != nil {
-		d.retryLater(rc, err)
-		return
-	}
 	waited, err := d.limits.Wait(rc.part.ctx, n.Sender)
 	releaseAhead()
 	if err != nil {
-		// No call was made: undo the marker. A cancelled partition hands
-		// the record back; no budget (no notifications.requested
-		// partition owned at this moment) tries again shortly.
-		d.revert(rc)
+		// No call was made. A cancelled partition hands the record back;
+		// no budget (no notifications.requested partition owned at this
+		// moment) tries again shortly.
 		if rc.part.ctx.Err() == nil {
 			d.requeueAfter(rc, 100*time.Millisecond)
 		}
@@ -326,8 +332,13 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue, b *breaker, probe bool) {
 	}
 	d.met.wait.Record(context.Background(), waited.Seconds())
 	if !probe && b.cb.State() == gobreaker.StateOpen {
-		d.revert(rc)
 		d.park(b, rc)
+		return
+	}
+	// The pending marker goes as close to the call as it can: after the
+	// token, so a crash leaves pending only the calls truly in flight.
+	if err := d.writeMarker(rc, outcome{state: dedupe.StatePending, attempt: rc.attempt, at: time.Now()}, 1); err != nil {
+		d.retryLater(rc, err)
 		return
 	}
 	if !rc.due.IsZero() {
@@ -520,11 +531,17 @@ func (d *Dispatcher) outputs(rc *rec, o outcome) []*kgo.Record {
 	case dedupe.StateExpired:
 		ev.Status, ev.Attempt = contract.StatusExpired, o.attempt-1
 	case dedupe.StateRetrying:
-		ev.Status = contract.StatusRetryScheduled
 		tier := topics.RetryTiers[d.tierFor(o.attempt, o.due.Sub(o.failedAt))]
+		out = append(out, d.failureRecord(rc, tier, o, ""))
+		if o.class == envelope.ClassOutcomeUnknown {
+			// Parked while a webhook may still tell what happened
+			// (unknown.go): to everyone else the outcome is unknown.
+			ev.Status = contract.StatusOutcomeUnknown
+			break
+		}
+		ev.Status = contract.StatusRetryScheduled
 		due := o.due.UTC()
 		ev.RetryTier, ev.DueAt = tier, &due
-		out = append(out, d.failureRecord(rc, tier, o, ""))
 		d.met.retries.Add(context.Background(), 1, metric.WithAttributes(attribute.String("tier", tier)))
 	case dedupe.StateDeadLettered:
 		ev.Status = contract.StatusDeadLettered
