@@ -73,12 +73,14 @@ type senderQueue struct {
 	sender  string
 	items   []*rec
 	running bool
-	// ahead bounds the sender's calls that wait for a token (about 100 ms
-	// of the sender's rate), so one sender cannot occupy the shared
-	// concurrency. The pending marker is written after the token, right
-	// before the call: a crash leaves pending, and so outcome_unknown,
-	// only the calls truly in flight, never records that were still
-	// waiting for their turn.
+	// ahead bounds the sender's calls that wrote their pending marker and
+	// wait for a token (about 100 ms of the sender's rate). Taking the
+	// token after the marker keeps the marker's latency out of the pacing
+	// (a burst of late markers would otherwise bunch calls up at the
+	// provider); the bound keeps one sender from occupying the shared
+	// concurrency, and keeps the records a crash leaves pending, and so
+	// reported outcome_unknown, to the calls in flight plus about 100 ms
+	// of the sender's traffic.
 	ahead chan struct{}
 }
 

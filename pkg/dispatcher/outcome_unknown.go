@@ -101,6 +101,28 @@ func (d *Dispatcher) resolveUnknown(rc *rec) bool {
 	return true
 }
 
+// confirmAccepted settles a parked record whose interrupted call is known
+// (from the changelog) to have been accepted after all: with the message
+// id of its webhook when there is one, else it is left as it is (its
+// status outcome_unknown gives way to the webhook in ClickHouse when that
+// arrives). It never sends.
+func (d *Dispatcher) confirmAccepted(rc *rec) {
+	ctx, cancel := context.WithTimeout(rc.part.ctx, scanTimeout)
+	ev, found, err := d.finder.Find(ctx, rc.r.Partition, rc.env.FailedAt, rc.n.ID)
+	cancel()
+	if rc.part.ctx.Err() != nil {
+		return
+	}
+	if err == nil && found {
+		d.countUnknown("webhook")
+		d.settle(rc, outcome{state: dedupe.StateAccepted, attempt: rc.attempt, at: time.Now(), providerID: ev.ProviderMessageID})
+		return
+	}
+	d.log.Info("interrupted provider call was accepted by another instance; no webhook yet",
+		"notification_id", rc.n.ID, "attempt", rc.attempt)
+	d.finish(rc, nil)
+}
+
 func (d *Dispatcher) countUnknown(result string) {
 	if d.met != nil {
 		d.met.unknown.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/contract"
@@ -167,60 +168,66 @@ func TestInterruptedOTPResentWithoutWebhook(t *testing.T) {
 	}
 }
 
-// TestPendingMarkerOnlyForCallsInFlight: records waiting for their
-// sender's token have no pending marker, so a crash would report only
-// the calls truly in flight. With a sender paced to 2/s and a dozen
-// records queued, the changelog never shows more than one key pending
-// (the one call under way) at any point.
-func TestPendingMarkerOnlyForCallsInFlight(t *testing.T) {
-	e := newEnv(t, 1, simulator.Behavior{})
+// TestParkedCallAcceptedElsewhere: a record parked as interrupted whose
+// call another instance did finish (the changelog says accepted at the
+// interrupted attempt: that instance kept sending after the partition
+// moved) is settled accepted with its webhook's message id, and never
+// sent again.
+func TestParkedCallAcceptedElsewhere(t *testing.T) {
+	e := newEnv(t, 2, simulator.Behavior{})
 	w := e.watch()
-	var ns []*contract.Notification
-	var ids []string
-	for i := range 12 {
-		nt := notification("paced-"+string(rune('a'+i)), recipient(100+i), "slow", "hi")
-		ns = append(ns, nt)
-		ids = append(ids, nt.ID)
+	nt := otp("otp-elsewhere", recipient(44))
+	v, err := nt.Encode()
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg := testConfig("t-marker-order")
-	cfg.Limits.Rate, cfg.Limits.Burst = 2, 1
-	e.publish(ns...)
-	e.start(cfg)
-	w.waitTerminal(t, ids, 60*time.Second)
-
-	// Replay the changelog in order: the number of keys whose latest
-	// state is pending, after every record.
-	cl := testinfra.Client(t, e.brokers, kgo.ConsumeTopics(topics.Dedupe), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	latest := map[string]dedupe.State{}
-	maxPending, seen, want := 0, 0, 2*len(ns) // a pending and a done marker per notification
-	for seen < want {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d changelog records", seen, want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			seen++
-			rec, ok, err := dedupe.Decode(r.Key, r.Value)
-			if err != nil {
-				t.Fatalf("changelog record: %v", err)
-			}
-			if !ok {
-				delete(latest, string(r.Key))
-				return
-			}
-			latest[string(r.Key)] = rec.State
-			pending := 0
-			for _, s := range latest {
-				if s == dedupe.StatePending {
-					pending++
-				}
-			}
-			maxPending = max(maxPending, pending)
-		})
+	res, err := e.prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Requested, Key: nt.Key(), Value: v}).First()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if maxPending > 1 {
-		t.Fatalf("up to %d keys pending at once with one call in flight at 2/s: records waiting for a token carried pending markers", maxPending)
+	callAt := time.Now()
+	manual := testinfra.Client(t, e.brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	h := dedupe.HashKey(nt.Tenant, nt.IdempotencyKey)
+	accepted := dedupe.Record{Hash: h,
+		Entry:  dedupe.Entry{Origin: res.Offset, Created: uint32(callAt.Unix()), State: dedupe.StateAccepted, Attempt: 1},
+		Detail: dedupe.Detail{NotificationID: nt.ID, SourceTopic: topics.Requested, SourceOffset: res.Offset, UpdatedAt: callAt}}
+	f := envelope.Failure{Attempt: 1, DueAt: callAt, Origin: envelope.Origin{Topic: topics.Requested, Partition: res.Partition, Offset: res.Offset},
+		Error: contract.ErrorInfo{Code: "outcome_unknown", Retryable: true}, Class: envelope.ClassOutcomeUnknown, FailedAt: callAt,
+		NotificationID: nt.ID, Tenant: nt.Tenant, EventType: nt.EventType, ReplayedFrom: -1}
+	hs, err := f.Headers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := contract.StatusEvent{EventID: contract.WebhookEventID("wamid.ELSEWHERE", contract.StatusDelivered), NotificationID: nt.ID,
+		ProviderMessageID: "wamid.ELSEWHERE", Recipient: nt.Recipient, Status: contract.StatusDelivered, OccurredAt: callAt.UTC(), Emitter: contract.EmitterWebhook}
+	hv, err := hook.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manual.ProduceSync(ctx,
+		&kgo.Record{Topic: topics.Dedupe, Partition: res.Partition, Key: h.RecordKey(), Value: dedupe.Encode(accepted)},
+		&kgo.Record{Topic: topics.Status, Partition: res.Partition, Key: hook.Key(), Value: hv},
+		&kgo.Record{Topic: topics.Retry45s, Partition: res.Partition, Key: nt.Key(), Value: v, Headers: hs},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The requested record itself was settled by the instance that parked
+	// it: start after it.
+	cl := testinfra.Client(t, e.brokers)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CommitOffsets(ctx, "wanotify-dispatcher", kadm.OffsetsFromRecords(kgo.Record{Topic: topics.Requested, Partition: res.Partition, Offset: res.Offset})); err != nil {
+		t.Fatal(err)
+	}
+	e.start(verifyConfig("t-unknown-elsewhere"))
+	evs := w.waitStatus(t, nt.ID, contract.StatusAccepted, 60*time.Second)
+	for _, ev := range evs {
+		if ev.Status == contract.StatusAccepted && ev.ProviderMessageID != "wamid.ELSEWHERE" {
+			t.Errorf("accepted with %q, want the webhook's wamid.ELSEWHERE", ev.ProviderMessageID)
+		}
+	}
+	if led := e.sim.Ledger(); led.Accepted != 0 {
+		t.Fatalf("sent %d times although another instance's call was accepted", led.Accepted)
 	}
 }

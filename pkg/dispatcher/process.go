@@ -82,6 +82,13 @@ func (d *Dispatcher) prepare(rc *rec) {
 		case !same:
 			d.finish(rc, d.outputs(rc, outcome{state: dedupe.StateNone, at: time.Now()}))
 			return
+		case e.State == dedupe.StateAccepted && int(e.Attempt) < rc.attempt && rc.env != nil && rc.env.Class == envelope.ClassOutcomeUnknown:
+			// Parked as interrupted, but the call did finish: its instance
+			// still sent after this partition had moved (its own outputs
+			// were aborted with its transaction). Nothing is sent again;
+			// the webhook, if it is there, gives the message id.
+			d.confirmAccepted(rc)
+			return
 		case int(e.Attempt) > rc.attempt, int(e.Attempt) < rc.attempt && e.State.Terminal():
 			// An older attempt's record seen again, or a retry record of
 			// a notification already settled: nothing more to do.
@@ -319,12 +326,25 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue, b *breaker, probe bool) {
 		d.requeueAfter(rc, 100*time.Millisecond)
 		return
 	}
+	// The pending marker is written before the token is taken, not after
+	// it: a record waiting for its token is then visible to a new owner
+	// of the partition as pending (and resolved by the outcome-unknown
+	// policy) rather than unmarked, so an instance that still sends
+	// after losing the partition (a stall past the session timeout, a
+	// coordinator that forgot the group) cannot make the new owner send
+	// it a second time. The cost, more records left pending by a crash,
+	// is what the verify policy resolves.
+	if err := d.writeMarker(rc, outcome{state: dedupe.StatePending, attempt: rc.attempt, at: time.Now()}, 1); err != nil {
+		d.retryLater(rc, err)
+		return
+	}
 	waited, err := d.limits.Wait(rc.part.ctx, n.Sender)
 	releaseAhead()
 	if err != nil {
-		// No call was made. A cancelled partition hands the record back;
-		// no budget (no notifications.requested partition owned at this
-		// moment) tries again shortly.
+		// No call was made: undo the marker. A cancelled partition hands
+		// the record back; no budget (no notifications.requested
+		// partition owned at this moment) tries again shortly.
+		d.revert(rc)
 		if rc.part.ctx.Err() == nil {
 			d.requeueAfter(rc, 100*time.Millisecond)
 		}
@@ -332,13 +352,8 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue, b *breaker, probe bool) {
 	}
 	d.met.wait.Record(context.Background(), waited.Seconds())
 	if !probe && b.cb.State() == gobreaker.StateOpen {
+		d.revert(rc)
 		d.park(b, rc)
-		return
-	}
-	// The pending marker goes as close to the call as it can: after the
-	// token, so a crash leaves pending only the calls truly in flight.
-	if err := d.writeMarker(rc, outcome{state: dedupe.StatePending, attempt: rc.attempt, at: time.Now()}, 1); err != nil {
-		d.retryLater(rc, err)
 		return
 	}
 	if !rc.due.IsZero() {
