@@ -44,9 +44,17 @@ func check(ev *evidence, webhooksComplete bool) []Invariant {
 func isTerminal(status string) bool { return slices.Contains(terminalStatuses, status) }
 
 // outcome is the one dispatcher outcome of id, or "" when there is not
-// exactly one.
+// exactly one. An interrupted call the dispatcher resolved later (a
+// webhook showed the provider took it, or it was resent: policy verify)
+// has outcome_unknown and then its resolution, which is its outcome.
 func (ev *evidence) outcome(id string) string {
-	if o := ev.outcomes[id]; len(o) == 1 {
+	o := ev.outcomes[id]
+	switch {
+	case len(o) == 1:
+		return o[0]
+	case len(o) == 2 && o[0] == "outcome_unknown":
+		return o[1]
+	case len(o) == 2 && o[1] == "outcome_unknown":
 		return o[0]
 	}
 	return ""
@@ -72,11 +80,11 @@ func checkTerminal(ev *evidence, ids []string) Invariant {
 			p.add("%s (%s): status %q is not terminal", id, ev.accepted[id].kind, row.status)
 			bad = true
 		}
-		if o := ev.outcomes[id]; len(o) != 1 {
-			p.add("%s (%s): dispatcher outcomes %v, want exactly one", id, ev.accepted[id].kind, o)
+		if o := ev.outcome(id); o == "" {
+			p.add("%s (%s): dispatcher outcomes %v, want exactly one (or outcome_unknown and its resolution)", id, ev.accepted[id].kind, ev.outcomes[id])
 			bad = true
 		} else {
-			byOutcome[o[0]]++
+			byOutcome[o]++
 		}
 		if bad {
 			badIDs++
@@ -97,7 +105,6 @@ func checkTerminal(ev *evidence, ids []string) Invariant {
 func checkDuplicates(ev *evidence, sends map[string][]simulator.Entry) Invariant {
 	var p problems
 	dups := 0
-	unknownSent, unknownNot := 0, 0
 	for id, es := range sends {
 		if len(es) > 1 {
 			dups += len(es) - 1
@@ -113,24 +120,51 @@ func checkDuplicates(ev *evidence, sends map[string][]simulator.Entry) Invariant
 	if ev.ledger.IdempotentReplays > 0 {
 		p.add("%d sends repeated an idempotency key the provider had taken (answered from its first send)", ev.ledger.IdempotentReplays)
 	}
-	for id := range ev.accepted {
-		if ev.outcome(id) == "outcome_unknown" {
-			if len(sends[id]) > 0 {
-				unknownSent++
-			} else {
-				unknownNot++
-			}
-		}
-	}
+	u := ev.unknowns(sends)
 	return Invariant{
 		Name:  InvNoDupSend,
 		Count: fmt.Sprintf("%d", dups+ev.ledger.IdempotentReplays),
 		OK:    p.total == 0,
 		Detail: fmt.Sprintf("provider accepted %d sends for %d notifications\n"+
-			"outcome_unknown (reported, not resent): %d, of which the provider had taken %d",
-			len(ev.ledger.Entries), len(sends), unknownSent+unknownNot, unknownSent),
+			"interrupted calls (outcome_unknown): %d; resolved by the dispatcher %d (webhook or resend); shown sent by a later webhook %d\n"+
+			"unresolved: %d of %d notifications (%.3f%%), of which the provider had taken %d",
+			len(ev.ledger.Entries), len(sends), u.interrupted, u.resolved, u.byWebhook,
+			u.unresolved, len(ev.accepted), 100*float64(u.unresolved)/float64(max(len(ev.accepted), 1)), u.unresolvedTaken),
 		Problems: p.list, Total: p.total,
 	}
+}
+
+// unknownTally counts the notifications whose provider call was
+// interrupted, by how they ended.
+type unknownTally struct {
+	interrupted     int // an outcome_unknown event at some point
+	resolved        int // the dispatcher settled it later (webhook or resend)
+	byWebhook       int // left outcome_unknown by the dispatcher, but a webhook shows it sent
+	unresolved      int // nothing tells whether the person got it
+	unresolvedTaken int // unresolved, though the provider's ledger has it
+}
+
+func (ev *evidence) unknowns(sends map[string][]simulator.Entry) unknownTally {
+	var u unknownTally
+	for id := range ev.accepted {
+		if !slices.Contains(ev.outcomes[id], "outcome_unknown") {
+			continue
+		}
+		u.interrupted++
+		row := ev.logs[id]
+		switch {
+		case ev.outcome(id) != "outcome_unknown":
+			u.resolved++
+		case row.sent:
+			u.byWebhook++
+		default:
+			u.unresolved++
+			if len(sends[id]) > 0 {
+				u.unresolvedTaken++
+			}
+		}
+	}
+	return u
 }
 
 func checkThrottling(ev *evidence) Invariant {

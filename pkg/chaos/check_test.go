@@ -83,8 +83,34 @@ func TestHealthyRunPassesEveryInvariant(t *testing.T) {
 	}
 	for _, want := range []string{
 		"7 of 7", "status: sent 1, delivered 1, read 1, failed 1, dead_lettered 1, outcome_unknown 1, expired 1",
-		"outcome_unknown (reported, not resent): 2, of which the provider had taken 1",
+		"interrupted calls (outcome_unknown): 2; resolved by the dispatcher 0 (webhook or resend); shown sent by a later webhook 1",
+		"unresolved: 1 of 7 notifications (14.286%), of which the provider had taken 0",
 		"1 exhausted + 1 poison", "every invariant holds",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestResolvedInterruptedCallsAreOneOutcome: an interrupted call the
+// dispatcher settled later (n6 resent and accepted) counts as resolved,
+// its resolution is its outcome, and every invariant still holds.
+func TestResolvedInterruptedCallsAreOneOutcome(t *testing.T) {
+	ev := healthy()
+	ev.outcomes["n6"] = []string{"accepted", "outcome_unknown"}
+	ev.logs["n6"] = logRow{status: "delivered", providerMessageID: "m6", accepted: true, sent: true, outcomeUnknown: true}
+	ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "n6", MessageID: "m6", Recipient: "+447700000001", Sender: "sender-00"})
+	invs := check(ev, true)
+	r := &Report{Invariants: invs}
+	var b strings.Builder
+	r.Write(&b)
+	if !r.OK() {
+		t.Fatalf("a resolved interrupted call failed the run:\n%s", b.String())
+	}
+	for _, want := range []string{
+		"interrupted calls (outcome_unknown): 2; resolved by the dispatcher 1 (webhook or resend); shown sent by a later webhook 1",
+		"unresolved: 0 of 7 notifications (0.000%)",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
@@ -104,8 +130,10 @@ func TestEachViolationFailsItsInvariant(t *testing.T) {
 			[]string{InvTerminal, InvLedger}, "n1 (normal): no row in communication_logs"},
 		{"stuck in a retry", func(ev *evidence) { ev.logs["n2"] = logRow{status: "retry_scheduled"}; delete(ev.outcomes, "n2") },
 			[]string{InvTerminal, InvLedger}, `status "retry_scheduled" is not terminal`},
-		{"two outcomes", func(ev *evidence) { ev.outcomes["n1"] = []string{"accepted", "outcome_unknown"} },
-			[]string{InvTerminal, InvLedger}, "dispatcher outcomes [accepted outcome_unknown], want exactly one"},
+		{"two outcomes", func(ev *evidence) { ev.outcomes["n1"] = []string{"accepted", "failed"} },
+			[]string{InvTerminal, InvLedger}, "dispatcher outcomes [accepted failed], want exactly one"},
+		{"an interrupted call resolved twice", func(ev *evidence) { ev.outcomes["n1"] = []string{"accepted", "failed", "outcome_unknown"} },
+			[]string{InvTerminal, InvLedger}, "dispatcher outcomes [accepted failed outcome_unknown], want exactly one"},
 		{"acknowledged but not in the topic", func(ev *evidence) { delete(ev.requestedIDs, "n6") },
 			[]string{InvTerminal}, "acknowledged but not in notifications.requested"},
 		{"sent twice", func(ev *evidence) {

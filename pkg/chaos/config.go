@@ -63,6 +63,12 @@ type Config struct {
 	// RetryDelays are the dispatchers' retry tiers
 	// (WANOTIFY_DISPATCHER_RETRY_DELAYS).
 	RetryDelays []time.Duration
+	// UnknownWindow is how long the dispatchers wait for a status webhook
+	// before they resend a notification whose call a kill interrupted
+	// (WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_WINDOW; the scenario's
+	// notifications are all resendable, so every interrupted call is
+	// resolved one way or the other).
+	UnknownWindow time.Duration
 	// BreakerOpenTimeout is how long an open breaker waits before probing
 	// (WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT).
 	BreakerOpenTimeout time.Duration
@@ -111,6 +117,7 @@ func Full() Config {
 		ClickHouseDown:     10 * time.Second,
 		BrokerDown:         5 * time.Second,
 		RetryDelays:        []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
+		UnknownWindow:      30 * time.Second,
 		BreakerOpenTimeout: 10 * time.Second,
 		SessionTimeout:     6 * time.Second,
 		SettleTimeout:      10 * time.Minute,
@@ -134,6 +141,7 @@ func Short() Config {
 	c.BrokerDown = 2 * time.Second
 	c.RetryDelays = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
 	c.BreakerOpenTimeout = 2 * time.Second
+	c.UnknownWindow = 15 * time.Second
 	c.SettleTimeout = 2 * time.Minute
 	return c
 }
@@ -188,8 +196,8 @@ func (c Config) Validate() error {
 			bad("RetryDelays", "%s must be positive", d)
 		}
 	}
-	if c.BreakerOpenTimeout <= 0 || c.SessionTimeout <= 0 || c.SettleTimeout <= 0 {
-		bad("BreakerOpenTimeout/SessionTimeout/SettleTimeout", "must be positive")
+	if c.BreakerOpenTimeout <= 0 || c.SessionTimeout <= 0 || c.SettleTimeout <= 0 || c.UnknownWindow <= 0 {
+		bad("BreakerOpenTimeout/SessionTimeout/SettleTimeout/UnknownWindow", "must be positive")
 	}
 	if c.Launcher == nil {
 		bad("Launcher", "is required")

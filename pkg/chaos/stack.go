@@ -147,6 +147,8 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 				"WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT="+(2*cfg.SessionTimeout).String(),
 				"WANOTIFY_DISPATCHER_RETRY_DELAYS="+durationList(cfg.RetryDelays),
 				"WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT="+cfg.BreakerOpenTimeout.String(),
+				"WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_WINDOW="+cfg.UnknownWindow.String(),
+				"WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_RESEND="+eventType,
 				"WANOTIFY_XPRESSBOT_BASE_URL=http://"+st.simAddr,
 				"WANOTIFY_XPRESSBOT_API_KEY="+st.simKey,
 				"WANOTIFY_XPRESSBOT_TIMEOUT=5s",

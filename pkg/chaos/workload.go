@@ -17,6 +17,9 @@ import (
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
+// eventType is the event type of every generated notification.
+const eventType = "chaos.notice"
+
 // tenant publishes every notification of the scenario.
 const tenant = "chaos"
 
@@ -76,7 +79,7 @@ func recipientNumber(n int) string { return fmt.Sprintf("+4477%08d", n) }
 func (it item) request(now time.Time) sdk.Request {
 	r := sdk.Request{
 		IdempotencyKey: it.key,
-		EventType:      "chaos.notice",
+		EventType:      eventType,
 		UserID:         fmt.Sprintf("user-%d", it.i),
 		Recipient:      it.recipient,
 		Sender:         it.sender,

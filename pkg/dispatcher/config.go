@@ -10,6 +10,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
+	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/cloudapi"
 	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
@@ -28,6 +29,13 @@ const (
 	// PolicyResend sends again: at least once, for notifications where a
 	// duplicate is harmless and a lost one is not.
 	PolicyResend = "resend"
+	// PolicyVerify (the default) waits for evidence: a status webhook
+	// naming the notification settles it as accepted; without one within
+	// WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_WINDOW, notifications whose event
+	// type is in WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_RESEND (OTPs by
+	// default) and whose expiry is still ahead are sent again; every
+	// other one is reported as under PolicyReport.
+	PolicyVerify = "verify"
 )
 
 // Config is the dispatcher's configuration. Defaults lives in one place:
@@ -73,8 +81,10 @@ type Config struct {
 	DedupeWindow time.Duration
 	// DedupeSweepInterval is how often keys past the window are forgotten.
 	DedupeSweepInterval time.Duration
-	// OutcomeUnknownPolicy is PolicyReport or PolicyResend.
+	// OutcomeUnknownPolicy is PolicyVerify, PolicyReport or PolicyResend.
 	OutcomeUnknownPolicy string
+	// Unknown is what PolicyVerify checks and resends.
+	Unknown unknown.Policy
 	// Breaker configures the circuit breaker per provider and sender.
 	Breaker BreakerConfig
 	// MarkerTimeout bounds one attempt to write a dedupe marker.
@@ -124,7 +134,8 @@ func DefaultConfig() Config {
 		RetryDelays:          []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
 		DedupeWindow:         24 * time.Hour,
 		DedupeSweepInterval:  time.Minute,
-		OutcomeUnknownPolicy: PolicyReport,
+		OutcomeUnknownPolicy: PolicyVerify,
+		Unknown:              unknown.Policy{Window: unknown.DefaultWindow, ResendEventTypes: unknown.DefaultResendEventTypes},
 		Breaker: BreakerConfig{
 			ConsecutiveFailures: 10,
 			FailureRatio:        0.6,
@@ -169,7 +180,11 @@ func Load(e *config.Env) Config {
 	c.DedupeWindow = e.Duration("WANOTIFY_DISPATCHER_DEDUPE_WINDOW", c.DedupeWindow, "how long an idempotency key is remembered")
 	c.DedupeSweepInterval = e.Duration("WANOTIFY_DISPATCHER_DEDUPE_SWEEP_INTERVAL", c.DedupeSweepInterval, "how often keys past the window are forgotten")
 	c.OutcomeUnknownPolicy = e.String("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY", c.OutcomeUnknownPolicy,
-		"after a crash during a provider call: report (status outcome_unknown, no resend) or resend")
+		"after a crash during a provider call: verify (a webhook settles it; without one the event types of _OUTCOME_UNKNOWN_RESEND are resent), report (status outcome_unknown, no resend) or resend")
+	c.Unknown.Window = e.Duration("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_WINDOW", c.Unknown.Window,
+		"policy verify: how long to wait for a status webhook before resending (longer than the last retry tier's delay holds up that tier)")
+	c.Unknown.ResendEventTypes = e.List("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_RESEND", c.Unknown.ResendEventTypes,
+		"policy verify: event type patterns (path.Match) resent when no webhook came within the window and their expiry is still ahead; empty: none")
 	b := &c.Breaker
 	b.ConsecutiveFailures = e.Int("WANOTIFY_DISPATCHER_BREAKER_CONSECUTIVE_FAILURES", b.ConsecutiveFailures, "consecutive provider failures that open the breaker")
 	b.FailureRatio = e.Float("WANOTIFY_DISPATCHER_BREAKER_FAILURE_RATIO", b.FailureRatio, "failure ratio that opens the breaker (with at least the minimum requests)")
@@ -251,8 +266,15 @@ func (c Config) Validate() error {
 	if c.DedupeSweepInterval <= 0 {
 		bad("WANOTIFY_DISPATCHER_DEDUPE_SWEEP_INTERVAL", "must be positive")
 	}
-	if c.OutcomeUnknownPolicy != PolicyReport && c.OutcomeUnknownPolicy != PolicyResend {
-		bad("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY", "%q must be %q or %q", c.OutcomeUnknownPolicy, PolicyReport, PolicyResend)
+	switch c.OutcomeUnknownPolicy {
+	case PolicyVerify, PolicyReport, PolicyResend:
+	default:
+		bad("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY", "%q must be %q, %q or %q", c.OutcomeUnknownPolicy, PolicyVerify, PolicyReport, PolicyResend)
+	}
+	if c.OutcomeUnknownPolicy == PolicyVerify {
+		if err := c.Unknown.Validate(); err != nil {
+			bad("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_WINDOW / _OUTCOME_UNKNOWN_RESEND", "%v", err)
+		}
 	}
 	b := c.Breaker
 	if b.ConsecutiveFailures < 1 {

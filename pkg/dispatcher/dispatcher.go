@@ -23,6 +23,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
+	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/envelope"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/topics"
@@ -99,6 +100,9 @@ type Dispatcher struct {
 	rules  admit.Rule // the admit stage: refused records are settled, never queued
 	brk    *breakers
 	met    *metrics
+	// finder looks for the webhook that settles an interrupted call
+	// (policy verify).
+	finder unknown.Finder
 	tracer trace.Tracer
 
 	mu          sync.Mutex
@@ -165,6 +169,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		paused:      map[tp]bool{},
 		openBreaker: map[string]bool{},
 		sem:         make(chan struct{}, cfg.Concurrency),
+		finder:      &unknown.StatusScan{Opts: kafkaOpts, Topic: topics.Status},
 	}
 	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState,
 		created: func(b *breaker) {

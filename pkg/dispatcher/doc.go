@@ -21,17 +21,24 @@
 //     record is consumed again after a crash, rebalance or aborted
 //     transaction) is re-emitted from the recorded state without calling
 //     the provider; a pending marker for this attempt means the process
-//     died during the call: status outcome_unknown under the default
-//     policy "report" (WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY=resend
-//     sends again instead); an expired notification gets status expired.
+//     died during the call. Under the default policy "verify" (package
+//     unknown, outcome_unknown.go) a notification of a resendable event
+//     type (OTPs) whose expiry is still ahead is parked on the last retry
+//     tier with status outcome_unknown until a window has passed; then a
+//     status webhook naming it on its notifications.status partition
+//     settles it as accepted, and without one it is sent again. Any other
+//     is reported outcome_unknown ("report" always does that, "resend"
+//     always sends again). An expired notification gets status expired.
 //  3. Everything else goes to its sender's queue. One pacer goroutine per
 //     sender takes a token from that sender's rate.Limiter (package
 //     ratelimit), so waiting for tokens holds up neither other senders nor
 //     the group's heartbeats, and a global semaphore bounds the calls in
 //     flight (WANOTIFY_DISPATCHER_CONCURRENCY).
 //  4. The call: a pending marker is written synchronously to the
-//     changelog, the provider is called through the sender's circuit
-//     breaker, and the result is written as a done marker. A call that
+//     changelog (before the token is taken, so a record waiting for its
+//     token is pending to any new owner of the partition: see send), the
+//     provider is called through the sender's circuit breaker, and the
+//     result is written as a done marker. A call that
 //     timed out may have been sent: it is retried only when the provider
 //     deduplicates by the idempotency key the request carries
 //     (provider.KeyedProvider; Xpressbot by default,

@@ -21,6 +21,7 @@ type metrics struct {
 	dlq      metric.Int64Counter
 	wait     metric.Float64Histogram
 	lateness metric.Float64Histogram
+	unknown  metric.Int64Counter
 	reg      metric.Registration
 
 	mu       sync.Mutex
@@ -54,6 +55,10 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 	}
 	if m.lateness, err = meter.Float64Histogram("wanotify.dispatcher.retry.lateness", metric.WithUnit("s"),
 		metric.WithDescription("how long after its due time a retry attempt started (never negative)")); err != nil {
+		return nil, err
+	}
+	if m.unknown, err = meter.Int64Counter("wanotify.dispatcher.outcome_unknown", metric.WithUnit("{notification}"),
+		metric.WithDescription("interrupted provider calls by resolution: checked (waiting for a webhook), webhook (the provider took it), resent, reported (left outcome_unknown)")); err != nil {
 		return nil, err
 	}
 	breaker, err := meter.Int64ObservableGauge("wanotify.dispatcher.breaker.state",

@@ -82,6 +82,13 @@ func (d *Dispatcher) prepare(rc *rec) {
 		case !same:
 			d.finish(rc, d.outputs(rc, outcome{state: dedupe.StateNone, at: time.Now()}))
 			return
+		case e.State == dedupe.StateAccepted && int(e.Attempt) < rc.attempt && rc.env != nil && rc.env.Class == envelope.ClassOutcomeUnknown:
+			// Parked as interrupted, but the call did finish: its instance
+			// still sent after this partition had moved (its own outputs
+			// were aborted with its transaction). Nothing is sent again;
+			// the webhook, if it is there, gives the message id.
+			d.confirmAccepted(rc)
+			return
 		case int(e.Attempt) > rc.attempt, int(e.Attempt) < rc.attempt && e.State.Terminal():
 			// An older attempt's record seen again, or a retry record of
 			// a notification already settled: nothing more to do.
@@ -90,7 +97,15 @@ func (d *Dispatcher) prepare(rc *rec) {
 			d.finish(rc, nil)
 			return
 		case int(e.Attempt) == rc.attempt && e.State == dedupe.StatePending:
-			if d.cfg.OutcomeUnknownPolicy != PolicyResend {
+			// The dispatcher died during this attempt's provider call.
+			switch {
+			case d.cfg.OutcomeUnknownPolicy == PolicyResend:
+				d.countUnknown("resent")
+			case d.cfg.OutcomeUnknownPolicy == PolicyVerify && rc.attempt < maxAttempts && d.cfg.Unknown.Check(n, time.Now()):
+				d.awaitEvidence(rc, det)
+				return
+			default:
+				d.countUnknown("reported")
 				d.settle(rc, outcome{state: dedupe.StateOutcomeUnknown, attempt: rc.attempt, at: time.Now(),
 					err: &contract.ErrorInfo{Code: "outcome_unknown", Message: "the dispatcher stopped during the provider call", Retryable: false}})
 				return
@@ -105,6 +120,9 @@ func (d *Dispatcher) prepare(rc *rec) {
 		// unregistered one, a template off its list): failed, nothing
 		// sent, and no sender state made for it.
 		d.settle(rc, refusedOutcome(rc.attempt, err))
+		return
+	}
+	if rc.env != nil && rc.env.Class == envelope.ClassOutcomeUnknown && d.resolveUnknown(rc) {
 		return
 	}
 	if n.Expired(time.Now()) {
@@ -315,6 +333,14 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue, b *breaker, probe bool) {
 		d.requeueAfter(rc, 100*time.Millisecond)
 		return
 	}
+	// The pending marker is written before the token is taken, not after
+	// it: a record waiting for its token is then visible to a new owner
+	// of the partition as pending (and resolved by the outcome-unknown
+	// policy) rather than unmarked, so an instance that still sends
+	// after losing the partition (a stall past the session timeout, a
+	// coordinator that forgot the group) cannot make the new owner send
+	// it a second time. The cost, more records left pending by a crash,
+	// is what the verify policy resolves.
 	if err := d.writeMarker(rc, outcome{state: dedupe.StatePending, attempt: rc.attempt, at: time.Now()}, 1); err != nil {
 		d.retryLater(rc, err)
 		return
@@ -527,11 +553,17 @@ func (d *Dispatcher) outputs(rc *rec, o outcome) []*kgo.Record {
 	case dedupe.StateExpired:
 		ev.Status, ev.Attempt = contract.StatusExpired, o.attempt-1
 	case dedupe.StateRetrying:
-		ev.Status = contract.StatusRetryScheduled
 		tier := topics.RetryTiers[d.tierFor(o.attempt, o.due.Sub(o.failedAt))]
+		out = append(out, d.failureRecord(rc, tier, o, ""))
+		if o.class == envelope.ClassOutcomeUnknown {
+			// Parked while a webhook may still tell what happened
+			// (unknown.go): to everyone else the outcome is unknown.
+			ev.Status = contract.StatusOutcomeUnknown
+			break
+		}
+		ev.Status = contract.StatusRetryScheduled
 		due := o.due.UTC()
 		ev.RetryTier, ev.DueAt = tier, &due
-		out = append(out, d.failureRecord(rc, tier, o, ""))
 		d.met.retries.Add(context.Background(), 1, metric.WithAttributes(attribute.String("tier", tier)))
 	case dedupe.StateDeadLettered:
 		ev.Status = contract.StatusDeadLettered

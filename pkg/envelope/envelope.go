@@ -54,6 +54,10 @@ const (
 	ClassPermanent = "permanent"
 	ClassPoison    = "poison"
 	ClassOutage    = "outage"
+	// ClassOutcomeUnknown marks a record parked on a retry topic while
+	// the dispatcher waits for a webhook to tell whether an interrupted
+	// provider call went out (package dispatcher/unknown).
+	ClassOutcomeUnknown = "outcome_unknown"
 )
 
 // Origin is where a record first entered the pipeline.
