@@ -96,6 +96,9 @@ docs/operator.md walks through finding, inspecting and replaying a failure.`,
 			if err := app.Env.Err(); err != nil {
 				return &UsageError{err}
 			}
+			for _, w := range app.Env.Warnings() {
+				fmt.Fprintf(app.Err, "notifyctl: warning: %s (%s)\n", w.Message, w.Name)
+			}
 			return nil
 		},
 	}
