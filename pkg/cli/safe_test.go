@@ -79,10 +79,10 @@ func TestStatusPrintsNoTerminalControls(t *testing.T) {
 func TestCleanKeepsPrintableUnicode(t *testing.T) {
 	for in, want := range map[string]string{
 		"Entregado ✓ 日本語 👍": "Entregado ✓ 日本語 👍",
-		"a\x1b[31mb":          `a\x1b[31mb`,
-		"tab\there\r\n":       `tab\x09here\x0d\x0a`,
-		"c1\u0085x":           `c1\u0085x`,
-		"bad\xffutf8":         `bad\xffutf8`,
+		"a\x1b[31mb":        `a\x1b[31mb`,
+		"tab\there\r\n":     `tab\x09here\x0d\x0a`,
+		"c1\u0085x":         `c1\u0085x`,
+		"bad\xffutf8":       `bad\xffutf8`,
 	} {
 		if got := Clean(in); got != want {
 			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
