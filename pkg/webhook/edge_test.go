@@ -311,3 +311,27 @@ func TestSlowUploadsCannotExhaustMemory(t *testing.T) {
 		t.Fatalf("webhook after the attack: %d %s", after.status, after.body)
 	}
 }
+
+// Meta's webhook payloads reach 3 MB (as BSPs document): a body of that
+// size is accepted by default, not refused on every redelivery.
+func TestDefaultBodyLimitCoversMetasLargestPayloads(t *testing.T) {
+	if DefaultMaxBodyBytes < 3_000_000 {
+		t.Fatalf("DefaultMaxBodyBytes %d is below Meta's 3 MB", DefaultMaxBodyBytes)
+	}
+	h := newHarness(t, nil, nil)
+	var statuses []metawebhook.Status
+	for i := 0; ; i++ {
+		statuses = append(statuses, metaStatus(fmt.Sprintf("wamid.HBgLMTQxNTU1NTAxMDAVAgARGBI%06d", i), "delivered", "447700900123", 1764324002))
+		if i%500 == 0 && len(mustJSON(t, metaPayload(statuses...))) > 3_000_000 {
+			break
+		}
+	}
+	body := mustJSON(t, metaPayload(statuses...))
+	got := h.post(body)
+	if got.status != http.StatusOK {
+		t.Fatalf("a %d-byte webhook: %d %.200s", len(body), got.status, got.body)
+	}
+	if n := statusRecordCount(t, h.brokers); n != int64(len(statuses)) {
+		t.Fatalf("%d records, want %d", n, len(statuses))
+	}
+}
