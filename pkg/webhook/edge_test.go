@@ -335,3 +335,33 @@ func TestDefaultBodyLimitCoversMetasLargestPayloads(t *testing.T) {
 		t.Fatalf("%d records, want %d", n, len(statuses))
 	}
 }
+
+// TestSlowBodyIsCutOffAtItsReadDeadline: once its memory is reserved, a
+// body must arrive within WANOTIFY_WEBHOOK_BODY_READ_TIMEOUT; an upload
+// trickling past it is answered and its memory released, whatever the
+// server's own (longer) read timeout.
+func TestSlowBodyIsCutOffAtItsReadDeadline(t *testing.T) {
+	h := newHarness(t, nil, func(c *Config) { c.BodyReadTimeout = 300 * time.Millisecond })
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	u := startSlowUpload(t, strings.TrimPrefix(h.srv.URL, "http://"), h.cfg.Path, 1<<20, stop, &wg)
+	defer func() { close(stop); u.conn.Close(); wg.Wait() }()
+	deadline := time.After(30 * time.Second)
+	for u.code.Load() == 0 {
+		select {
+		case <-deadline:
+			t.Fatalf("a trickling upload is still being read after 30 s (%+v)", h.rx.BodyStats())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if c := u.code.Load(); c != http.StatusBadRequest && c != -1 {
+		t.Fatalf("trickling upload answered %d, want 400 (unreadable) or a closed connection", c)
+	}
+	for st := h.rx.BodyStats(); st.Held != 0; st = h.rx.BodyStats() {
+		select {
+		case <-deadline:
+			t.Fatalf("memory still reserved: %+v", st)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
