@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,9 +19,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wanotify/wanotify/pkg/metawebhook"
+	"github.com/wanotify/wanotify/pkg/testinfra"
 )
 
 // productionPropagators installs, for one test, the global propagators
@@ -363,5 +367,31 @@ func TestSlowBodyIsCutOffAtItsReadDeadline(t *testing.T) {
 			t.Fatalf("memory still reserved: %+v", st)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestCallerCannotForceSampling: with our sampler off (parent-based,
+// ratio 0), a request carrying a sampled traceparent, here one refused
+// with 401, records no span: the caller's flag does not decide.
+func TestCallerCannotForceSampling(t *testing.T) {
+	productionPropagators(t)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))), sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	cfg := testConfig()
+	rx, err := New(cfg, testinfra.Client(t, []string{"127.0.0.1:1"}), WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rx.Handler())
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+cfg.Path, strings.NewReader(`{}`))
+	req.Header.Set(cfg.SignatureHeader, "sha256=00")
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	if a := do(t, req); a.status != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", a.status)
+	}
+	if n := len(rec.Ended()); n != 0 {
+		t.Fatalf("%d spans recorded: the caller's sampled flag forced sampling", n)
 	}
 }
