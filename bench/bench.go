@@ -119,8 +119,8 @@ func (b *Bench) service(cl *Cluster, name, instance, profileTag, readyURL string
 }
 
 // bare starts the harness binary in one of its baseline roles.
-func (b *Bench) bare(cl *Cluster, role string, readyURL string, args ...string) (*Proc, error) {
-	env := cl.Env()
+func (b *Bench) bare(cl *Cluster, role string, readyURL string, extraEnv []string, args ...string) (*Proc, error) {
+	env := append(cl.Env(), extraEnv...)
 	if b.cfg.Profile != "" {
 		env = append(env, "BENCH_PROFILE_FILE="+filepath.Join(b.cfg.Profile, fmt.Sprintf("%s-%d.pprof", role, time.Now().UnixNano())))
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
 	"github.com/wanotify/wanotify/pkg/sdk"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/topics"
@@ -177,7 +178,7 @@ func (b *Bench) dispatcher(ctx context.Context) ([]Row, error) {
 		case 0:
 			p, err = b.startDispatcher(cl, simURL, "dispatcher", "wanotify-bench-dispatcher-"+prefix, prefix, unlimited...)
 		default:
-			p, err = b.bare(cl, "bare-relay", "", "-send-url", simURL+providerPath, "-api-key", providerKey,
+			p, err = b.bare(cl, "bare-relay", "", []string{xpressbot.EnvAPIKey + "=" + providerKey}, "-send-url", simURL+providerPath,
 				"-concurrency", fmt.Sprint(dispatcherConc))
 		}
 		if err != nil {

@@ -118,7 +118,7 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 			}
 			defer b.stop("single POSTs at full speed and at 5,000/s", ing)
 			bareAddr, _ := FreeAddr()
-			bare, err := b.bare(cl, "bare-ingest", "http://"+bareAddr+"/readyz", "-addr", bareAddr)
+			bare, err := b.bare(cl, "bare-ingest", "http://"+bareAddr+"/readyz", nil, "-addr", bareAddr)
 			if err != nil {
 				return err
 			}
@@ -365,7 +365,7 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 			}
 			defer b.stop("status webhooks at full speed and at 5,000/s", wh)
 			bareAddr, _ := FreeAddr()
-			bare, err := b.bare(cl, "bare-webhook", "http://"+bareAddr+"/readyz", "-addr", bareAddr, "-path", webhookPath)
+			bare, err := b.bare(cl, "bare-webhook", "http://"+bareAddr+"/readyz", nil, "-addr", bareAddr, "-path", webhookPath)
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,7 @@ type Config struct {
 
 // Load reads the WANOTIFY_CLICKHOUSE_* variables.
 func Load(e *config.Env) Config {
-	return Config{
+	c := Config{
 		Addrs:    e.List("WANOTIFY_CLICKHOUSE_ADDR", []string{"127.0.0.1:9000"}, "ClickHouse native protocol addresses, comma-separated host:port"),
 		Database: e.String("WANOTIFY_CLICKHOUSE_DATABASE", "wanotify", "ClickHouse database"),
 		Username: e.String("WANOTIFY_CLICKHOUSE_USERNAME", "default", "ClickHouse user"),
@@ -40,6 +40,10 @@ func Load(e *config.Env) Config {
 		},
 		DialTimeout: e.Duration("WANOTIFY_CLICKHOUSE_DIAL_TIMEOUT", 5*time.Second, "ClickHouse connect timeout"),
 	}
+	if c.TLS.Enabled && c.TLS.InsecureSkipVerify {
+		e.Warn("WANOTIFY_CLICKHOUSE_TLS_INSECURE_SKIP_VERIFY", "ClickHouse's TLS certificate is not verified: anyone on the path can pose as the server")
+	}
+	return c
 }
 
 // Validate names every bad field by its environment variable.

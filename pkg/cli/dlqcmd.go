@@ -250,7 +250,7 @@ and shows only what the records' own headers say (REPLAYS then ends in "?").`,
 					if noLookup {
 						count += "?"
 					}
-					line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", v.ID, v.LandedAt.Format("2006-01-02 15:04:05"),
+					line := sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", v.ID, v.LandedAt.Format("2006-01-02 15:04:05"),
 						dash(v.Tenant), dash(v.EventType), dash(v.NotificationID), dash(v.Reason), dash(v.ErrorCode),
 						v.Attempt, count, v.Replayable)
 					if !noLookup {
@@ -378,35 +378,35 @@ recorded in ClickHouse, use "notifyctl status <id>".`,
 }
 
 func printShown(w *tabwriter.Writer, topic string, s shownRecord, others []string, hist []dlq.Event) {
-	fmt.Fprintf(w, "Record\t%s %s (landed %s)\n", topic, s.ID, s.LandedAt.Format(time.RFC3339))
-	fmt.Fprintf(w, "Notification\t%s\n", dash(s.NotificationID))
-	fmt.Fprintf(w, "Tenant / event type\t%s / %s\n", dash(s.Tenant), dash(s.EventType))
-	fmt.Fprintf(w, "Recipient (key)\t%s\n", dash(s.Key))
-	fmt.Fprintf(w, "Reason\t%s\n", dash(s.Reason))
+	printf(w, "Record\t%s %s (landed %s)\n", topic, s.ID, s.LandedAt.Format(time.RFC3339))
+	printf(w, "Notification\t%s\n", dash(s.NotificationID))
+	printf(w, "Tenant / event type\t%s / %s\n", dash(s.Tenant), dash(s.EventType))
+	printf(w, "Recipient (key)\t%s\n", dash(s.Key))
+	printf(w, "Reason\t%s\n", dash(s.Reason))
 	retry := "-"
 	if s.Retryable != nil {
 		retry = strconv.FormatBool(*s.Retryable)
 	}
-	fmt.Fprintf(w, "Last error\t%s (retryable %s, class %s): %s\n", dash(s.ErrorCode), retry, dash(s.Class), dash(s.ErrorMessage))
-	fmt.Fprintf(w, "Attempts\t%d\n", s.Attempt)
+	printf(w, "Last error\t%s (retryable %s, class %s): %s\n", dash(s.ErrorCode), retry, dash(s.Class), dash(s.ErrorMessage))
+	printf(w, "Attempts\t%d\n", s.Attempt)
 	if s.FirstFailedAt != nil {
-		fmt.Fprintf(w, "First failed at\t%s\n", s.FirstFailedAt.Format(time.RFC3339))
+		printf(w, "First failed at\t%s\n", s.FirstFailedAt.Format(time.RFC3339))
 	}
 	if s.Origin != nil {
-		fmt.Fprintf(w, "Origin\t%s %d/%d\n", s.Origin.Topic, s.Origin.Partition, s.Origin.Offset)
+		printf(w, "Origin\t%s %d/%d\n", s.Origin.Topic, s.Origin.Partition, s.Origin.Offset)
 	}
-	fmt.Fprintf(w, "Replays so far\t%d\n", s.ReplayCount)
-	fmt.Fprintf(w, "Replayable\t%s\n", s.Replayable)
+	printf(w, "Replays so far\t%d\n", s.ReplayCount)
+	printf(w, "Replayable\t%s\n", s.Replayable)
 	if s.HeaderError != "" {
-		fmt.Fprintf(w, "Header problem\t%s\n", s.HeaderError)
+		printf(w, "Header problem\t%s\n", s.HeaderError)
 	}
 	if len(others) > 0 {
-		fmt.Fprintf(w, "Earlier DLQ records\t%s\n", strings.Join(others, " "))
+		printf(w, "Earlier DLQ records\t%s\n", strings.Join(others, " "))
 	}
 	_ = w.Flush()
 	fmt.Fprintln(w, "\nHeaders:")
 	for _, h := range s.Headers {
-		fmt.Fprintf(w, "  %s\t%s\n", h.Key, h.Value)
+		printf(w, "  %s\t%s\n", h.Key, h.Value)
 	}
 	_ = w.Flush()
 	fmt.Fprintln(w, "\nPayload:")
@@ -414,15 +414,15 @@ func printShown(w *tabwriter.Writer, topic string, s shownRecord, others []strin
 	case s.Payload != nil:
 		var buf bytes.Buffer
 		if json.Indent(&buf, s.Payload, "  ", "  ") == nil {
-			fmt.Fprintf(w, "  %s\n", buf.String())
+			fmt.Fprintf(w, "  %s\n", buf.String()) // indented JSON: its line breaks are layout; the terminalWriter escapes the rest
 		}
 	case s.PayloadText != "":
 		fmt.Fprintf(w, "  %q\n", s.PayloadText)
 	default:
-		fmt.Fprintf(w, "  (binary, base64) %s\n", s.PayloadB64)
+		printf(w, "  (binary, base64) %s\n", s.PayloadB64)
 	}
 	if s.PayloadError != "" {
-		fmt.Fprintf(w, "  not a valid notification: %s\n", s.PayloadError)
+		printf(w, "  not a valid notification: %s\n", s.PayloadError)
 	}
 	_ = w.Flush()
 	fmt.Fprintln(w, "\nError history:")
@@ -443,7 +443,7 @@ func printShown(w *tabwriter.Writer, topic string, s shownRecord, others []strin
 		if e.Attempt > 0 {
 			attempt = strconv.Itoa(e.Attempt)
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s %d/%d\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format("2006-01-02 15:04:05.000"), e.Kind,
+		printf(w, "  %s\t%s\t%s %d/%d\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format("2006-01-02 15:04:05.000"), e.Kind,
 			e.Topic, e.Partition, e.Offset, attempt, dash(e.ErrorCode), retry, dash(detail))
 	}
 }
@@ -626,7 +626,7 @@ func reportReplay(app *App, plan *dlq.Plan, dryRun bool, failed int, rerr error)
 			} else if v.Error != "" {
 				detail = v.Error
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, dash(v.NotificationID), dash(v.Tenant), dash(v.ErrorCode), v.Decision, dash(detail))
+			printf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, dash(v.NotificationID), dash(v.Tenant), dash(v.ErrorCode), v.Decision, dash(detail))
 		}
 		if dryRun {
 			fmt.Fprintf(w, "\ndry run, nothing produced: %s\n", summary)

@@ -20,6 +20,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,6 +98,9 @@ docs/operator.md walks through finding, inspecting and replaying a failure.`,
 			if err := app.Env.Err(); err != nil {
 				return &UsageError{err}
 			}
+			for _, w := range app.Env.Warnings() {
+				printf(app.Err, "notifyctl: warning: %s (%s)\n", w.Message, w.Name)
+			}
 			return nil
 		},
 	}
@@ -146,7 +150,7 @@ func MainIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "notifyctl:", err)
+	fmt.Fprintln(stderr, "notifyctl:", Clean(err.Error()))
 	var ue *UsageError
 	switch {
 	case errors.As(err, &ue):
@@ -218,13 +222,26 @@ func (a *App) Context(cmd *cobra.Command) (context.Context, context.CancelFunc) 
 }
 
 // Print writes v as JSON, or calls table to render it.
+//
+// Nothing printed can drive the terminal (see Clean): the JSON has every
+// control character escaped, and the table passes through a
+// terminalWriter.
 func (a *App) Print(v any, table func(w *tabwriter.Writer)) error {
 	if a.Output == "json" {
-		enc := json.NewEncoder(a.Out)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
 		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		_, err := a.Out.Write(jsonSafe(buf.Bytes()))
+		return err
 	}
-	tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
+	out := &terminalWriter{w: a.Out}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	table(tw)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return out.Flush()
 }

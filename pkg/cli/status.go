@@ -143,31 +143,31 @@ func afterDeadLetter(tl []logstore.Event) string {
 
 func printStatus(w *tabwriter.Writer, sv statusView) {
 	v := sv.View
-	fmt.Fprintf(w, "Notification\t%s\n", v.NotificationID)
-	fmt.Fprintf(w, "Status\t%s\n", v.Status)
+	printf(w, "Notification\t%s\n", v.NotificationID)
+	printf(w, "Status\t%s\n", v.Status)
 	if sv.AfterDeadLetter != "" {
-		fmt.Fprintf(w, "Since the last dead letter\t%s (replayed)\n", sv.AfterDeadLetter)
+		printf(w, "Since the last dead letter\t%s (replayed)\n", sv.AfterDeadLetter)
 	}
-	fmt.Fprintf(w, "Tenant / event type\t%s / %s\n", v.Tenant, dash(v.EventType))
+	printf(w, "Tenant / event type\t%s / %s\n", v.Tenant, dash(v.EventType))
 	tmpl := dash(v.Template)
 	if v.TemplateLanguage != "" {
 		tmpl += " (" + v.TemplateLanguage + ")"
 	}
-	fmt.Fprintf(w, "Template\t%s\n", tmpl)
-	fmt.Fprintf(w, "Recipient / sender\t%s / %s\n", v.Recipient, dash(v.Sender))
+	printf(w, "Template\t%s\n", tmpl)
+	printf(w, "Recipient / sender\t%s / %s\n", v.Recipient, dash(v.Sender))
 	if v.ProviderMessageID != "" {
-		fmt.Fprintf(w, "Provider message\t%s %s\n", v.Provider, v.ProviderMessageID)
+		printf(w, "Provider message\t%s %s\n", v.Provider, v.ProviderMessageID)
 	}
-	fmt.Fprintf(w, "Attempts / retries\t%d / %d\n", v.Attempts, v.Retries)
+	printf(w, "Attempts / retries\t%d / %d\n", v.Attempts, v.Retries)
 	if v.Duplicates > 0 {
-		fmt.Fprintf(w, "Duplicates suppressed\t%d\n", v.Duplicates)
+		printf(w, "Duplicates suppressed\t%d\n", v.Duplicates)
 	}
 	if v.Error != nil {
-		fmt.Fprintf(w, "Last error\t%s (retryable %t): %s\n", v.Error.Code, v.Error.Retryable, dash(v.Error.Message))
+		printf(w, "Last error\t%s (retryable %t): %s\n", v.Error.Code, v.Error.Retryable, dash(v.Error.Message))
 	}
-	fmt.Fprintf(w, "Created / updated\t%s / %s\n", v.CreatedAt.UTC().Format(time.RFC3339), v.UpdatedAt.UTC().Format(time.RFC3339))
+	printf(w, "Created / updated\t%s / %s\n", v.CreatedAt.UTC().Format(time.RFC3339), v.UpdatedAt.UTC().Format(time.RFC3339))
 	if v.ExpiresAt != nil {
-		fmt.Fprintf(w, "Expires\t%s\n", v.ExpiresAt.UTC().Format(time.RFC3339))
+		printf(w, "Expires\t%s\n", v.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	_ = w.Flush()
 	fmt.Fprintln(w, "\nTimeline:")
@@ -186,7 +186,7 @@ func printStatus(w *tabwriter.Writer, sv statusView) {
 		if e.ProviderMessageID != "" && detail == "" {
 			detail = "provider message " + e.ProviderMessageID
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", e.OccurredAt.UTC().Format("2006-01-02 15:04:05.000"), e.Status,
+		printf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", e.OccurredAt.UTC().Format("2006-01-02 15:04:05.000"), e.Status,
 			dash(e.Emitter), attempt, code, dash(detail))
 	}
 	if len(v.DeadLetters) > 0 {
@@ -194,7 +194,7 @@ func printStatus(w *tabwriter.Writer, sv statusView) {
 		fmt.Fprintln(w, "\nDead letters (notifyctl dlq show <partition/offset>):")
 		fmt.Fprintln(w, "  RECORD\tFAILED AT (UTC)\tREASON\tERROR\tATTEMPT\tREPLAYS")
 		for _, d := range v.DeadLetters {
-			fmt.Fprintf(w, "  %d/%d\t%s\t%s\t%s\t%d\t%d\n", d.Source.Partition, d.Source.Offset, d.FailedAt.UTC().Format("2006-01-02 15:04:05"),
+			printf(w, "  %d/%d\t%s\t%s\t%s\t%d\t%d\n", d.Source.Partition, d.Source.Offset, d.FailedAt.UTC().Format("2006-01-02 15:04:05"),
 				d.Reason, d.Error.Code, d.Attempt, d.ReplayCount)
 		}
 	}
@@ -276,7 +276,7 @@ func pct(n, of uint64) string {
 }
 
 func printStats(w *tabwriter.Writer, s *logstore.Stats, hourly bool) {
-	fmt.Fprintf(w, "Window\t%s .. %s", s.From.Format(time.RFC3339), s.To.UTC().Format(time.RFC3339))
+	printf(w, "Window\t%s .. %s", s.From.Format(time.RFC3339), s.To.UTC().Format(time.RFC3339))
 	var filt []string
 	for _, kv := range [][2]string{{"tenant", s.Filter.Tenant}, {"event type", s.Filter.EventType}, {"template", s.Filter.Template}} {
 		if kv[1] != "" {
@@ -284,7 +284,7 @@ func printStats(w *tabwriter.Writer, s *logstore.Stats, hourly bool) {
 		}
 	}
 	if len(filt) > 0 {
-		fmt.Fprintf(w, " (%s)", strings.Join(filt, ", "))
+		printf(w, " (%s)", strings.Join(filt, ", "))
 	}
 	fmt.Fprintln(w)
 	_ = w.Flush()
@@ -297,15 +297,15 @@ func printStats(w *tabwriter.Writer, s *logstore.Stats, hourly bool) {
 	}{{"requested", f.Requested}, {"accepted", f.Accepted}, {"sent", f.Sent}, {"delivered", f.Delivered}, {"read", f.Read},
 		{"failed", f.Failed}, {"dead-lettered", f.DeadLettered}, {"expired", f.Expired}, {"outcome unknown", f.OutcomeUnknown},
 		{"pending", f.Pending}} {
-		fmt.Fprintf(w, "  %s\t%d\t%s\n", row.name, row.n, pct(row.n, f.Requested))
+		printf(w, "  %s\t%d\t%s\n", row.name, row.n, pct(row.n, f.Requested))
 	}
-	fmt.Fprintf(w, "  duplicates suppressed\t%d\t\n", f.Duplicates)
+	printf(w, "  duplicates suppressed\t%d\t\n", f.Duplicates)
 	if hourly && len(s.Hourly) > 0 {
 		_ = w.Flush()
 		fmt.Fprintln(w, "\nBy hour:")
 		fmt.Fprintln(w, "  HOUR (UTC)\tREQUESTED\tACCEPTED\tDELIVERED\tREAD\tFAILED\tDEAD-LETTERED\tEXPIRED\tPENDING")
 		for _, h := range s.Hourly {
-			fmt.Fprintf(w, "  %s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", h.Hour.UTC().Format("2006-01-02 15:00"), h.Requested, h.Accepted,
+			printf(w, "  %s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", h.Hour.UTC().Format("2006-01-02 15:00"), h.Requested, h.Accepted,
 				h.Delivered, h.Read, h.Failed, h.DeadLettered, h.Expired, h.Pending)
 		}
 	}
@@ -316,19 +316,19 @@ func printStats(w *tabwriter.Writer, s *logstore.Stats, hourly bool) {
 	} else {
 		fmt.Fprintln(w, "  STATUS\tERROR\tRETRYABLE\tNOTIFICATIONS\tSAMPLE MESSAGE")
 		for _, x := range s.Failures {
-			fmt.Fprintf(w, "  %s\t%s\t%t\t%d\t%s\n", x.Status, dash(x.ErrorCode), x.Retryable, x.Notifications, dash(x.SampleMessage))
+			printf(w, "  %s\t%s\t%t\t%d\t%s\n", x.Status, dash(x.ErrorCode), x.Retryable, x.Notifications, dash(x.SampleMessage))
 		}
 	}
 	r := s.Retries
 	_ = w.Flush()
-	fmt.Fprintf(w, "\nRetries:\t%d of %d notifications retried (%s), %d retry events; %d dead-lettered (%s)\n",
+	printf(w, "\nRetries:\t%d of %d notifications retried (%s), %d retry events; %d dead-lettered (%s)\n",
 		r.Retried, r.Requested, pct(r.Retried, r.Requested), r.RetryEvents, r.DeadLettered, pct(r.DeadLettered, r.Requested))
 	if len(s.DeadLetters) > 0 {
 		_ = w.Flush()
 		fmt.Fprintln(w, "\nDead letters by reason:")
 		fmt.Fprintln(w, "  REASON\tCLASS\tERROR\tRECORDS\tPOISON")
 		for _, d := range s.DeadLetters {
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%d\t%d\n", d.Reason, dash(d.ErrorClass), dash(d.ErrorCode), d.Records, d.Poison)
+			printf(w, "  %s\t%s\t%s\t%d\t%d\n", d.Reason, dash(d.ErrorClass), dash(d.ErrorCode), d.Records, d.Poison)
 		}
 	}
 	_ = w.Flush()
@@ -339,6 +339,6 @@ func printStats(w *tabwriter.Writer, s *logstore.Stats, hourly bool) {
 	}
 	fmt.Fprintln(w, "  STEP\tSAMPLES\tP50\tP90\tP99\tMAX")
 	for _, l := range s.Latency {
-		fmt.Fprintf(w, "  %s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\n", strings.ReplaceAll(l.Step, "_", " "), l.Samples, l.P50, l.P90, l.P99, l.Max)
+		printf(w, "  %s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\n", strings.ReplaceAll(l.Step, "_", " "), l.Samples, l.P50, l.P90, l.P99, l.Max)
 	}
 }

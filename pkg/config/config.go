@@ -3,6 +3,16 @@
 // with its default and a description as it is read, so a service can print
 // its own table (-help) and the README table can be checked against the
 // code. Errors name the variable; all of them are reported at once.
+//
+// Secrets (Env.Secret) come only from the environment or from a file named
+// by the variable with _FILE appended (WANOTIFY_WEBHOOK_SECRET_FILE, as
+// Kubernetes and Docker mount secrets), never from a flag: a flag's value
+// is visible to everyone on the machine in ps and /proc/*/cmdline. A
+// secret given as a flag is a configuration error.
+//
+// Settings that are accepted but deserve an operator's attention (a
+// password sent in clear, certificates not verified) are recorded with
+// Env.Warn; the service logs them at start.
 package config
 
 import (
@@ -46,10 +56,11 @@ func Registered() []Var {
 // dashes (WANOTIFY_KAFKA_BROKERS ↔ --kafka-brokers), win over the
 // environment.
 type Env struct {
-	lookup func(string) (string, bool)
-	flags  map[string]string
-	errs   []error
-	Help   bool
+	lookup   func(string) (string, bool)
+	flags    map[string]string
+	errs     []error
+	warnings []Warning
+	Help     bool
 	// HelpMarkdown asks for the variables as a Markdown table
 	// (--help-markdown), which README's configuration table is built from.
 	HelpMarkdown bool
@@ -103,6 +114,11 @@ func (e *Env) get(name, def, desc string, secret bool) (string, bool) {
 	registryMu.Unlock()
 	if v, ok := e.flags[name]; ok {
 		delete(e.flags, name)
+		if secret {
+			e.Fail(name, "secrets are not accepted as flags (%s is visible to every user in ps); set %s or %s_FILE in the environment",
+				FlagName(name), name, name)
+			return "", false
+		}
 		return v, true
 	}
 	if v, ok := e.lookup(name); ok {
@@ -122,11 +138,59 @@ func (e *Env) String(name, def, desc string) string {
 	return v
 }
 
-// Secret reads a string that must never be logged or printed.
+// SecretFileSuffix names the variable that points to a file holding a
+// secret: WANOTIFY_X_FILE for WANOTIFY_X.
+const SecretFileSuffix = "_FILE"
+
+// Secret reads a string that must never be logged or printed, from the
+// environment or from the file named by name+"_FILE" (one trailing
+// newline removed); never from a flag.
 func (e *Env) Secret(name, desc string) string {
-	v, _ := e.get(name, "", desc, true)
+	v, set := e.get(name, "", desc+" (or "+name+SecretFileSuffix+": a file holding it)", true)
+	fileVar := name + SecretFileSuffix
+	if path, ok := e.flags[fileVar]; ok { // a path is no secret
+		delete(e.flags, fileVar)
+		return e.secretFile(name, fileVar, path, set, v)
+	}
+	if path, ok := e.lookup(fileVar); ok && path != "" {
+		return e.secretFile(name, fileVar, path, set, v)
+	}
 	return v
 }
+
+func (e *Env) secretFile(name, fileVar, path string, set bool, v string) string {
+	if set && v != "" {
+		e.Fail(fileVar, "set both %s and %s; set one", name, fileVar)
+		return v
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		e.Fail(fileVar, "cannot read the secret: %v", err)
+		return ""
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+}
+
+// Warning is a setting that was accepted but that an operator should
+// know about, named by its variable.
+type Warning struct {
+	Name    string
+	Message string
+}
+
+// Warn records a warning about variable name, for the service to log at
+// start.
+func (e *Env) Warn(name, format string, args ...any) {
+	for _, w := range e.warnings {
+		if w.Name == name {
+			return // several components read the same variable
+		}
+	}
+	e.warnings = append(e.warnings, Warning{Name: name, Message: fmt.Sprintf(format, args...)})
+}
+
+// Warnings returns the warnings recorded so far.
+func (e *Env) Warnings() []Warning { return append([]Warning(nil), e.warnings...) }
 
 // Int reads an integer.
 func (e *Env) Int(name string, def int, desc string) int {

@@ -32,7 +32,7 @@ func legacyDecodeNotification(raw []byte) (*Notification, error) {
 	}
 	var n Notification
 	if err := json.Unmarshal(raw, &n); err != nil {
-		return nil, &ValidationError{Schema: schemas.NotificationRequestedV1, Fields: []FieldError{{Reason: err.Error()}}}
+		return nil, &ValidationError{Schema: schemas.NotificationRequestedV1, Fields: []FieldError{{Reason: jsonErrorReason(err)}}}
 	}
 	return &n, nil
 }
@@ -57,7 +57,7 @@ func legacyDecodeStatusEvent(raw []byte) (*StatusEvent, error) {
 	}
 	var e StatusEvent
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return nil, &ValidationError{Schema: schemas.NotificationStatusV1, Fields: []FieldError{{Reason: err.Error()}}}
+		return nil, &ValidationError{Schema: schemas.NotificationStatusV1, Fields: []FieldError{{Reason: jsonErrorReason(err)}}}
 	}
 	return &e, nil
 }

@@ -94,7 +94,7 @@ func DecodeNotification(raw []byte) (*Notification, error) {
 	}
 	var n Notification
 	if err := json.Unmarshal(raw, &n); err != nil {
-		return nil, &ValidationError{Schema: schemas.NotificationRequestedV1, Fields: []FieldError{{Reason: err.Error()}}}
+		return nil, &ValidationError{Schema: schemas.NotificationRequestedV1, Fields: []FieldError{{Reason: jsonErrorReason(err)}}}
 	}
 	if err := checkDecoded(schemas.NotificationRequestedV1, &n, notificationFastPath && notificationValid(&n, encodedNotification(&n))); err != nil {
 		return nil, err

@@ -2,12 +2,16 @@ package contract
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -106,7 +110,7 @@ func schemaFor(name string) (*jsonschema.Schema, error) {
 func ValidateJSON(schemaName string, raw []byte) error {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return &ValidationError{Schema: schemaName, Fields: []FieldError{{Reason: "not valid JSON: " + err.Error()}}}
+		return &ValidationError{Schema: schemaName, Fields: []FieldError{{Reason: "not valid JSON: " + jsonErrorReason(err)}}}
 	}
 	return ValidateValue(schemaName, doc)
 }
@@ -159,7 +163,7 @@ func flatten(ve *jsonschema.ValidationError) []FieldError {
 			slices.Sort(names)
 			ek = &kind.AdditionalProperties{Properties: names}
 		}
-		fe := FieldError{Field: field, Reason: ek.LocalizedString(printer)}
+		fe := FieldError{Field: field, Reason: reasonOf(ek)}
 		if !seen[fe.String()] {
 			seen[fe.String()] = true
 			out = append(out, fe)
@@ -175,6 +179,74 @@ func flatten(ve *jsonschema.ValidationError) []FieldError {
 		return out[i].Reason < out[j].Reason
 	})
 	return out
+}
+
+// reasonOf is a validator error's reason without the offending value.
+// The validator quotes it ("'+447700900123x' does not match pattern",
+// "minimum: got 12345, want 0"), and these reasons reach logs, problem
+// answers and dead_letters.value_error: a value can be a phone number, an
+// OTP or a message. The field path names what was wrong; the reason says
+// which rule, never the value.
+func reasonOf(ek jsonschema.ErrorKind) string {
+	switch k := ek.(type) {
+	case *kind.Pattern:
+		return "does not match pattern " + k.Want
+	case *kind.Format:
+		return "is not a valid " + k.Want
+	case *kind.Minimum:
+		return printer.Sprintf("must be at least %v", ratString(k.Want))
+	case *kind.Maximum:
+		return printer.Sprintf("must be at most %v", ratString(k.Want))
+	case *kind.ExclusiveMinimum:
+		return printer.Sprintf("must be greater than %v", ratString(k.Want))
+	case *kind.ExclusiveMaximum:
+		return printer.Sprintf("must be less than %v", ratString(k.Want))
+	case *kind.MultipleOf:
+		return printer.Sprintf("must be a multiple of %v", ratString(k.Want))
+	case *kind.PropertyNames:
+		return "has a member name the schema refuses"
+	case *kind.ContentEncoding:
+		return "is not " + k.Want + " encoded"
+	case *kind.ContentMediaType:
+		return "is not of media type " + k.Want
+	}
+	// The remaining kinds name types, lengths, counts, member names and
+	// the schema's own values (enum, const), never the document's values.
+	return ek.LocalizedString(printer)
+}
+
+func ratString(r *big.Rat) string {
+	if r == nil {
+		return "?"
+	}
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	return r.FloatString(6)
+}
+
+// jsonErrorReason describes a JSON decoding error without the bytes it
+// stumbled on (encoding/json quotes a number it could not store, and a
+// syntax error the character it met).
+func jsonErrorReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
+	switch {
+	case errors.As(err, &pe):
+		return "a date-time is not in RFC 3339 form"
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		where := te.Field
+		if where == "" {
+			where = "a value"
+		}
+		return fmt.Sprintf("%s cannot hold a JSON %s", where, strings.Fields(te.Value + " value")[0])
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "unexpected end of input"
+	}
+	return "cannot be decoded"
 }
 
 func pointer(loc []string) string {

@@ -160,7 +160,7 @@ func DecodeStatusEvent(raw []byte) (*StatusEvent, error) {
 	}
 	var e StatusEvent
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return nil, &ValidationError{Schema: schemas.NotificationStatusV1, Fields: []FieldError{{Reason: err.Error()}}}
+		return nil, &ValidationError{Schema: schemas.NotificationStatusV1, Fields: []FieldError{{Reason: jsonErrorReason(err)}}}
 	}
 	if err := checkDecoded(schemas.NotificationStatusV1, &e, statusFastPath && statusEventValid(&e, encodedStatusEvent(&e))); err != nil {
 		return nil, err

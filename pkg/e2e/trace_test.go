@@ -21,8 +21,10 @@ import (
 // TestOneTracePerNotification sends two notifications through every
 // service and reads the spans the in-memory exporter received:
 //
-//   - one delivered notification: the caller's trace continues through
-//     the ingest server span, the dispatcher's consume and attempt spans,
+//   - one delivered notification: ingest's server span starts the
+//     notification's trace (the API is a public route: the caller's span
+//     is a link, not the parent), which continues through the
+//     dispatcher's consume and attempt spans,
 //     the provider HTTP call, the status event's produce span and the
 //     sink's consume spans of both Kafka hops; the provider's webhooks
 //     start their own traces (a provider propagates no trace context) and
@@ -65,12 +67,31 @@ func TestOneTracePerNotification(t *testing.T) {
 	t.Run("logs", func(t *testing.T) { checkLogs(t, s.logs.String(), all, secrets) })
 }
 
-func checkDeliveredTrace(t *testing.T, all spanSet, c callerSpan, id string) {
-	in := all.inTrace(c.trace)
-	ing := in.one(t, "ingest server span", named("POST /v1/notifications"))
-	if ing.Parent.SpanID() != c.span || !ing.Parent.IsRemote() {
-		t.Errorf("ingest span's parent is %s, want the caller's span %s (remote)", ing.Parent.SpanID(), c.span)
+// ingestSpan is the ingest server span of the caller's request: the root
+// of the notification's trace, linked to the caller's span.
+func ingestSpan(t *testing.T, all spanSet, c callerSpan) tracetest.SpanStub {
+	t.Helper()
+	ing := all.one(t, "ingest server span linked to the caller's", named("POST /v1/notifications"), linksTo(c))
+	if ing.Parent.IsValid() || ing.SpanContext.TraceID() == c.trace {
+		t.Errorf("ingest span continues the caller's trace (parent %s); a public route starts its own", ing.Parent.SpanID())
 	}
+	return ing
+}
+
+func linksTo(c callerSpan) spanPred {
+	return func(s tracetest.SpanStub) bool {
+		for _, l := range s.Links {
+			if l.SpanContext.TraceID() == c.trace && l.SpanContext.SpanID() == c.span {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func checkDeliveredTrace(t *testing.T, all spanSet, c callerSpan, id string) {
+	ing := ingestSpan(t, all, c)
+	in := all.inTrace(ing.SpanContext.TraceID())
 	wantKind(t, ing, trace.SpanKindServer)
 	wantAttrs(t, ing, map[string]any{
 		"wanotify.notification_id": id, "wanotify.tenant": tenant, "wanotify.event_type": "invoice.reminder",
@@ -123,8 +144,8 @@ func checkDeliveredTrace(t *testing.T, all spanSet, c callerSpan, id string) {
 	seen := map[string]bool{}
 	for _, h := range hooks {
 		wantKind(t, h, trace.SpanKindServer)
-		if h.SpanContext.TraceID() == c.trace {
-			t.Errorf("webhook span is in the caller's trace; the provider propagates none")
+		if h.SpanContext.TraceID() == c.trace || h.SpanContext.TraceID() == ing.SpanContext.TraceID() {
+			t.Errorf("webhook span is in the notification's trace; the provider propagates none")
 		}
 		if h.Parent.IsValid() {
 			t.Errorf("webhook span has parent %s; the provider's request starts a trace", h.Parent.SpanID())
@@ -150,11 +171,8 @@ func checkDeliveredTrace(t *testing.T, all spanSet, c callerSpan, id string) {
 }
 
 func checkRetryTrace(t *testing.T, all spanSet, c callerSpan, id string) {
-	in := all.inTrace(c.trace)
-	ing := in.one(t, "ingest server span", named("POST /v1/notifications"))
-	if ing.Parent.SpanID() != c.span {
-		t.Errorf("ingest span's parent is %s, want the caller's span %s", ing.Parent.SpanID(), c.span)
-	}
+	ing := ingestSpan(t, all, c)
+	in := all.inTrace(ing.SpanContext.TraceID())
 	recv := in.where(named(topics.Requested+" receive"), childOf(ing))
 	var prev tracetest.SpanStub
 	for n := 1; n <= 1+len(topics.RetryTiers); n++ {

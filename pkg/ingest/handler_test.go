@@ -545,7 +545,7 @@ func TestMetricsCountRequestsByRouteAndCode(t *testing.T) {
 		`wanotify_ingest_rejected_total{reason="invalid"}`,
 		`wanotify_ingest_rejected_total{reason="unauthorized"}`,
 		`wanotify_ingest_produce_duration_seconds_bucket`,
-		`http_server_request_duration_seconds_bucket{http_request_method="POST",http_response_status_code="202",http_route="/v1/notifications",network_protocol_name="http",network_protocol_version="1.1",server_address="example.com",url_scheme="http",`,
+		`http_server_request_duration_seconds_bucket{http_request_method="POST",http_response_status_code="202",http_route="/v1/notifications",network_protocol_name="http",network_protocol_version="1.1",server_address="wanotify-ingest",server_port="8080",url_scheme="http",`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/otel"
 
+	"github.com/wanotify/wanotify/pkg/edgehttp"
 	"github.com/wanotify/wanotify/pkg/service"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
@@ -85,7 +86,8 @@ func Run(ctx context.Context, rt *service.Runtime, c Config, reader StatusReader
 	}
 	hs := &http.Server{
 		Handler:           router,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: edgehttp.ReadHeaderTimeout,
+		MaxHeaderBytes:    edgehttp.MaxHeaderBytes,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      c.ProduceTimeout + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,

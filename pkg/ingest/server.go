@@ -36,11 +36,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/edgehttp"
 	"github.com/wanotify/wanotify/pkg/internal/bodypool"
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sdk"
@@ -127,12 +127,18 @@ func NewServer(c Config, cl *kgo.Client, reader StatusReader, log *slog.Logger) 
 // Router returns a router with the API routes, each traced (one span per
 // request, named after its route) and counted. Mount the admin routes on
 // it too (service.Runtime.AdminRoutes).
+//
+// The routes are public (package edgehttp): each request's span is the
+// root of a new trace, with the caller's span context (if it sent one)
+// as a link; the caller's baggage is not read; the server name is fixed,
+// so no Host header becomes a metric label.
 func (s *Server) Router() *mux.Router {
 	r := mux.NewRouter()
+	edge := edgehttp.TraceOptions(edgehttp.ServerName("wanotify-ingest", s.cfg.Addr))
 	for _, rt := range apiRoutes {
-		h := otelhttp.NewHandler(s.instrument(rt), rt.name,
+		h := otelhttp.NewHandler(s.instrument(rt), rt.name, append(edge,
 			otelhttp.WithSpanNameFormatter(func(op string, _ *http.Request) string { return op }),
-			otelhttp.WithMetricAttributesFn(routeAttrs(rt.path)))
+			otelhttp.WithMetricAttributesFn(routeAttrs(rt.path)))...)
 		r.Handle(rt.path, h).Methods(rt.method).Name(rt.name)
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -339,12 +345,12 @@ func (s *Server) refuse(ctx context.Context, w http.ResponseWriter, err error, n
 }
 
 // traceHeaders are the record headers that carry ctx's trace context
-// (traceparent, and baggage when there is some), written by the global
-// propagator through kotel's record carrier as kotel's hooks would. One
+// (traceparent; never baggage, whatever the global propagator carries),
+// written through kotel's record carrier as kotel's hooks would. One
 // request's records share them: each record's parent is the request span.
 func traceHeaders(ctx context.Context) []kgo.RecordHeader {
 	var scratch kgo.Record
-	otel.GetTextMapPropagator().Inject(ctx, kotel.NewRecordCarrier(&scratch))
+	edgehttp.RecordPropagator.Inject(ctx, kotel.NewRecordCarrier(&scratch))
 	return scratch.Headers
 }
 

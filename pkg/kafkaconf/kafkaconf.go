@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/insecure"
 	"github.com/wanotify/wanotify/pkg/phone"
 )
 
@@ -50,11 +51,24 @@ type SASL struct {
 	Mechanism string
 	Username  string
 	Password  string
+	// AllowPlaintext lets PLAIN run without TLS to brokers that are not on
+	// loopback: PLAIN sends the password as it is, so anyone on the path
+	// reads it. Off, that combination is refused.
+	AllowPlaintext bool
+}
+
+// EnvAllowInsecureSASL is the variable behind SASL.AllowPlaintext.
+const EnvAllowInsecureSASL = "WANOTIFY_KAFKA_ALLOW_INSECURE_SASL"
+
+// plaintextPassword reports whether c sends the SASL password in clear
+// over the network.
+func (c Config) plaintextPassword() bool {
+	return c.SASL.Mechanism == "PLAIN" && !c.TLS.Enabled && !insecure.LoopbackAddrs(c.Brokers)
 }
 
 // Load reads the WANOTIFY_KAFKA_* variables.
 func Load(e *config.Env, clientID string) Config {
-	return Config{
+	c := Config{
 		Brokers:  e.List("WANOTIFY_KAFKA_BROKERS", []string{"127.0.0.1:9092"}, "Kafka seed brokers, comma-separated host:port"),
 		ClientID: e.String("WANOTIFY_KAFKA_CLIENT_ID", clientID, "Kafka client id"),
 		TLS: TLS{
@@ -69,8 +83,22 @@ func Load(e *config.Env, clientID string) Config {
 			Mechanism: strings.ToUpper(e.String("WANOTIFY_KAFKA_SASL_MECHANISM", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)")),
 			Username:  e.String("WANOTIFY_KAFKA_SASL_USERNAME", "", "SASL user name"),
 			Password:  e.Secret("WANOTIFY_KAFKA_SASL_PASSWORD", "SASL password"),
+			AllowPlaintext: e.Bool(EnvAllowInsecureSASL, false,
+				"allow SASL PLAIN without WANOTIFY_KAFKA_TLS to brokers that are not on loopback (the password crosses the network in clear); off: refused"),
 		},
 		Tracing: true,
+	}
+	c.warn(e)
+	return c
+}
+
+// warn records the insecure settings c was accepted with.
+func (c Config) warn(e *config.Env) {
+	if c.plaintextPassword() {
+		e.Warn(EnvAllowInsecureSASL, "Kafka SASL PLAIN without TLS: the SASL password crosses the network in clear (set WANOTIFY_KAFKA_TLS=true)")
+	}
+	if c.TLS.Enabled && c.TLS.InsecureSkipVerify {
+		e.Warn("WANOTIFY_KAFKA_TLS_INSECURE_SKIP_VERIFY", "Kafka brokers' TLS certificates are not verified: anyone on the path can pose as a broker")
 	}
 }
 
@@ -93,6 +121,10 @@ func (c Config) Validate() error {
 		}
 		if c.SASL.Password == "" {
 			errs = append(errs, errors.New("WANOTIFY_KAFKA_SASL_PASSWORD: required when WANOTIFY_KAFKA_SASL_MECHANISM is set"))
+		}
+		if c.plaintextPassword() && !c.SASL.AllowPlaintext {
+			errs = append(errs, fmt.Errorf("WANOTIFY_KAFKA_SASL_MECHANISM: PLAIN without WANOTIFY_KAFKA_TLS sends the password in clear to %s; enable TLS, use SCRAM-SHA-512, or set %s=true to accept it",
+				strings.Join(c.Brokers, ","), EnvAllowInsecureSASL))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("WANOTIFY_KAFKA_SASL_MECHANISM: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism))

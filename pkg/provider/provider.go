@@ -145,3 +145,12 @@ func DeduplicatesByKey(p Provider) bool {
 	k, ok := p.(KeyedProvider)
 	return ok && k.DeduplicatesByKey()
 }
+
+// EnvAllowInsecureURL lets a provider client call an http:// base URL on a
+// host that is not loopback, which sends its API key or access token in
+// clear. Off (the default), such a URL is refused at start; http:// on
+// loopback (the local simulator) is always allowed.
+const EnvAllowInsecureURL = "WANOTIFY_PROVIDER_ALLOW_INSECURE_URL"
+
+// AllowInsecureURLDoc is EnvAllowInsecureURL's description.
+const AllowInsecureURLDoc = "allow an http:// provider base URL on a host that is not loopback (the API key crosses the network in clear); off: refused"

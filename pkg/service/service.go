@@ -124,6 +124,9 @@ func Run(ctx context.Context, name string, e *config.Env, configure Configure, o
 	rt := &Runtime{Name: name, Log: tel.Logger, Telemetry: tel, AdminAddr: opts.AdminAddr}
 	rt.health.Store(true)
 	logRuntime(rt.Log)
+	for _, w := range e.Warnings() {
+		rt.Log.Warn("insecure setting: "+w.Message, "variable", w.Name)
+	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

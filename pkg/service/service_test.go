@@ -8,15 +8,26 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/kafkaconf"
 )
 
 // TestMain lets the test binary run itself as a service process.
 func TestMain(m *testing.M) {
+	if os.Getenv("WANOTIFY_SERVICE_TEST_CHILD") == "warn" {
+		Main("child", func(e *config.Env) (Body, error) {
+			kc := kafkaconf.Load(e, "child")
+			if err := kc.Validate(); err != nil {
+				return nil, err
+			}
+			return func(context.Context, *Runtime) error { return nil }, nil
+		}, Options{})
+	}
 	if os.Getenv("WANOTIFY_SERVICE_TEST_CHILD") == "1" {
 		Main("child", func(e *config.Env) (Body, error) {
 			return func(ctx context.Context, rt *Runtime) error {
@@ -110,5 +121,25 @@ func TestBodyErrorExits1(t *testing.T) {
 	}, Options{}, make(chan os.Signal))
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
+	}
+}
+
+// TestInsecureSettingsAreLoggedAtStart: what was accepted although it
+// is insecure (here SASL PLAIN without TLS, explicitly allowed, and
+// unverified TLS certificates) is a warning in the service's first log
+// lines, naming the variable.
+func TestInsecureSettingsAreLoggedAtStart(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "WANOTIFY_SERVICE_TEST_CHILD=warn", "WANOTIFY_ADMIN_ADDR=",
+		"WANOTIFY_KAFKA_BROKERS=kafka.example:9092", "WANOTIFY_KAFKA_SASL_MECHANISM=PLAIN",
+		"WANOTIFY_KAFKA_SASL_USERNAME=u", "WANOTIFY_KAFKA_SASL_PASSWORD=p", "WANOTIFY_KAFKA_ALLOW_INSECURE_SASL=true")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"variable":"WANOTIFY_KAFKA_ALLOW_INSECURE_SASL"`, "SASL PLAIN without TLS", `"level":"WARN"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("start log lacks %s:\n%s", want, out)
+		}
 	}
 }

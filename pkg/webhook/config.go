@@ -24,18 +24,40 @@ const (
 	EnvFormat          = "WANOTIFY_WEBHOOK_FORMAT"
 	EnvEnvelopeField   = "WANOTIFY_WEBHOOK_ENVELOPE_FIELD"
 	EnvProduceTimeout  = "WANOTIFY_WEBHOOK_PRODUCE_TIMEOUT"
+	EnvBodyMemory      = "WANOTIFY_WEBHOOK_BODY_MEMORY"
+	EnvBodyReadTimeout = "WANOTIFY_WEBHOOK_BODY_READ_TIMEOUT"
 )
 
 // Defaults.
 const (
-	DefaultAddr           = "127.0.0.1:8081"
-	DefaultPath           = "/v1/webhooks/whatsapp"
-	DefaultMaxBodyBytes   = 1 << 20
-	DefaultProvider       = "xpressbot"
-	DefaultFormat         = payload.FormatAuto
-	DefaultEnvelopeField  = "data"
-	DefaultProduceTimeout = 5 * time.Second
+	DefaultAddr = "127.0.0.1:8081"
+	DefaultPath = "/v1/webhooks/whatsapp"
+	// DefaultMaxBodyBytes covers Meta's largest webhook payloads (up to
+	// 3 MB, as BSPs document) with room for a provider's wrapper: a
+	// payload refused here would be refused on every redelivery until
+	// Meta gives up on it.
+	DefaultMaxBodyBytes = 4 << 20
+	// DefaultBodyMemory bounds the bodies held at once before their
+	// signatures are checked: 16 bodies of the largest size, or thousands
+	// of typical (few-kilobyte) webhooks. With what a request decodes
+	// from its body (at most about the body's size again) and the
+	// process's own 30 MiB or so, the worst case stays near 160 MiB, under
+	// the chart's 256 MiB memory limit.
+	DefaultBodyMemory = 64 << 20
+	// DefaultBodyReadTimeout bounds reading one body once its memory is
+	// reserved (4 MiB in 10 s is 400 KB/s; Meta uploads far faster), so a
+	// slow upload holds its reservation for at most this long.
+	DefaultBodyReadTimeout = 10 * time.Second
+	DefaultProvider        = "xpressbot"
+	DefaultFormat          = payload.FormatAuto
+	DefaultEnvelopeField   = "data"
+	DefaultProduceTimeout  = 5 * time.Second
 )
+
+// bodyWait is how long a webhook waits for body memory before it is
+// answered 503 (the provider resends it): long enough to ride out a
+// burst, short enough that waiting requests do not pile up.
+const bodyWait = time.Second
 
 // maxMaxBodyBytes bounds WANOTIFY_WEBHOOK_MAX_BODY: the whole body is held
 // in memory to check its signature.
@@ -60,8 +82,14 @@ type Config struct {
 	// SignatureHeader carries "sha256=<hex>". Default X-Hub-Signature-256.
 	SignatureHeader string
 	// MaxBodyBytes bounds a request body; larger ones get 413. Default
-	// 1 MiB.
+	// 4 MiB (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// BodyMemory bounds the bytes of bodies held at once (see
+	// edgehttp.BodyGate); a webhook that finds it full for a second gets
+	// 503 with Retry-After. Default 64 MiB; at least MaxBodyBytes.
+	BodyMemory int64
+	// BodyReadTimeout bounds reading one body. Default 10s.
+	BodyReadTimeout time.Duration
 	// Provider is stamped on every status event. Default "xpressbot".
 	Provider string
 	// Format is the body shape. Default payload.FormatAuto.
@@ -81,6 +109,8 @@ func DefaultConfig() Config {
 		Path:            DefaultPath,
 		SignatureHeader: metawebhook.DefaultSignatureHeader,
 		MaxBodyBytes:    DefaultMaxBodyBytes,
+		BodyMemory:      DefaultBodyMemory,
+		BodyReadTimeout: DefaultBodyReadTimeout,
 		Provider:        DefaultProvider,
 		Format:          DefaultFormat,
 		EnvelopeField:   DefaultEnvelopeField,
@@ -97,7 +127,10 @@ func Load(e *config.Env) Config {
 		Secret:          e.Secret(EnvSecret, "app secret the provider signs webhook bodies with (HMAC-SHA256); required, no default"),
 		VerifyToken:     e.Secret(EnvVerifyToken, "token the GET hub.verify_token handshake must present (empty: handshake disabled)"),
 		SignatureHeader: e.String(EnvSignatureHeader, d.SignatureHeader, "header carrying the body signature sha256=<hex>"),
-		MaxBodyBytes:    int64(e.Int(EnvMaxBody, int(d.MaxBodyBytes), "largest webhook body in bytes; larger ones get 413")),
+		MaxBodyBytes:    int64(e.Int(EnvMaxBody, int(d.MaxBodyBytes), "largest webhook body in bytes; larger ones get 413 (the default covers Meta's payloads of up to 3 MB)")),
+		BodyMemory: int64(e.Int(EnvBodyMemory, int(d.BodyMemory),
+			"bytes of webhook bodies held at once before their signatures are checked; past it a webhook waits up to 1 s, then gets 503 with Retry-After (keep it well under the memory limit)")),
+		BodyReadTimeout: e.Duration(EnvBodyReadTimeout, d.BodyReadTimeout, "how long reading one webhook body may take once its memory is reserved"),
 		Provider:        e.String(EnvProvider, d.Provider, "provider name stamped on status events"),
 		Format:          payload.Format(strings.ToLower(e.String(EnvFormat, string(d.Format), "webhook body shape: meta (Meta's payload), envelope (Meta's payload inside a wrapper field) or auto (either)"))),
 		EnvelopeField:   e.String(EnvEnvelopeField, d.EnvelopeField, "wrapper field holding Meta's payload for the envelope and auto formats"),
@@ -137,6 +170,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 || c.MaxBodyBytes > maxMaxBodyBytes {
 		bad("MaxBodyBytes", EnvMaxBody, "must be between 1 and %d bytes, got %d", maxMaxBodyBytes, c.MaxBodyBytes)
+	}
+	if c.BodyMemory < c.MaxBodyBytes+1024 {
+		bad("BodyMemory", EnvBodyMemory, "must be at least %s plus 1024 bytes (%d), got %d", EnvMaxBody, c.MaxBodyBytes+1024, c.BodyMemory)
+	}
+	if c.BodyReadTimeout <= 0 {
+		bad("BodyReadTimeout", EnvBodyReadTimeout, "must be positive, got %s", c.BodyReadTimeout)
 	}
 	// The status schema caps provider at 32 characters.
 	if c.Provider == "" || len(c.Provider) > 32 {

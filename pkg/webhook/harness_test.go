@@ -72,6 +72,7 @@ type harness struct {
 	reader  *sdkmetric.ManualReader
 	spans   *tracetest.SpanRecorder
 	cl      *kgo.Client
+	rx      *Receiver
 }
 
 func testConfig() Config {
@@ -97,8 +98,9 @@ func newHarness(t *testing.T, brokers []string, mod func(*Config), clientOpts ..
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader), sdkmetric.WithView(telemetry.Views...))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()); _ = tp.Shutdown(context.Background()) })
-	// Tracing hooks as kafkaconf installs them, on the test's providers.
-	k := kotel.NewKotel(kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(tp), kotel.TracerPropagator(propagation.TraceContext{}))))
+	// Tracing hooks as kafkaconf installs them, on the test's providers,
+	// with the propagators telemetry.Setup installs (baggage included).
+	k := kotel.NewKotel(kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(tp), kotel.TracerPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})))))
 	opts := append(ProducerOptions(), kgo.WithHooks(k.Hooks()...))
 	cl := testinfra.Client(t, brokers, append(opts, clientOpts...)...)
 	h.cl = cl
@@ -106,6 +108,7 @@ func newHarness(t *testing.T, brokers []string, mod func(*Config), clientOpts ..
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.rx = rx
 	h.srv = httptest.NewServer(rx.Handler())
 	t.Cleanup(h.srv.Close)
 	h.url = h.srv.URL + cfg.Path

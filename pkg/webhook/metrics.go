@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/edgehttp"
 	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
 
@@ -21,6 +22,7 @@ const (
 	OutcomeMalformed    = "malformed"     // 400: unreadable, not JSON, or missing fields
 	OutcomeTooLarge     = "too_large"     // 413
 	OutcomeUnavailable  = "unavailable"   // 503: Kafka did not acknowledge in time
+	OutcomeBusy         = "busy"          // 503: the memory for bodies stayed in use
 	OutcomeVerified     = "verified"      // GET handshake answered
 	OutcomeForbidden    = "forbidden"     // GET handshake with a wrong token (or none configured)
 	OutcomeBadRequest   = "bad_handshake" // GET handshake missing parameters
@@ -65,7 +67,7 @@ type metrics struct {
 // producedStatuses are the statuses a webhook produces.
 var producedStatuses = []contract.Status{contract.StatusSent, contract.StatusDelivered, contract.StatusRead, contract.StatusFailed}
 
-func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+func newMetrics(mp metric.MeterProvider, gate *edgehttp.BodyGate) (*metrics, error) {
 	m := mp.Meter("github.com/wanotify/wanotify/pkg/webhook")
 	var err error
 	var errs []error
@@ -89,11 +91,22 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	// The memory held by bodies being read or handled, against its
+	// budget (WANOTIFY_WEBHOOK_BODY_MEMORY): near the budget, webhooks are
+	// about to be refused with 503.
+	if _, err := m.Int64ObservableGauge("wanotify.webhook.body.memory", metric.WithUnit("By"),
+		metric.WithDescription("bytes reserved by webhook bodies being read or handled (the budget is WANOTIFY_WEBHOOK_BODY_MEMORY)"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(gate.Stats().Held)
+			return nil
+		})); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("webhook metrics: %w", errs[0])
 	}
 	out.byOutcome = map[string]metric.AddOption{}
-	for _, o := range []string{OutcomeAccepted, OutcomeUnauthorized, OutcomeMalformed, OutcomeTooLarge, OutcomeUnavailable,
+	for _, o := range []string{OutcomeAccepted, OutcomeUnauthorized, OutcomeMalformed, OutcomeTooLarge, OutcomeUnavailable, OutcomeBusy,
 		OutcomeVerified, OutcomeForbidden, OutcomeBadRequest} {
 		out.byOutcome[o] = outcomeOption(o)
 	}

@@ -49,6 +49,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/edgehttp"
 	"github.com/wanotify/wanotify/pkg/envelope"
 	"github.com/wanotify/wanotify/pkg/internal/bodypool"
 	"github.com/wanotify/wanotify/pkg/topics"
@@ -110,6 +111,7 @@ type Receiver struct {
 	metrics *metrics
 	tp      trace.TracerProvider
 	mp      metric.MeterProvider
+	gate    *edgehttp.BodyGate
 }
 
 // New validates cfg and builds a Receiver producing through cl, which
@@ -125,11 +127,13 @@ func New(cfg Config, cl *kgo.Client, opts ...Option) (*Receiver, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	m, err := newMetrics(o.mp)
+	gate := edgehttp.NewBodyGate(cfg.BodyMemory, cfg.MaxBodyBytes, bodyWait)
+	m, err := newMetrics(o.mp, gate)
 	if err != nil {
 		return nil, err
 	}
 	return &Receiver{
+		gate:    gate,
 		cfg:     cfg,
 		sigs:    payload.NewVerifier([]byte(cfg.Secret)),
 		parser:  payload.Parser{Provider: cfg.Provider, Format: cfg.Format, EnvelopeField: cfg.EnvelopeField},
@@ -142,11 +146,15 @@ func New(cfg Config, cl *kgo.Client, opts ...Option) (*Receiver, error) {
 }
 
 // Register mounts the handshake (GET) and the status webhooks (POST) on
-// r at Config.Path, each request in its own server span.
+// r at Config.Path, each request in its own server span: the root of a
+// new trace (a provider's trace context, if it sends one, is a link), as
+// on every public route (package edgehttp).
 func (rx *Receiver) Register(r *mux.Router) {
 	traced := func(name string, h http.HandlerFunc) http.Handler {
-		return otelhttp.NewHandler(h, name, otelhttp.WithTracerProvider(rx.tp), otelhttp.WithMeterProvider(rx.mp),
+		opts := append(edgehttp.TraceOptions(edgehttp.ServerName("wanotify-"+ServiceName, rx.cfg.Addr)),
+			otelhttp.WithTracerProvider(rx.tp), otelhttp.WithMeterProvider(rx.mp),
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + rx.cfg.Path }))
+		return otelhttp.NewHandler(h, name, opts...)
 	}
 	r.Handle(rx.cfg.Path, traced("webhook handshake", rx.handshake)).Methods(http.MethodGet)
 	r.Handle(rx.cfg.Path, traced("webhook status", rx.statuses)).Methods(http.MethodPost)
@@ -214,8 +222,11 @@ func (rx *Receiver) tokenMatches(token string) bool {
 	return subtle.ConstantTimeCompare([]byte(token), []byte(rx.cfg.VerifyToken)) == 1
 }
 
-// statuses takes one status webhook: size, signature, parse, produce, and
-// only then 200.
+// BodyStats is the accounting of the memory held by webhook bodies.
+func (rx *Receiver) BodyStats() edgehttp.GateStats { return rx.gate.Stats() }
+
+// statuses takes one status webhook: size, memory, signature, parse,
+// produce, and only then 200.
 func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	span := trace.SpanFromContext(ctx)
@@ -229,7 +240,22 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 		rx.tooLarge(ctx, w)
 		return
 	}
-	buf, err := bodies.Read(http.MaxBytesReader(w, r.Body, rx.cfg.MaxBodyBytes), r.ContentLength)
+	// The body is read only once its memory is reserved, and within its
+	// own deadline: slow uploads wait here holding nothing but their
+	// connection, and answered 503 they free even that.
+	release, err := rx.gate.Reserve(ctx, r.ContentLength)
+	if err != nil {
+		done(OutcomeBusy)
+		rx.log.WarnContext(ctx, "webhook refused: body memory in use", "budget_bytes", rx.cfg.BodyMemory)
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close")
+		writeProblem(w, Problem{Type: ProblemUnavailable, Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "too many webhook bodies are being received at once; retry shortly"})
+		return
+	}
+	defer release()
+	edgehttp.SetReadDeadline(w, rx.cfg.BodyReadTimeout)
+	buf, err := bodies.ReadSized(http.MaxBytesReader(w, r.Body, rx.cfg.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

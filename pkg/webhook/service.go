@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/edgehttp"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 	"github.com/wanotify/wanotify/pkg/service"
 )
@@ -67,11 +68,13 @@ func serve(ctx context.Context, rt *service.Runtime, cfg Config, kc kafkaconf.Co
 	}
 	srv := &http.Server{
 		Handler:           r,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.ProduceTimeout + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: edgehttp.ReadHeaderTimeout,
+		// The outer bound of a request's reading; each body also has its
+		// own, shorter deadline once its memory is reserved.
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   cfg.ProduceTimeout + 30*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: edgehttp.MaxHeaderBytes,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -38,6 +38,8 @@ func TestConfigureRefusesBadSettingsNamingTheVariable(t *testing.T) {
 		{map[string]string{EnvSecret: "s", EnvProvider: strings.Repeat("p", 33)}, EnvProvider},
 		{map[string]string{EnvSecret: "s", EnvFormat: "envelope", EnvEnvelopeField: ""}, EnvEnvelopeField},
 		{map[string]string{EnvSecret: "s", "WANOTIFY_KAFKA_BROKERS": "nohost"}, "WANOTIFY_KAFKA_BROKERS"},
+		{map[string]string{EnvSecret: "s", EnvBodyMemory: "1048576"}, EnvBodyMemory}, // below the 4 MiB default body
+		{map[string]string{EnvSecret: "s", EnvBodyReadTimeout: "0s"}, EnvBodyReadTimeout},
 	}
 	for _, c := range cases {
 		_, err := Configure(env(c.vars))

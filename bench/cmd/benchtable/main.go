@@ -34,6 +34,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher"
 	"github.com/wanotify/wanotify/pkg/ingest"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
+	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
 	"github.com/wanotify/wanotify/pkg/service"
 	"github.com/wanotify/wanotify/pkg/sink"
 	"github.com/wanotify/wanotify/pkg/webhook"
@@ -44,12 +45,11 @@ func main() {
 	addr := flag.String("addr", "", "listen address (bare-ingest, bare-webhook)")
 	path := flag.String("path", "/", "webhook path (bare-webhook)")
 	sendURL := flag.String("send-url", "", "provider send endpoint (bare-relay)")
-	apiKey := flag.String("api-key", "", "provider API key (bare-relay)")
 	conc := flag.Int("concurrency", 512, "provider calls in flight (bare-relay)")
 	svc := flag.String("service", "", "service to run with a CPU profile (role service)")
 	flag.Parse()
 	if *role != "" {
-		os.Exit(runRole(*role, *addr, *path, *sendURL, *apiKey, *conc, *svc))
+		os.Exit(runRole(*role, *addr, *path, *sendURL, *conc, *svc))
 	}
 	os.Exit(run())
 }
@@ -173,7 +173,7 @@ func clickhouseVersion(ctx context.Context, opts *clickhouse.Options) string {
 	return "ClickHouse " + v
 }
 
-func runRole(role, addr, path, sendURL, apiKey string, conc int, svc string) int {
+func runRole(role, addr, path, sendURL string, conc int, svc string) int {
 	if role == "service" {
 		return runProfiled(svc)
 	}
@@ -182,6 +182,9 @@ func runRole(role, addr, path, sendURL, apiKey string, conc int, svc string) int
 	e := config.New(os.LookupEnv, nil)
 	kc := kafkaconf.Load(e, "wanotify-bench-"+role)
 	kc.Tracing = false
+	// The provider key comes from the environment, as the dispatcher's
+	// does: a flag would show it in ps.
+	apiKey := e.Secret(xpressbot.EnvAPIKey, "provider API key (bare-relay)")
 	opts, err := kc.Opts()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, role+":", err)

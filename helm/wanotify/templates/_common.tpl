@@ -216,6 +216,10 @@ over them by the ConfigMap.
 WANOTIFY_PROVIDER: {{ $d.provider | quote }}
 {{- if eq $d.provider "xpressbot" }}
 WANOTIFY_XPRESSBOT_BASE_URL: {{ include "wanotify.xpressbotURL" $root | quote }}
+{{- if not $d.xpressbot.baseURL }}
+{{- /* The release's simulator answers plain http inside the cluster. */}}
+WANOTIFY_PROVIDER_ALLOW_INSECURE_URL: "true"
+{{- end }}
 {{- else if $d.cloudapi.phoneNumberID }}
 WANOTIFY_CLOUDAPI_PHONE_NUMBER_ID: {{ $d.cloudapi.phoneNumberID | quote }}
 {{- end }}

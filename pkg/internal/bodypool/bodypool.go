@@ -28,10 +28,22 @@ func New(maxPooled int) *Pool {
 // error the buffer is already back in the pool. Otherwise hand it back
 // with Release once nothing refers to its bytes.
 func (p *Pool) Read(r io.Reader, contentLength int64) (*bytes.Buffer, error) {
+	if contentLength > int64(p.max) {
+		contentLength = 0
+	}
+	return p.ReadSized(r, contentLength)
+}
+
+// ReadSized is Read for a caller that has already accounted for a body
+// of size bytes (see edgehttp.BodyGate): the buffer is sized for it at
+// once, so reading a body of that size allocates size plus
+// bytes.MinRead, not the up to twice as much that growing by doubling
+// would. size <= 0: unknown, grown as it comes.
+func (p *Pool) ReadSized(r io.Reader, size int64) (*bytes.Buffer, error) {
 	buf := p.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	if contentLength > 0 && contentLength <= int64(p.max) {
-		buf.Grow(int(contentLength) + bytes.MinRead)
+	if size > 0 {
+		buf.Grow(int(size) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(r); err != nil {
 		p.Release(buf)

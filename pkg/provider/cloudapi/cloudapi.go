@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wanotify/wanotify/pkg/insecure"
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/internal/httpcall"
@@ -69,6 +70,10 @@ type Options struct {
 	// Transport replaces the pooled HTTP transport (tests). It is still
 	// wrapped in otelhttp.
 	Transport http.RoundTripper
+	// AllowInsecureURL accepts an http:// BaseURL on a host that is not
+	// loopback (the credentials then cross the network in clear).
+	// provider.EnvAllowInsecureURL.
+	AllowInsecureURL bool
 }
 
 func (o Options) withDefaults() Options {
@@ -100,6 +105,8 @@ func (o Options) Validate() error {
 	}
 	if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("BaseURL", EnvBaseURL, "%q is not an absolute http(s) URL", o.BaseURL)
+	} else if insecure.PlainHTTP(o.BaseURL) && !o.AllowInsecureURL {
+		bad("BaseURL", EnvBaseURL, "%q is plain http to a host that is not loopback: the access token would cross the network in clear; use https, or set %s=true to accept it", o.BaseURL, provider.EnvAllowInsecureURL)
 	}
 	if !versionRE.MatchString(o.Version) {
 		bad("Version", EnvVersion, "%q must look like v21.0", o.Version)

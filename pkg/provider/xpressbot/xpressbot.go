@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/insecure"
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/internal/httpcall"
@@ -80,6 +81,10 @@ type Options struct {
 	// Transport replaces the pooled HTTP transport (tests). It is still
 	// wrapped in otelhttp.
 	Transport http.RoundTripper
+	// AllowInsecureURL accepts an http:// BaseURL on a host that is not
+	// loopback (the credentials then cross the network in clear).
+	// provider.EnvAllowInsecureURL.
+	AllowInsecureURL bool
 	// NoIdempotencyKeys declares that the Xpressbot account does not
 	// deduplicate sends by the body's idempotency_key. A send whose answer
 	// never came (timeout) is then reported outcome_unknown instead of
@@ -118,6 +123,8 @@ func (o Options) Validate() error {
 		bad("BaseURL", EnvBaseURL, "is required")
 	} else if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("BaseURL", EnvBaseURL, "%q is not an absolute http(s) URL", o.BaseURL)
+	} else if insecure.PlainHTTP(o.BaseURL) && !o.AllowInsecureURL {
+		bad("BaseURL", EnvBaseURL, "%q is plain http to a host that is not loopback: the API key would cross the network in clear; use https, or set %s=true to accept it", o.BaseURL, provider.EnvAllowInsecureURL)
 	}
 	if o.APIKey == "" {
 		bad("APIKey", EnvAPIKey, "is required")
