@@ -591,8 +591,9 @@ func (b *Bench) endToEnd(ctx context.Context) ([]Row, error) {
 			}
 			defer b.stop("end to end at 1,000/s", disp)
 			addr, _ := FreeAddr()
-			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("e2e-%d", run), "http://"+addr+"/readyz",
-				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_INGEST_API_KEYS="+ingestKeys(), "WANOTIFY_INGEST_DEFAULT_SENDER="+benchSender)
+			addrAdmin, _ := FreeAddr()
+			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("e2e-%d", run), "http://"+addrAdmin+"/readyz",
+				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_ADMIN_ADDR="+addrAdmin, "WANOTIFY_INGEST_API_KEYS="+ingestKeys(), "WANOTIFY_INGEST_DEFAULT_SENDER="+benchSender)
 			if err != nil {
 				return err
 			}

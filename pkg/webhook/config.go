@@ -9,6 +9,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
 
@@ -28,7 +29,10 @@ const (
 
 // Defaults.
 const (
-	DefaultAddr           = "127.0.0.1:8081"
+	DefaultAddr = "127.0.0.1:8081"
+	// DefaultAdminAddr serves /healthz, /readyz and /metrics
+	// (WANOTIFY_ADMIN_ADDR), apart from the port the provider reaches.
+	DefaultAdminAddr      = "127.0.0.1:9467"
 	DefaultPath           = "/v1/webhooks/whatsapp"
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultProvider       = "xpressbot"
@@ -36,6 +40,11 @@ const (
 	DefaultEnvelopeField  = "data"
 	DefaultProduceTimeout = 5 * time.Second
 )
+
+// DevSecret is the local stack's webhook secret (`make run`, shared with
+// its simulator). It is written in this repository, so the receiver
+// accepts it only on a loopback WANOTIFY_WEBHOOK_ADDR.
+const DevSecret = "wanotify-local-development-webhook-secret"
 
 // maxMaxBodyBytes bounds WANOTIFY_WEBHOOK_MAX_BODY: the whole body is held
 // in memory to check its signature.
@@ -92,7 +101,7 @@ func DefaultConfig() Config {
 func Load(e *config.Env) Config {
 	d := DefaultConfig()
 	return Config{
-		Addr:            e.String(EnvAddr, d.Addr, "listen address of the webhook receiver (it also serves /healthz, /readyz, /metrics)"),
+		Addr:            e.String(EnvAddr, d.Addr, "listen address of the webhook receiver (/healthz, /readyz and /metrics are on WANOTIFY_ADMIN_ADDR)"),
 		Path:            e.String(EnvPath, d.Path, "path of the GET verification handshake and the POST status webhooks"),
 		Secret:          e.Secret(EnvSecret, "app secret the provider signs webhook bodies with (HMAC-SHA256); required, no default"),
 		VerifyToken:     e.Secret(EnvVerifyToken, "token the GET hub.verify_token handshake must present (empty: handshake disabled)"),
@@ -105,7 +114,8 @@ func Load(e *config.Env) Config {
 	}
 }
 
-// reservedPaths are served on the same router by the service lifecycle.
+// reservedPaths are the admin endpoints' paths; the webhook path may not
+// take them, so that nobody mistakes one listener for the other.
 var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
 
 // Validate reports every bad field, naming it and its variable.
@@ -129,8 +139,11 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if c.Secret == "" {
-		bad("Secret", EnvSecret, "is required (the local stack sets a development value; production must set its own)")
+	// At least 32 bytes, never an example file's value, and the local
+	// stack's development value only on loopback.
+	if err := errors.Join(secretcheck.Strong(EnvSecret, c.Secret),
+		secretcheck.LoopbackOnly(EnvSecret, c.Secret, DevSecret, EnvAddr, c.Addr)); err != nil {
+		bad("Secret", EnvSecret, "%v", err)
 	}
 	if !validHeaderName(c.SignatureHeader) {
 		bad("SignatureHeader", EnvSignatureHeader, "%q is not a valid header name", c.SignatureHeader)
