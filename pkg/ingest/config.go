@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 	"github.com/wanotify/wanotify/pkg/sdk"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 )
 
 // DevAPIKey is the well-known key of tenant "demo" that the default
@@ -95,6 +97,8 @@ func (c Config) Validate() error {
 	}
 	if keys, err := ParseKeys(c.APIKeys); err != nil {
 		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_API_KEYS: %w", err))
+	} else if err := exampleKey(c.APIKeys); err != nil {
+		errs = append(errs, err)
 	} else if keys.hasDevKey() && !isLoopback(host) {
 		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_API_KEYS: the local development key of tenant demo is configured but WANOTIFY_INGEST_ADDR %q is not a loopback address; configure real keys", c.Addr))
 	}
@@ -131,6 +135,18 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// exampleKey refuses a key hash published in an example file
+// (deploy/compose/example.env): anyone could call the API with it.
+func exampleKey(entries []string) error {
+	for _, e := range entries {
+		_, hash, _ := strings.Cut(strings.TrimSpace(e), ":")
+		if secretcheck.IsExample(strings.ToLower(hash)) {
+			return errors.New("WANOTIFY_INGEST_API_KEYS: holds the example key's hash from deploy/compose/example.env; configure keys of your own")
+		}
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

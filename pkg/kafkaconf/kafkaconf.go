@@ -22,6 +22,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/phone"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 )
 
 // Config is how a service reaches Kafka.
@@ -93,6 +94,8 @@ func (c Config) Validate() error {
 		}
 		if c.SASL.Password == "" {
 			errs = append(errs, errors.New("WANOTIFY_KAFKA_SASL_PASSWORD: required when WANOTIFY_KAFKA_SASL_MECHANISM is set"))
+		} else if err := secretcheck.NotExample("WANOTIFY_KAFKA_SASL_PASSWORD", c.SASL.Password); err != nil {
+			errs = append(errs, err)
 		}
 	default:
 		errs = append(errs, fmt.Errorf("WANOTIFY_KAFKA_SASL_MECHANISM: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism))
