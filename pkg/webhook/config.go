@@ -103,7 +103,7 @@ func Load(e *config.Env) Config {
 	return Config{
 		Addr:            e.String(EnvAddr, d.Addr, "listen address of the webhook receiver (/healthz, /readyz and /metrics are on WANOTIFY_ADMIN_ADDR)"),
 		Path:            e.String(EnvPath, d.Path, "path of the GET verification handshake and the POST status webhooks"),
-		Secret:          e.Secret(EnvSecret, "app secret the provider signs webhook bodies with (HMAC-SHA256); required, no default"),
+		Secret:          e.Secret(EnvSecret, "app secret the provider signs webhook bodies with (HMAC-SHA256); required, at least 32 bytes, no default"),
 		VerifyToken:     e.Secret(EnvVerifyToken, "token the GET hub.verify_token handshake must present (empty: handshake disabled)"),
 		SignatureHeader: e.String(EnvSignatureHeader, d.SignatureHeader, "header carrying the body signature sha256=<hex>"),
 		MaxBodyBytes:    int64(e.Int(EnvMaxBody, int(d.MaxBodyBytes), "largest webhook body in bytes; larger ones get 413")),
