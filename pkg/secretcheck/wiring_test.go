@@ -46,7 +46,7 @@ func exampleEnv(t *testing.T) map[string]string {
 func TestServicesRefuseTheExampleValues(t *testing.T) {
 	ex := exampleEnv(t)
 	secrets := []string{"WANOTIFY_INGEST_API_KEYS", "WANOTIFY_XPRESSBOT_API_KEY", "WANOTIFY_WEBHOOK_SECRET", "WANOTIFY_CLICKHOUSE_PASSWORD",
-		"WANOTIFY_CLICKHOUSE_INGEST_PASSWORD"}
+		"CLICKHOUSE_READER_PASSWORD"}
 	for _, name := range secrets {
 		if ex[name] == "" {
 			t.Errorf("example.env sets no %s: the check below would pass vacuously", name)
@@ -78,6 +78,9 @@ func TestServicesRefuseTheExampleValues(t *testing.T) {
 		},
 		"ClickHouse password": func() error {
 			return chconf.Load(with(map[string]string{"WANOTIFY_CLICKHOUSE_PASSWORD": ex["WANOTIFY_CLICKHOUSE_PASSWORD"]})).Validate()
+		},
+		"ClickHouse reader password": func() error {
+			return chconf.Load(with(map[string]string{"WANOTIFY_CLICKHOUSE_PASSWORD": ex["CLICKHOUSE_READER_PASSWORD"]})).Validate()
 		},
 		"Kafka SASL password": func() error {
 			return kafkaconf.Load(with(merge(map[string]string{"WANOTIFY_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
