@@ -207,7 +207,11 @@ func (l *ledger) accept(e Entry) {
 	if e.IdempotencyKey != "" {
 		l.byKey[e.IdempotencyKey]++
 		if _, ok := l.firstByKey[e.IdempotencyKey]; !ok {
-			l.firstByKey[e.IdempotencyKey] = e
+			// A replay answers with the message id and recipient only:
+			// keep no body for every key of a long run.
+			first := e
+			first.Text, first.TemplateParams = "", nil
+			l.firstByKey[e.IdempotencyKey] = first
 		}
 	}
 }
