@@ -15,7 +15,9 @@
 
 ARG SERVICE=ingest
 
-FROM golang:1.26.8-bookworm AS build
+# Base images are pinned by digest as well as tag: a tag can be moved, a
+# digest cannot. Bump both together.
+FROM golang:1.26.8-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d AS build
 ARG SERVICE
 RUN case "${SERVICE}" in \
       ingest|dispatcher|webhook|sink|notifyctl|simulator) ;; \
@@ -32,7 +34,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     go build -ldflags="-s -w" -o /out/ "./services/${SERVICE}" ./deploy/healthcheck
 
 # Shared by every image: no shell, no package manager, user 65532.
-FROM gcr.io/distroless/static-debian12:nonroot AS runtime
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639 AS runtime
 COPY --from=build /out/healthcheck /usr/local/bin/healthcheck
 COPY topics.yaml /etc/wanotify/topics.yaml
 USER 65532:65532
@@ -42,8 +44,8 @@ USER 65532:65532
 # container network.
 FROM runtime AS ingest
 COPY --from=build /out/ingest /usr/local/bin/ingest
-ENV WANOTIFY_INGEST_ADDR=0.0.0.0:8080
-EXPOSE 8080
+ENV WANOTIFY_INGEST_ADDR=0.0.0.0:8080 WANOTIFY_ADMIN_ADDR=0.0.0.0:9466
+EXPOSE 8080 9466
 ENTRYPOINT ["/usr/local/bin/ingest"]
 
 FROM runtime AS dispatcher
@@ -54,8 +56,8 @@ ENTRYPOINT ["/usr/local/bin/dispatcher"]
 
 FROM runtime AS webhook
 COPY --from=build /out/webhook /usr/local/bin/webhook
-ENV WANOTIFY_WEBHOOK_ADDR=0.0.0.0:8081
-EXPOSE 8081
+ENV WANOTIFY_WEBHOOK_ADDR=0.0.0.0:8081 WANOTIFY_ADMIN_ADDR=0.0.0.0:9467
+EXPOSE 8081 9467
 ENTRYPOINT ["/usr/local/bin/webhook"]
 
 FROM runtime AS sink

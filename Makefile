@@ -97,16 +97,17 @@ IMAGES       := ingest dispatcher webhook sink notifyctl simulator
 
 .PHONY: manifests chart-lint deploy-sync images config-table
 
-# The chart's manifests with the default and the production-like values,
+# The chart's manifests with the simulator and the production-like values
+# (the bare defaults ask for a provider target),
 # into rendered/ (ignored by git; never committed).
 manifests:
 	@mkdir -p rendered
-	$(HELM) template wanotify $(CHART) --namespace wanotify --kube-version $(KUBE_VERSION) > rendered/default.yaml
+	$(HELM) template wanotify $(CHART) --namespace wanotify --kube-version $(KUBE_VERSION) -f $(CHART)/ci/simulator-values.yaml > rendered/simulator.yaml
 	$(HELM) template wanotify $(CHART) --namespace wanotify --kube-version $(KUBE_VERSION) -f $(CHART)/ci/production-values.yaml > rendered/production.yaml
-	@echo "wrote rendered/default.yaml rendered/production.yaml"
+	@echo "wrote rendered/simulator.yaml rendered/production.yaml"
 
 chart-lint:
-	$(HELM) lint --strict $(CHART) --kube-version $(KUBE_VERSION)
+	$(HELM) lint --strict $(CHART) --kube-version $(KUBE_VERSION) -f $(CHART)/ci/simulator-values.yaml
 	$(HELM) lint --strict $(CHART) --kube-version $(KUBE_VERSION) -f $(CHART)/ci/production-values.yaml
 
 # The chart ships copies of files kept elsewhere (a chart cannot read

@@ -16,8 +16,8 @@ import (
 const (
 	ingestKey      = "bench-ingest-key"
 	ingestTenant   = "bench"
-	providerKey    = "bench-provider-key"
-	webhookSecret  = "bench-webhook-secret"
+	providerKey    = "bench-provider-key-0123456789abcdef0123"
+	webhookSecret  = "bench-webhook-secret-0123456789abcdef"
 	benchSender    = "bench-sender"
 	webhookPath    = "/v1/webhooks/whatsapp"
 	providerPath   = "/api/workspace/v1/messages/send"
@@ -145,7 +145,9 @@ func (b *Bench) simulator(cl *Cluster, env ...string) (*Proc, string, error) {
 		return nil, "", err
 	}
 	base := []string{"WANOTIFY_SIM_ADDR=" + addr, "WANOTIFY_SIM_API_KEY=" + providerKey, "WANOTIFY_SIM_WEBHOOKS=false",
-		"WANOTIFY_SIM_SEED=1"}
+		"WANOTIFY_SIM_SEED=1",
+		// The rows read every send of a run from the ledger: keep them all.
+		"WANOTIFY_SIM_LEDGER_MAX_ENTRIES=10000000"}
 	p, err := Start(b.cfg.Work, "simulator", filepath.Join(b.cfg.Bin, "simulator"), nil, append(append(cl.Env(), base...), env...)...)
 	if err != nil {
 		return nil, "", err

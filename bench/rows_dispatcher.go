@@ -592,8 +592,9 @@ func (b *Bench) endToEnd(ctx context.Context) ([]Row, error) {
 			}
 			defer b.stop("end to end at 1,000/s", disp)
 			addr, _ := FreeAddr()
-			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("e2e-%d", run), "http://"+addr+"/readyz",
-				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_INGEST_API_KEYS="+ingestKeys())
+			addrAdmin, _ := FreeAddr()
+			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("e2e-%d", run), "http://"+addrAdmin+"/readyz",
+				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_ADMIN_ADDR="+addrAdmin, "WANOTIFY_INGEST_API_KEYS="+ingestKeys())
 			if err != nil {
 				return err
 			}

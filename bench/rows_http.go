@@ -111,8 +111,9 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 			}
 			defer cl.Close()
 			addr, _ := FreeAddr()
-			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("single-%d", run), "http://"+addr+"/readyz",
-				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_INGEST_API_KEYS="+ingestKeys())
+			addrAdmin, _ := FreeAddr()
+			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("single-%d", run), "http://"+addrAdmin+"/readyz",
+				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_ADMIN_ADDR="+addrAdmin, "WANOTIFY_INGEST_API_KEYS="+ingestKeys())
 			if err != nil {
 				return err
 			}
@@ -124,8 +125,9 @@ func (b *Bench) ingest(ctx context.Context) ([]Row, error) {
 			}
 			defer bare.Stop(10 * time.Second)
 			untracedAddr, _ := FreeAddr()
-			untraced, err := b.service(cl, "ingest", "ingest-untraced", fmt.Sprintf("single-%d", run), "http://"+untracedAddr+"/readyz",
-				"WANOTIFY_INGEST_ADDR="+untracedAddr, "WANOTIFY_INGEST_API_KEYS="+ingestKeys(), untracedEnv)
+			untracedAddrAdmin, _ := FreeAddr()
+			untraced, err := b.service(cl, "ingest", "ingest-untraced", fmt.Sprintf("single-%d", run), "http://"+untracedAddrAdmin+"/readyz",
+				"WANOTIFY_INGEST_ADDR="+untracedAddr, "WANOTIFY_ADMIN_ADDR="+untracedAddrAdmin, "WANOTIFY_INGEST_API_KEYS="+ingestKeys(), untracedEnv)
 			if err != nil {
 				return err
 			}
@@ -237,8 +239,9 @@ func (b *Bench) batch(ctx context.Context) ([]Row, error) {
 			}
 			defer cl.Close()
 			addr, _ := FreeAddr()
-			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("batch-%d", run), "http://"+addr+"/readyz",
-				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_INGEST_API_KEYS="+ingestKeys())
+			addrAdmin, _ := FreeAddr()
+			ing, err := b.service(cl, "ingest", "ingest", fmt.Sprintf("batch-%d", run), "http://"+addrAdmin+"/readyz",
+				"WANOTIFY_INGEST_ADDR="+addr, "WANOTIFY_ADMIN_ADDR="+addrAdmin, "WANOTIFY_INGEST_API_KEYS="+ingestKeys())
 			if err != nil {
 				return err
 			}
@@ -358,8 +361,9 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 			}
 			defer cl.Close()
 			addr, _ := FreeAddr()
-			wh, err := b.service(cl, "webhook", "webhook", fmt.Sprintf("%d", run), "http://"+addr+"/readyz",
-				"WANOTIFY_WEBHOOK_ADDR="+addr, "WANOTIFY_WEBHOOK_SECRET="+webhookSecret, "WANOTIFY_WEBHOOK_PATH="+webhookPath)
+			addrAdmin, _ := FreeAddr()
+			wh, err := b.service(cl, "webhook", "webhook", fmt.Sprintf("%d", run), "http://"+addrAdmin+"/readyz",
+				"WANOTIFY_WEBHOOK_ADDR="+addr, "WANOTIFY_ADMIN_ADDR="+addrAdmin, "WANOTIFY_WEBHOOK_SECRET="+webhookSecret, "WANOTIFY_WEBHOOK_PATH="+webhookPath)
 			if err != nil {
 				return err
 			}
@@ -371,8 +375,9 @@ func (b *Bench) webhook(ctx context.Context) ([]Row, error) {
 			}
 			defer bare.Stop(10 * time.Second)
 			untracedAddr, _ := FreeAddr()
-			untraced, err := b.service(cl, "webhook", "webhook-untraced", fmt.Sprintf("%d", run), "http://"+untracedAddr+"/readyz",
-				"WANOTIFY_WEBHOOK_ADDR="+untracedAddr, "WANOTIFY_WEBHOOK_SECRET="+webhookSecret, "WANOTIFY_WEBHOOK_PATH="+webhookPath, untracedEnv)
+			untracedAddrAdmin, _ := FreeAddr()
+			untraced, err := b.service(cl, "webhook", "webhook-untraced", fmt.Sprintf("%d", run), "http://"+untracedAddrAdmin+"/readyz",
+				"WANOTIFY_WEBHOOK_ADDR="+untracedAddr, "WANOTIFY_ADMIN_ADDR="+untracedAddrAdmin, "WANOTIFY_WEBHOOK_SECRET="+webhookSecret, "WANOTIFY_WEBHOOK_PATH="+webhookPath, untracedEnv)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wanotify/wanotify/pkg/simulator"
 )
 
 // Names of the stack's objects.
@@ -28,8 +30,8 @@ const (
 type stack struct {
 	sup *supervisor
 
-	brokerAddr, chTCP, chHTTP, simAddr, webhookAddr, sinkAdmin string
-	simKey, webhookSecret                                      string
+	brokerAddr, chTCP, chHTTP, simAddr, webhookAddr, sinkAdmin, webhookAdmin string
+	simKey, webhookSecret                                                    string
 
 	clickhouse, broker, simulator, webhook, sink *proc
 	dispatchers                                  []*proc
@@ -79,12 +81,12 @@ func secret() string {
 // newStack lays out the components of cfg on free loopback ports under
 // cfg.WorkDir. Nothing starts yet.
 func newStack(cfg Config, sup *supervisor) (*stack, error) {
-	addrs, err := freeAddrs(6 + cfg.Dispatchers)
+	addrs, err := freeAddrs(7 + cfg.Dispatchers)
 	if err != nil {
 		return nil, fmt.Errorf("free ports: %w", err)
 	}
 	st := &stack{sup: sup,
-		brokerAddr: addrs[0], chTCP: addrs[1], chHTTP: addrs[2], simAddr: addrs[3], webhookAddr: addrs[4], sinkAdmin: addrs[5],
+		brokerAddr: addrs[0], chTCP: addrs[1], chHTTP: addrs[2], simAddr: addrs[3], webhookAddr: addrs[4], sinkAdmin: addrs[5], webhookAdmin: addrs[6],
 		simKey: secret(), webhookSecret: secret(),
 	}
 	common := []string{"WANOTIFY_LOG_LEVEL=info", "WANOTIFY_TRACE_SAMPLE_RATIO=0", "WANOTIFY_SHUTDOWN_READINESS_GRACE=0s"}
@@ -119,6 +121,8 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 			// every call the pipeline repeats shows in the ledger.
 			"WANOTIFY_SIM_IDEMPOTENCY_KEYS=false",
 			"WANOTIFY_SIM_PHONE_NUMBER_IDS="+numberIDs(cfg.Senders),
+			// The checks read every accepted send: keep them all.
+			"WANOTIFY_SIM_LEDGER_MAX_ENTRIES="+strconv.Itoa(max(simulator.DefaultLedgerMaxEntries, 20*cfg.N)),
 			"WANOTIFY_SIM_WEBHOOK_URL=http://"+st.webhookAddr+webhookPath,
 			"WANOTIFY_SIM_WEBHOOK_SECRET="+st.webhookSecret,
 			// Webhooks must outlive a broker outage (the receiver answers
@@ -130,14 +134,15 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 			"WANOTIFY_SIM_WEBHOOK_MAX_BACKOFF=5s"),
 		ready: httpOK("http://" + st.simAddr + "/healthz")})
 	st.webhook = sup.add(&proc{name: "webhook", role: RoleWebhook, restart: true,
-		env:   env(kafka, "WANOTIFY_WEBHOOK_ADDR="+st.webhookAddr, "WANOTIFY_WEBHOOK_SECRET="+st.webhookSecret),
-		ready: httpOK("http://" + st.webhookAddr + "/readyz")})
+		env: env(kafka, "WANOTIFY_WEBHOOK_ADDR="+st.webhookAddr, "WANOTIFY_ADMIN_ADDR="+st.webhookAdmin,
+			"WANOTIFY_WEBHOOK_SECRET="+st.webhookSecret),
+		ready: httpOK("http://" + st.webhookAdmin + "/readyz")})
 	st.sink = sup.add(&proc{name: "sink", role: RoleSink, restart: true,
 		env: env(kafka, "WANOTIFY_ADMIN_ADDR="+st.sinkAdmin, "WANOTIFY_CLICKHOUSE_ADDR="+st.chTCP,
 			"WANOTIFY_CLICKHOUSE_DATABASE="+database, "WANOTIFY_SINK_RETRY_MAX_BACKOFF=2s"),
 		ready: httpOK("http://" + st.sinkAdmin + "/readyz")})
 	for i := range cfg.Dispatchers {
-		admin := addrs[6+i]
+		admin := addrs[7+i]
 		name := fmt.Sprintf("dispatcher-%d", i+1)
 		st.dispatchers = append(st.dispatchers, sup.add(&proc{name: name, role: RoleDispatcher, restart: true,
 			env: env(kafka, "WANOTIFY_ADMIN_ADDR="+admin,

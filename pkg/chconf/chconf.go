@@ -12,6 +12,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 )
 
 // Config is how a service reaches ClickHouse over the native protocol.
@@ -59,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if c.Database == "" {
 		errs = append(errs, errors.New("WANOTIFY_CLICKHOUSE_DATABASE: required"))
+	}
+	if err := secretcheck.NotExample("WANOTIFY_CLICKHOUSE_PASSWORD", c.Password); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -16,19 +16,24 @@ import (
 
 const chartRel = "helm/wanotify"
 
+// simulatorValues tries the chart with the simulator on.
+const simulatorValues = "helm/wanotify/ci/simulator-values.yaml"
+
 // valuesVariants are the configurations every manifest check runs on.
 var valuesVariants = []struct {
 	name  string
 	files []string
 	set   []string
 }{
-	{name: "default"},
+	// The defaults need a provider target; this is the documented way to
+	// try the chart (the simulator on).
+	{name: "simulator", files: []string{simulatorValues}},
 	{name: "production", files: []string{"helm/wanotify/ci/production-values.yaml"}},
 	// The other provider, the chart-managed Secret with SASL and TLS, and
 	// the simulator off.
 	{name: "cloudapi", set: []string{
 		"dispatcher.provider=cloudapi", "dispatcher.cloudapi.phoneNumberID=1234567890",
-		"simulator.enabled=false", "kafka.sasl.mechanism=PLAIN", "kafka.sasl.username=wanotify",
+		"simulator.enabled=false", "kafka.sasl.mechanism=PLAIN",
 		"kafka.tls.enabled=true", "kafka.tls.secretName=kafka-ca", "kafka.tls.certKey=tls.crt", "kafka.tls.keyKey=tls.key",
 		"clickhouse.tls.enabled=true", "clickhouse.tls.secretName=ch-ca",
 		"dispatcher.autoscaling.enabled=false", "dispatcher.replicas=12",
@@ -65,7 +70,7 @@ func render(t *testing.T, files []string, set ...string) []Object {
 func TestChartLints(t *testing.T) {
 	root := repoRoot(t)
 	h := helm(t)
-	for _, v := range [][]string{nil, {"helm/wanotify/ci/production-values.yaml"}} {
+	for _, v := range [][]string{{simulatorValues}, {"helm/wanotify/ci/production-values.yaml"}} {
 		out, err := h.Lint(ctxFor(t), filepath.Join(root, chartRel), valuesFiles(v).abs(root)...)
 		if err != nil {
 			t.Errorf("helm lint %v: %v\n%s", v, err, out)
@@ -622,10 +627,15 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"no resources", []string{"sink.resources=null"}, "resources"},
 		{"client certificate without key", []string{"kafka.tls.enabled=true", "kafka.tls.secretName=k", "kafka.tls.certKey=tls.crt"}, "keyKey"},
 		{"bad API key entry", []string{"secrets.values.WANOTIFY_INGEST_API_KEYS=demo:nothex"}, "WANOTIFY_INGEST_API_KEYS"},
+		{"simulator next to a real provider", []string{"dispatcher.xpressbot.baseURL=https://xpressbot.example.net"}, "simulator.enabled is true while the dispatcher sends to a real provider"},
+		{"short webhook secret", []string{"secrets.values.WANOTIFY_WEBHOOK_SECRET=short"}, "WANOTIFY_WEBHOOK_SECRET"},
+		{"short simulator admin token", []string{"secrets.values.WANOTIFY_SIM_ADMIN_TOKEN=short"}, "WANOTIFY_SIM_ADMIN_TOKEN"},
+		{"one Kafka user for every service", []string{"kafka.sasl.username=wanotify"}, "username"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := h.Template(ctxFor(t), "wanotify", chart, nil, c.set...)
+			// On top of a configuration that renders (the simulator on).
+			_, err := h.Template(ctxFor(t), "wanotify", chart, nil, append([]string{"simulator.enabled=true"}, c.set...)...)
 			if err == nil {
 				t.Fatalf("helm template accepted %v", c.set)
 			}
@@ -651,14 +661,14 @@ func TestChartFollowsTopicsFile(t *testing.T) {
 	}
 	h := helm(t)
 	chart := filepath.Join(root, chartRel)
-	if _, err := h.Template(ctxFor(t), "wanotify", chart, []string{vf}, "dispatcher.autoscaling.maxReplicas=6", "dispatcher.autoscaling.minReplicas=2"); err != nil {
+	if _, err := h.Template(ctxFor(t), "wanotify", chart, []string{vf}, "simulator.enabled=true", "dispatcher.autoscaling.maxReplicas=6", "dispatcher.autoscaling.minReplicas=2"); err != nil {
 		t.Fatalf("6 dispatchers on 6 partitions refused: %v", err)
 	}
-	_, err := h.Template(ctxFor(t), "wanotify", chart, []string{vf}, "dispatcher.autoscaling.maxReplicas=7")
+	_, err := h.Template(ctxFor(t), "wanotify", chart, []string{vf}, "simulator.enabled=true", "dispatcher.autoscaling.maxReplicas=7")
 	if err == nil || !strings.Contains(err.Error(), "exceeds the 6 partitions") {
 		t.Fatalf("7 dispatchers on 6 partitions: %v", err)
 	}
-	out, err := h.Template(ctxFor(t), "wanotify", chart, []string{vf})
+	out, err := h.Template(ctxFor(t), "wanotify", chart, []string{vf}, "simulator.enabled=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -696,7 +706,7 @@ func TestChartShipsDashboardsAndAlerts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(chart, "files", "alerts.yml"), []byte(alerts), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := helm(t).Template(ctxFor(t), "wanotify", chart, nil, "dashboards.enabled=true", "prometheusRule.enabled=true", "serviceMonitor.enabled=true")
+	out, err := helm(t).Template(ctxFor(t), "wanotify", chart, nil, "simulator.enabled=true", "dashboards.enabled=true", "prometheusRule.enabled=true", "serviceMonitor.enabled=true")
 	if err != nil {
 		t.Fatal(err)
 	}

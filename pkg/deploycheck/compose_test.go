@@ -24,6 +24,7 @@ type composeService struct {
 	Image           string                       `yaml:"image"`
 	Build           *composeBuild                `yaml:"build"`
 	Command         []string                     `yaml:"command"`
+	Entrypoint      []string                     `yaml:"entrypoint"`
 	Environment     map[string]string            `yaml:"environment"`
 	Healthcheck     *composeHealth               `yaml:"healthcheck"`
 	DependsOn       map[string]composeDependency `yaml:"depends_on"`
@@ -140,6 +141,46 @@ func TestComposeImagesArePinned(t *testing.T) {
 	}
 }
 
+// awaitingDigest are third-party images whose digest could not be looked
+// up when they were pinned (no registry reachable); they are pinned to an
+// exact version until then. Every other third-party image is pinned by
+// digest.
+var awaitingDigest = map[string]bool{
+	"clickhouse/clickhouse-server:26.8.2.7":        true,
+	"otel/opentelemetry-collector-contrib:0.131.0": true,
+	"jaegertracing/jaeger:2.14.1":                  true,
+}
+
+// TestComposeThirdPartyImagesByDigest (issue 16, item 5): images we do
+// not build are pinned by digest, and Grafana's ClickHouse plugin by
+// version.
+func TestComposeThirdPartyImagesByDigest(t *testing.T) {
+	c, _ := loadCompose(t)
+	digest := regexp.MustCompile(`@sha256:[a-f0-9]{64}$`)
+	pinned := 0
+	for name, s := range c.Services {
+		if _, ours := wanotifyServices[name]; ours || name == "topics" {
+			continue
+		}
+		img := ResolveDefaults(s.Image)
+		if digest.MatchString(img) {
+			pinned++
+			continue
+		}
+		if !awaitingDigest[img] {
+			t.Errorf("service %s: image %q is not pinned by digest", name, img)
+		}
+	}
+	if pinned < 3 {
+		t.Errorf("only %d third-party images pinned by digest", pinned)
+	}
+	g := c.Services["grafana"].Environment
+	if !regexp.MustCompile(`^grafana-clickhouse-datasource@\d+\.\d+\.\d+$`).MatchString(g["GF_PLUGINS_PREINSTALL_SYNC"]) || g["GF_INSTALL_PLUGINS"] != "" {
+		t.Errorf("Grafana's ClickHouse plugin is not pinned to a version: GF_PLUGINS_PREINSTALL_SYNC=%q GF_INSTALL_PLUGINS=%q",
+			g["GF_PLUGINS_PREINSTALL_SYNC"], g["GF_INSTALL_PLUGINS"])
+	}
+}
+
 func TestComposeHealthAndOrder(t *testing.T) {
 	c, _ := loadCompose(t)
 	for _, name := range []string{"kafka", "clickhouse"} {
@@ -170,7 +211,7 @@ func TestComposeHealthAndOrder(t *testing.T) {
 		if name == "simulator" {
 			path = "/healthz"
 		}
-		addr := listenAddr(s.Environment)
+		addr := probeAddr(s.Environment)
 		_, port, _ := strings.Cut(addr, ":")
 		if want := "http://127.0.0.1:" + port + path; h.Test[2] != want {
 			t.Errorf("%s: health check probes %s, want %s (the service listens on %s)", name, h.Test[2], want, addr)
@@ -210,6 +251,15 @@ func TestComposeHealthAndOrder(t *testing.T) {
 			}
 		}
 	}
+}
+
+// probeAddr is where a service serves /readyz and /metrics: its admin
+// address when it has one, else its listen address.
+func probeAddr(env map[string]string) string {
+	if a := env["WANOTIFY_ADMIN_ADDR"]; a != "" {
+		return a
+	}
+	return listenAddr(env)
 }
 
 // listenAddr is the value of the service's listen-address variable.
@@ -307,13 +357,18 @@ func TestComposeExampleEnv(t *testing.T) {
 	for _, line := range strings.Split(example, "\n") {
 		line = strings.TrimSpace(line)
 		mentioned := strings.TrimSpace(strings.TrimPrefix(line, "#"))
-		if k, _, ok := strings.Cut(mentioned, "="); ok && regexp.MustCompile(`^WANOTIFY_[A-Z0-9_]+$`).MatchString(k) {
+		k, _, ok := strings.Cut(mentioned, "=")
+		if !ok {
+			continue
+		}
+		if regexp.MustCompile(`^WANOTIFY_[A-Z0-9_]+$`).MatchString(k) {
 			if _, known := union[k]; !known && k != "WANOTIFY_IMAGE" && k != "WANOTIFY_TAG" {
 				t.Errorf("example.env names %s, which no service reads", k)
 			}
-			if !strings.HasPrefix(line, "#") {
-				set[k] = true
-			}
+		}
+		// Compose-only variables (CLICKHOUSE_READER_PASSWORD, ...) count too.
+		if regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`).MatchString(k) && !strings.HasPrefix(line, "#") {
+			set[k] = true
 		}
 	}
 	for _, it := range Interpolations(raw) {
@@ -430,7 +485,7 @@ func TestComposePrometheusScrapesEveryService(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"ingest", "dispatcher", "webhook", "sink"} {
-		_, port, _ := strings.Cut(listenAddr(c.Services[name].Environment), ":")
+		_, port, _ := strings.Cut(probeAddr(c.Services[name].Environment), ":")
 		if got, ok := targets[name+":"+port]; !ok || got != name {
 			t.Errorf("prometheus does not scrape %s:%s with service=%s (targets %v)", name, port, name, targets)
 		}

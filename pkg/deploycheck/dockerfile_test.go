@@ -84,9 +84,9 @@ func TestDockerfile(t *testing.T) {
 
 	// The builder: a pinned Go at least as new as go.mod asks, static.
 	build := sts[0]
-	m := regexp.MustCompile(`^golang:(1\.\d+\.\d+)(-[a-z0-9]+)?$`).FindStringSubmatch(build.from)
+	m := regexp.MustCompile(`^golang:(1\.\d+\.\d+)(-[a-z0-9]+)?` + digestPin + `$`).FindStringSubmatch(build.from)
 	if m == nil {
-		t.Fatalf("the build stage is FROM %s, want golang:<major.minor.patch>", build.from)
+		t.Fatalf("the build stage is FROM %s, want golang:<major.minor.patch>@sha256:<digest>", build.from)
 	}
 	gomod := regexp.MustCompile(`(?m)^go (\d+\.\d+(\.\d+)?)$`).FindStringSubmatch(string(repoFile(t, "go.mod")))
 	if gomod == nil {
@@ -116,8 +116,8 @@ func TestDockerfile(t *testing.T) {
 	}
 
 	runtime := byName["runtime"]
-	if runtime.from != "gcr.io/distroless/static-debian12:nonroot" {
-		t.Errorf("the runtime base is %s, want gcr.io/distroless/static-debian12:nonroot", runtime.from)
+	if !regexp.MustCompile(`^gcr\.io/distroless/static-debian12:nonroot` + digestPin + `$`).MatchString(runtime.from) {
+		t.Errorf("the runtime base is %s, want gcr.io/distroless/static-debian12:nonroot@sha256:<digest>", runtime.from)
 	}
 	rt := instructionsText(runtime.body)
 	if !strings.Contains(rt, "USER 65532:65532") {
@@ -176,6 +176,10 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 }
+
+// digestPin is an image reference's digest: a tag can be moved to other
+// content, a digest cannot (issue 16, item 5).
+const digestPin = `@sha256:[a-f0-9]{64}`
 
 // compareVersions compares dotted decimal versions ("1.26.8", "1.26").
 func compareVersions(a, b string) int {

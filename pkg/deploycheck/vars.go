@@ -160,7 +160,7 @@ var simVar = regexp.MustCompile(`^WANOTIFY_SIM_[A-Z0-9_]+$`)
 
 // SimulatorVars reads the simulator's variables from the exported
 // constants of pkg/simulator whose values start with WANOTIFY_SIM_.
-// Secrets are the API key and the webhook secret.
+// Secrets are the API key, the webhook secret and the admin token.
 func SimulatorVars(root string) (VarSet, error) {
 	dir := filepath.Join(root, "pkg", "simulator")
 	fset := token.NewFileSet()
@@ -186,7 +186,7 @@ func SimulatorVars(root string) (VarSet, error) {
 			if err != nil || !simVar.MatchString(s) {
 				return true
 			}
-			out[s] = Var{Name: s, Secret: strings.HasSuffix(s, "_API_KEY") || strings.HasSuffix(s, "_SECRET")}
+			out[s] = Var{Name: s, Secret: strings.HasSuffix(s, "_API_KEY") || strings.HasSuffix(s, "_SECRET") || strings.HasSuffix(s, "_TOKEN")}
 			return true
 		})
 	}

@@ -52,6 +52,9 @@ func TestMetricsCatalogue(t *testing.T) {
 	kafka := strings.Join(brokers, ",")
 
 	webhookAddr, ingestAddr, dispatcherAddr, sinkAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	// Ingest and the webhook receiver serve /readyz and /metrics on an
+	// admin listener of their own, apart from their public port.
+	webhookAdmin, ingestAdmin := freeAddr(t), freeAddr(t)
 	step := simulator.Fixed(30 * time.Millisecond)
 	_, simURL := providertest.StartSimulator(t, simulator.Config{
 		APIKey: simAPIKey, Seed: 5,
@@ -72,8 +75,8 @@ func TestMetricsCatalogue(t *testing.T) {
 		return out
 	}
 	procs := map[string]*proc{
-		"webhook": startProc(t, "webhook", webhookAddr, with(map[string]string{
-			"WANOTIFY_WEBHOOK_ADDR": webhookAddr, "WANOTIFY_WEBHOOK_SECRET": webhookSecret,
+		"webhook": startProc(t, "webhook", webhookAdmin, with(map[string]string{
+			"WANOTIFY_WEBHOOK_ADDR": webhookAddr, "WANOTIFY_ADMIN_ADDR": webhookAdmin, "WANOTIFY_WEBHOOK_SECRET": webhookSecret,
 		})),
 		"dispatcher": startProc(t, "dispatcher", dispatcherAddr, with(map[string]string{
 			"WANOTIFY_ADMIN_ADDR":                   dispatcherAddr,
@@ -94,8 +97,8 @@ func TestMetricsCatalogue(t *testing.T) {
 			"WANOTIFY_SINK_BATCH_INTERVAL":    "100ms",
 			"WANOTIFY_SINK_RETRY_MAX_BACKOFF": "1s",
 		})),
-		"ingest": startProc(t, "ingest", ingestAddr, with(map[string]string{
-			"WANOTIFY_INGEST_ADDR": ingestAddr, "WANOTIFY_INGEST_API_KEYS": apiKeyEntry(),
+		"ingest": startProc(t, "ingest", ingestAdmin, with(map[string]string{
+			"WANOTIFY_INGEST_ADDR": ingestAddr, "WANOTIFY_ADMIN_ADDR": ingestAdmin, "WANOTIFY_INGEST_API_KEYS": apiKeyEntry(),
 			"WANOTIFY_CLICKHOUSE_ADDR": db.Server.Addr, "WANOTIFY_CLICKHOUSE_DATABASE": db.Name,
 		})),
 	}

@@ -40,8 +40,8 @@ import (
 // ever written to a log line.
 const (
 	apiKey        = "e2e-api-key-6b1f0c"
-	simAPIKey     = "e2e-sim-key-93d2aa"
-	webhookSecret = "e2e-webhook-secret-41c7"
+	simAPIKey     = "e2e-sim-key-93d2aa-0123456789abcdef01"
+	webhookSecret = "e2e-webhook-secret-41c7-0123456789abcd"
 	tenant        = "acme"
 )
 

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 	"github.com/wanotify/wanotify/pkg/sdk"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 	"github.com/wanotify/wanotify/pkg/senders"
 )
 
@@ -33,13 +35,19 @@ const DevAPIKey = "dev-key-demo"
 // printf %s dev-key-demo | sha256sum.
 const devKeyEntry = "demo:85402ea0a0f53339c2b8e1fcde2ce5d7e129b472fa9fbd7c3700d878a53573ec"
 
+// DefaultAdminAddr is where ingest serves /healthz, /readyz and /metrics
+// unless WANOTIFY_ADMIN_ADDR says otherwise: loopback, a port of its own
+// next to the dispatcher's (9464) and the sink's (9465).
+const DefaultAdminAddr = "127.0.0.1:9466"
+
 // MaxBatchItems is the most notifications one batch request may carry.
 const MaxBatchItems = 1000
 
 // Config is the ingest service's configuration.
 type Config struct {
-	// Addr is the listen address of the API (and of /healthz, /readyz,
-	// /metrics, which share its router).
+	// Addr is the listen address of the API. /healthz, /readyz and
+	// /metrics are served on the admin listener instead
+	// (WANOTIFY_ADMIN_ADDR, default DefaultAdminAddr).
 	Addr string
 	// APIKeys are "tenant:sha256hex" entries; a tenant may have several
 	// (key rotation). Only hashes are configured, never keys.
@@ -77,7 +85,7 @@ type Config struct {
 // Load reads the WANOTIFY_INGEST_* and WANOTIFY_KAFKA_* variables.
 func Load(e *config.Env) Config {
 	return Config{
-		Addr: e.String("WANOTIFY_INGEST_ADDR", "127.0.0.1:8080", "listen address of the ingest API, /healthz, /readyz and /metrics"),
+		Addr: e.String("WANOTIFY_INGEST_ADDR", "127.0.0.1:8080", "listen address of the ingest API (/healthz, /readyz and /metrics are on WANOTIFY_ADMIN_ADDR)"),
 		APIKeys: e.List("WANOTIFY_INGEST_API_KEYS", []string{devKeyEntry},
 			"API keys as tenant:sha256hex entries, comma-separated (hash a key with: printf %s \"$KEY\" | sha256sum); the default accepts the local-only key \"dev-key-demo\" for tenant demo"),
 		MaxBody:              int64(e.Int("WANOTIFY_INGEST_MAX_BODY", 64<<10, "largest body of POST /v1/notifications in bytes (413 above)")),
@@ -103,6 +111,8 @@ func (c Config) Validate() error {
 	}
 	if keys, err := ParseKeys(c.APIKeys); err != nil {
 		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_API_KEYS: %w", err))
+	} else if err := exampleKey(c.APIKeys); err != nil {
+		errs = append(errs, err)
 	} else if keys.hasDevKey() && !isLoopback(host) {
 		errs = append(errs, fmt.Errorf("WANOTIFY_INGEST_API_KEYS: the local development key of tenant demo is configured but WANOTIFY_INGEST_ADDR %q is not a loopback address; configure real keys", c.Addr))
 	}
@@ -139,6 +149,18 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// exampleKey refuses a key hash published in an example file
+// (deploy/compose/example.env): anyone could call the API with it.
+func exampleKey(entries []string) error {
+	for _, e := range entries {
+		_, hash, _ := strings.Cut(strings.TrimSpace(e), ":")
+		if secretcheck.IsExample(strings.ToLower(hash)) {
+			return errors.New("WANOTIFY_INGEST_API_KEYS: holds the example key's hash from deploy/compose/example.env; configure keys of your own")
+		}
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

@@ -532,7 +532,7 @@ func TestMetricsCountRequestsByRouteAndCode(t *testing.T) {
 	accepted(t, h.post(keyAcme, otpBody))
 	h.post(keyAcme, `{}`)
 	h.post("", otpBody)
-	r := h.do(http.MethodGet, "/metrics", "", nil)
+	r := h.adminGet("/metrics")
 	if r.code != 200 {
 		t.Fatalf("/metrics: %d", r.code)
 	}
@@ -554,14 +554,14 @@ func TestMetricsCountRequestsByRouteAndCode(t *testing.T) {
 	if strings.Contains(text, "900123") {
 		t.Error("a phone number appears in the metrics")
 	}
-	if r := h.do(http.MethodGet, "/healthz", "", nil); r.code != 200 {
+	if r := h.adminGet("/healthz"); r.code != 200 {
 		t.Fatalf("/healthz %d", r.code)
 	}
-	if r := h.do(http.MethodGet, "/readyz", "", nil); r.code != 503 {
+	if r := h.adminGet("/readyz"); r.code != 503 {
 		t.Fatalf("/readyz before readiness: %d", r.code)
 	}
 	h.rt.SetReady(true)
-	if r := h.do(http.MethodGet, "/readyz", "", nil); r.code != 200 {
+	if r := h.adminGet("/readyz"); r.code != 200 {
 		t.Fatalf("/readyz when ready: %d", r.code)
 	}
 }

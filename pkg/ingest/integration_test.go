@@ -61,14 +61,9 @@ func TestServiceEndToEnd(t *testing.T) {
 
 	base := "http://" + addr
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
+	// Readiness is the lifecycle's (served on the admin listener, not
+	// here): wait for Run to report it.
+	for !rt.Ready() {
 		if time.Now().After(deadline) {
 			t.Fatal("never ready")
 		}

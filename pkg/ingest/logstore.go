@@ -86,13 +86,31 @@ func viewFromLogstore(v *logstore.View) *View {
 // connection. The connection is made lazily: ClickHouse being down at
 // start costs the GET route 503s, not the service its start.
 func OpenLogstoreReader(c chconf.Config) (LogstoreReader, func() error, error) {
-	opts, err := c.Options()
+	conn, err := openReadOnly(c)
 	if err != nil {
 		return LogstoreReader{}, nil, err
 	}
+	return NewLogstoreReader(logstore.New(conn, c.Database)), conn.Close, nil
+}
+
+// openReadOnly connects with readonly=2 on every query: ClickHouse then
+// refuses any write or DDL through this connection, whatever the user
+// may do, so a bug (or an injected query) in the API's read path cannot
+// change the communication logs. Deployments also give ingest a user of
+// its own with only SELECT (docs/deployment.md); 2 rather than 1 lets
+// the client still send its per-query settings.
+func openReadOnly(c chconf.Config) (clickhouse.Conn, error) {
+	opts, err := c.Options()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Settings == nil {
+		opts.Settings = clickhouse.Settings{}
+	}
+	opts.Settings["readonly"] = 2
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return LogstoreReader{}, nil, fmt.Errorf("clickhouse: %w", err)
+		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
-	return NewLogstoreReader(logstore.New(conn, c.Database)), conn.Close, nil
+	return conn, nil
 }

@@ -94,6 +94,7 @@ type harness struct {
 	brokers []string
 	srv     *Server
 	router  *mux.Router
+	admin   *mux.Router // the admin listener's routes, apart as in production
 	rt      *service.Runtime
 }
 
@@ -126,9 +127,9 @@ func newHarnessOn(t testing.TB, brokers []string, edit func(c *Config), reader S
 	}
 	rt := &service.Runtime{Name: "ingest", Telemetry: tel}
 	rt.SetHealthy(true)
-	router := srv.Router()
-	rt.AdminRoutes(router)
-	return &harness{t: t, brokers: brokers, srv: srv, router: router, rt: rt}
+	admin := mux.NewRouter()
+	rt.AdminRoutes(admin)
+	return &harness{t: t, brokers: brokers, srv: srv, router: srv.Router(), admin: admin, rt: rt}
 }
 
 type reply struct {
@@ -190,6 +191,16 @@ func (h *harness) do(method, path, key string, body []byte, hdr ...string) reply
 	res := w.Result()
 	b, _ := io.ReadAll(res.Body)
 	noteAnswer(h.t, h.router, req, res.StatusCode)
+	return reply{code: res.StatusCode, header: res.Header, body: b}
+}
+
+// adminGet sends a GET to the admin listener's routes.
+func (h *harness) adminGet(path string) reply {
+	h.t.Helper()
+	w := httptest.NewRecorder()
+	h.admin.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+	res := w.Result()
+	b, _ := io.ReadAll(res.Body)
 	return reply{code: res.StatusCode, header: res.Header, body: b}
 }
 

@@ -48,8 +48,8 @@ func ProducerOpts(c Config) ([]kgo.Opt, error) {
 	), nil
 }
 
-// Run is the service body: it serves the API (and the admin routes) on
-// c.Addr until ctx is cancelled, reports ready once the broker answers a
+// Run is the service body: it serves the API on c.Addr until ctx is
+// cancelled, reports ready once the broker answers a
 // ping, then drains: in-flight requests finish (each bounded by the
 // produce timeout) and buffered records are flushed.
 //
@@ -78,8 +78,11 @@ func Run(ctx context.Context, rt *service.Runtime, c Config, reader StatusReader
 	if err != nil {
 		return err
 	}
+	// /healthz, /readyz and /metrics are served by the lifecycle on its
+	// own admin listener (WANOTIFY_ADMIN_ADDR), never on the public port:
+	// the API port faces producers (and, through an Ingress, the
+	// internet), which have no business reading metrics or probes.
 	router := srv.Router()
-	rt.AdminRoutes(router)
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("WANOTIFY_INGEST_ADDR: %w", err)

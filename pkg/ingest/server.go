@@ -12,7 +12,9 @@
 //	POST /v1/notifications        one notification → 202 {id}
 //	POST /v1/notifications/batch  up to 1,000, a result per item
 //	GET  /v1/notifications/{id}   current state and timeline (StatusReader)
-//	GET  /healthz, /readyz, /metrics
+//
+// and, on the separate admin listener (WANOTIFY_ADMIN_ADDR), never on the
+// API port: GET /healthz, /readyz, /metrics.
 //
 // Request validation, keying, headers and the id are package sdk's, which
 // the Go producer SDK shares, so both paths produce identical records.
@@ -71,8 +73,8 @@ var apiRoutes = []route{
 	{RouteStatus, http.MethodGet, "/v1/notifications/{id}", []int{200, 401, 404, 500, 501, 503}, (*Server).status},
 }
 
-// adminRoutes are mounted by service.Runtime.AdminRoutes on the same
-// router; listed here so the OpenAPI test covers them too.
+// adminRoutes are served by service.Runtime.AdminRoutes on the admin
+// listener, not by Router; listed here so the OpenAPI test covers them too.
 var adminRoutes = map[string][]int{
 	"GET /healthz": {200, 503},
 	"GET /readyz":  {200, 503},
@@ -125,8 +127,9 @@ func NewServer(c Config, cl *kgo.Client, reader StatusReader, log *slog.Logger) 
 }
 
 // Router returns a router with the API routes, each traced (one span per
-// request, named after its route) and counted. Mount the admin routes on
-// it too (service.Runtime.AdminRoutes).
+// request, named after its route) and counted. It answers 404 on
+// everything else, /metrics and the probes included: those belong on the
+// admin listener.
 //
 // The routes are public (package edgehttp): each request's span is the
 // root of a new trace, with the caller's span context (if it sent one)

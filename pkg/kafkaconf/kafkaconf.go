@@ -23,6 +23,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/insecure"
 	"github.com/wanotify/wanotify/pkg/phone"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 )
 
 // Config is how a service reaches Kafka.
@@ -121,6 +122,8 @@ func (c Config) Validate() error {
 		}
 		if c.SASL.Password == "" {
 			errs = append(errs, errors.New("WANOTIFY_KAFKA_SASL_PASSWORD: required when WANOTIFY_KAFKA_SASL_MECHANISM is set"))
+		} else if err := secretcheck.NotExample("WANOTIFY_KAFKA_SASL_PASSWORD", c.SASL.Password); err != nil {
+			errs = append(errs, err)
 		}
 		if c.plaintextPassword() && !c.SASL.AllowPlaintext {
 			errs = append(errs, fmt.Errorf("WANOTIFY_KAFKA_SASL_MECHANISM: PLAIN without WANOTIFY_KAFKA_TLS sends the password in clear to %s; enable TLS, use SCRAM-SHA-512, or set %s=true to accept it",

@@ -2,11 +2,37 @@ package simulator
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
+
+// AdminTokenHeader carries Config.AdminToken on admin calls (as does
+// "Authorization: Bearer <token>").
+const AdminTokenHeader = "X-Admin-Token"
+
+// admin guards an admin handler with Config.AdminToken, compared in
+// constant time. Without a token (allowed on loopback only) it is open.
+func (s *Simulator) admin(h http.HandlerFunc) http.HandlerFunc {
+	want := []byte(s.cfg.AdminToken)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(want) > 0 {
+			got := r.Header.Get(AdminTokenHeader)
+			if a := r.Header.Get("Authorization"); got == "" && len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+				got = a[7:]
+			}
+			if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="simulator admin"`)
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})
+				return
+			}
+		}
+		h(w, r)
+	}
+}
 
 func (s *Simulator) handleLedger(w http.ResponseWriter, r *http.Request) {
 	if id := r.URL.Query().Get("notification_id"); id != "" {

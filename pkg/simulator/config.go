@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/metawebhook"
 	"github.com/wanotify/wanotify/pkg/provider"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 )
 
 // Environment variables read by ConfigFromEnv. Validate names them.
@@ -23,6 +25,9 @@ const (
 	EnvNumbers  = "WANOTIFY_SIM_PHONE_NUMBER_IDS"
 	EnvSeed     = "WANOTIFY_SIM_SEED"
 	EnvHangFor  = "WANOTIFY_SIM_HANG_FOR"
+
+	EnvAdminToken       = "WANOTIFY_SIM_ADMIN_TOKEN"
+	EnvLedgerMaxEntries = "WANOTIFY_SIM_LEDGER_MAX_ENTRIES"
 
 	EnvRateLimit      = "WANOTIFY_SIM_RATE_LIMIT"
 	EnvBurst          = "WANOTIFY_SIM_BURST"
@@ -71,6 +76,7 @@ const (
 	DefaultWebhookBackoff     = 500 * time.Millisecond
 	DefaultWebhookMaxBackoff  = 30 * time.Second
 	DefaultWebhookTimeout     = 5 * time.Second
+	DefaultLedgerMaxEntries   = 100000
 )
 
 // DefaultRateLimit is the simulated provider's per-sender limit in
@@ -99,6 +105,17 @@ type Config struct {
 	// APIKey is required on every send, as X-API-Key or Bearer, compared
 	// in constant time. Empty disables the check.
 	APIKey string
+	// AdminToken guards /admin/*: every admin call must present it as
+	// "Authorization: Bearer <token>" or X-Admin-Token (compared in
+	// constant time), else 401. The ledger holds every recipient and
+	// message body, and the admin API can switch outages on. Empty: the
+	// admin API is open, which Validate allows only on a loopback Addr
+	// (or with no Addr, serving Handler in-process).
+	AdminToken string
+	// LedgerMaxEntries bounds the sends (and, apart, the rejections) the
+	// ledger keeps; beyond it the oldest are dropped. Every count of the
+	// Snapshot stays exact. Default DefaultLedgerMaxEntries.
+	LedgerMaxEntries int
 	// SendPath is the Xpressbot send endpoint. Default DefaultSendPath.
 	// Meta's POST /{version}/{phone-number-id}/messages is always served.
 	SendPath string
@@ -263,6 +280,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.LedgerMaxEntries == 0 {
+		c.LedgerMaxEntries = DefaultLedgerMaxEntries
+	}
 	w, dw := &c.Webhook, def.Webhook
 	if w.SignatureHeader == "" {
 		w.SignatureHeader = dw.SignatureHeader
@@ -351,10 +371,41 @@ func (c Config) Validate() error {
 	if w.Backoff < 0 || w.MaxBackoff < 0 || w.Timeout < 0 {
 		bad("Webhook.Backoff/MaxBackoff/Timeout", EnvWebhookBackoff, "must not be negative")
 	}
+	if c.LedgerMaxEntries < 0 {
+		bad("LedgerMaxEntries", EnvLedgerMaxEntries, "must not be negative")
+	}
+	if c.AdminToken != "" {
+		if err := secretcheck.Strong(EnvAdminToken, c.AdminToken); err != nil {
+			bad("AdminToken", EnvAdminToken, "%v", err)
+		}
+	}
+	// Reachable from other hosts, the simulator is used for real: its
+	// admin API must be guarded and its credentials strong, because the
+	// same values are the dispatcher's provider key and the webhook
+	// receiver's secret.
+	if c.Addr != "" && !loopbackAddr(c.Addr) {
+		if c.AdminToken == "" {
+			bad("AdminToken", EnvAdminToken, "is required when %s (%q) is not a loopback address: /admin/ledger shows every number and message body", EnvAddr, c.Addr)
+		}
+		if err := secretcheck.Strong(EnvAPIKey, c.APIKey); err != nil {
+			bad("APIKey", EnvAPIKey, "%v (required when %s is not a loopback address)", err, EnvAddr)
+		}
+		if w.URL != "" && w.Secret != "" {
+			if err := secretcheck.Strong(EnvWebhookSecret, w.Secret); err != nil {
+				bad("Webhook.Secret", EnvWebhookSecret, "%v", err)
+			}
+		}
+	}
 	if err := c.Behavior.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// loopbackAddr reports whether host:port addr listens on loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && secretcheck.IsLoopbackHost(host)
 }
 
 // Validate reports every bad field of b.
@@ -470,6 +521,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 	str(EnvAddr, &c.Addr)
 	str(EnvAPIKey, &c.APIKey)
+	str(EnvAdminToken, &c.AdminToken)
+	integer(EnvLedgerMaxEntries, &c.LedgerMaxEntries)
 	str(EnvSendPath, &c.SendPath)
 	str(EnvWABAID, &c.WABAID)
 	if v := strings.TrimSpace(getenv(EnvNumbers)); v != "" {

@@ -113,3 +113,32 @@ func TestBurstDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderRateMatchesTheFullComputation: the bounded ledger's running
+// per-sender maximum equals maxInWindow over every send, for sends that
+// arrive in order and for sends a little out of order (as concurrent
+// handlers record them).
+func TestSenderRateMatchesTheFullComputation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := time.Unix(1_700_000_000, 0)
+	for run := range 200 {
+		var ts []time.Time
+		now := base
+		for range 1 + rng.IntN(300) {
+			now = now.Add(time.Duration(rng.IntN(40)) * time.Millisecond)
+			ts = append(ts, now)
+		}
+		if run%2 == 1 { // swap some neighbours: arrivals slightly out of order
+			for i := 1; i < len(ts); i += 1 + rng.IntN(5) {
+				ts[i-1], ts[i] = ts[i], ts[i-1]
+			}
+		}
+		var r senderRate
+		for _, x := range ts {
+			r.add(x)
+		}
+		if want := maxInWindow(append([]time.Time(nil), ts...), time.Second); r.best != want {
+			t.Fatalf("run %d: running max %d, full computation %d", run, r.best, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -82,39 +83,135 @@ type Snapshot struct {
 	// the same idempotency key (Behavior.IdempotencyKeys): nothing was
 	// sent again.
 	IdempotentReplays int `json:"idempotent_replays"`
+	// DroppedEntries and DroppedRejections count the oldest entries and
+	// rejections dropped to keep the lists within Config.LedgerMaxEntries;
+	// the counts above include them.
+	DroppedEntries    int `json:"dropped_entries"`
+	DroppedRejections int `json:"dropped_rejections"`
 	// Entries and Rejections are omitted by GET /admin/ledger unless
-	// ?entries=1.
+	// ?entries=1; they hold the most recent Config.LedgerMaxEntries each.
 	Entries    []Entry     `json:"entries,omitempty"`
 	Rejections []Rejection `json:"rejections,omitempty"`
 }
 
 // ledger records sends. One mutex keeps counts exact under concurrency.
+//
+// The entries and rejections (which carry numbers and message bodies)
+// are bounded: beyond max of each the oldest are dropped and counted in
+// Snapshot.DroppedEntries / DroppedRejections, so a simulator left running
+// does not grow without end. Every count of the Snapshot is kept apart
+// from the lists and stays exact however many were dropped.
 type ledger struct {
 	mu         sync.Mutex
+	max        int // most entries (and most rejections) kept; 0: no bound
 	entries    []Entry
 	rejections []Rejection
+	dropped    int
+	droppedRej int
+	accepted   int
 	byNID      map[string]int
 	byKey      map[string]int
 	firstByKey map[string]Entry
 	replays    int
 	webhooks   WebhookStats
+	failures   map[string]int
+	throttled  map[string]int
+	rates      map[string]*senderRate
 }
 
-func newLedger() *ledger {
-	return &ledger{byNID: map[string]int{}, byKey: map[string]int{}, firstByKey: map[string]Entry{}}
+// senderRate tracks one sender's most sends within any one second,
+// without keeping every send: the times of the last two seconds, sorted,
+// and the best count seen. Sends recorded out of order by less than a
+// second (concurrent handlers) are counted exactly.
+type senderRate struct {
+	window []time.Time
+	best   int
+}
+
+func (r *senderRate) add(t time.Time) {
+	w := r.window
+	// Insert after any equal time, to stay sorted.
+	i, _ := slices.BinarySearchFunc(w, t, func(a, b time.Time) int {
+		if a.After(b) {
+			return 1
+		}
+		return -1
+	})
+	w = slices.Insert(w, i, t)
+	// The windows that gained t end at t or at a later send.
+	lo, _ := slices.BinarySearchFunc(w, w[i].Add(-time.Second), func(a, b time.Time) int {
+		if a.After(b) {
+			return 1
+		}
+		return -1
+	})
+	for hi := i; hi < len(w); hi++ {
+		for w[hi].Sub(w[lo]) >= time.Second {
+			lo++
+		}
+		r.best = max(r.best, hi-lo+1)
+	}
+	// Forget what no later window can hold; copy only when half is stale.
+	newest := w[len(w)-1]
+	cut, _ := slices.BinarySearchFunc(w, newest.Add(-2*time.Second), func(a, b time.Time) int {
+		if a.After(b) {
+			return 1
+		}
+		return -1
+	})
+	if cut > len(w)/2 {
+		w = append(w[:0], w[cut:]...)
+	}
+	r.window = w
+}
+
+func newLedger(maxEntries int) *ledger {
+	l := &ledger{max: maxEntries}
+	l.clear()
+	return l
+}
+
+func (l *ledger) clear() {
+	l.entries, l.rejections, l.dropped, l.droppedRej, l.accepted = nil, nil, 0, 0, 0
+	l.byNID, l.byKey, l.firstByKey, l.replays = map[string]int{}, map[string]int{}, map[string]Entry{}, 0
+	l.webhooks = WebhookStats{}
+	l.failures, l.throttled, l.rates = map[string]int{}, map[string]int{}, map[string]*senderRate{}
+}
+
+// bounded appends v to list, dropping the oldest beyond max.
+func bounded[T any](list []T, v T, limit int, dropped *int) []T {
+	if limit > 0 && len(list) >= limit {
+		// Drop a tenth at once, so appends stay amortised O(1).
+		n := max(1, limit/10)
+		n = min(n, len(list))
+		list = append(list[:0], list[n:]...)
+		*dropped += n
+	}
+	return append(list, v)
 }
 
 func (l *ledger) accept(e Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.entries = append(l.entries, e)
+	l.accepted++
+	l.entries = bounded(l.entries, e, l.max, &l.dropped)
+	r := l.rates[e.Sender]
+	if r == nil {
+		r = &senderRate{}
+		l.rates[e.Sender] = r
+	}
+	r.add(e.Time)
 	if e.NotificationID != "" {
 		l.byNID[e.NotificationID]++
 	}
 	if e.IdempotencyKey != "" {
 		l.byKey[e.IdempotencyKey]++
 		if _, ok := l.firstByKey[e.IdempotencyKey]; !ok {
-			l.firstByKey[e.IdempotencyKey] = e
+			// A replay answers with the message id and recipient only:
+			// keep no body for every key of a long run.
+			first := e
+			first.Text, first.TemplateParams = "", nil
+			l.firstByKey[e.IdempotencyKey] = first
 		}
 	}
 }
@@ -133,7 +230,11 @@ func (l *ledger) replay(key string) (Entry, bool) {
 func (l *ledger) reject(r Rejection) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.rejections = append(l.rejections, r)
+	l.rejections = bounded(l.rejections, r, l.max, &l.droppedRej)
+	l.failures[r.Code]++
+	if r.Code == throttleCode {
+		l.throttled[r.Sender]++
+	}
 }
 
 func (l *ledger) webhook(f func(*WebhookStats)) {
@@ -145,23 +246,24 @@ func (l *ledger) webhook(f func(*WebhookStats)) {
 func (l *ledger) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.entries, l.rejections = nil, nil
-	l.byNID, l.byKey, l.firstByKey, l.replays = map[string]int{}, map[string]int{}, map[string]Entry{}, 0
-	l.webhooks = WebhookStats{}
+	l.clear()
 }
 
 func (l *ledger) snapshot(withEntries bool) Snapshot {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	s := Snapshot{
-		Accepted:              len(l.entries),
+		Accepted:              l.accepted,
 		DistinctNotifications: len(l.byNID),
 		Duplicates:            map[string]int{},
 		DuplicateKeys:         map[string]int{},
-		ThrottledBySender:     map[string]int{},
-		Failures:              map[string]int{},
+		ThrottledBySender:     maps.Clone(l.throttled),
+		Failures:              maps.Clone(l.failures),
 		MaxPerSecond:          map[string]int{},
 		Webhooks:              l.webhooks,
 		IdempotentReplays:     l.replays,
+		DroppedEntries:        l.dropped,
+		DroppedRejections:     l.droppedRej,
 	}
 	for id, n := range l.byNID {
 		if n > 1 {
@@ -175,25 +277,15 @@ func (l *ledger) snapshot(withEntries bool) Snapshot {
 			s.DuplicateIdempotencySends += n - 1
 		}
 	}
-	for _, r := range l.rejections {
-		s.Failures[r.Code]++
-		if r.Code == throttleCode {
-			s.Throttled++
-			s.ThrottledBySender[r.Sender]++
-		}
+	for _, n := range l.throttled {
+		s.Throttled += n
 	}
-	times := map[string][]time.Time{}
-	for _, e := range l.entries {
-		times[e.Sender] = append(times[e.Sender], e.Time)
+	for sender, r := range l.rates {
+		s.MaxPerSecond[sender] = r.best
 	}
 	if withEntries {
 		s.Entries = slices.Clone(l.entries)
 		s.Rejections = slices.Clone(l.rejections)
-	}
-	l.mu.Unlock()
-
-	for sender, ts := range times {
-		s.MaxPerSecond[sender] = maxInWindow(ts, time.Second)
 	}
 	return s
 }

@@ -9,8 +9,11 @@
 // HTTP API (besides the two send endpoints):
 //
 //	GET  /healthz          200 while serving, 503 once shutting down
-//	GET  /admin/ledger     Snapshot as JSON (?entries=1 adds every entry;
+//	GET  /admin/ledger     Snapshot as JSON (?entries=1 adds the kept entries;
 //	                       ?notification_id=<id> answers NotificationLedger, that one's sends and refusals)
+//
+// The /admin/ endpoints require Config.AdminToken when it is set.
+//
 //	POST /admin/reset      clears the ledger, the rate limiters and queued webhooks
 //	GET  /admin/config     the current Behavior
 //	POST /admin/config     merges a partial Behavior JSON object
@@ -105,7 +108,7 @@ func New(cfg Config) (*Simulator, error) {
 	s := &Simulator{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		ledger:   newLedger(),
+		ledger:   newLedger(cfg.LedgerMaxEntries),
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		limiters: map[string]*rate.Limiter{},
 		done:     make(chan struct{}),
@@ -332,10 +335,10 @@ var metaMessages = map[int]string{
 func (s *Simulator) routes() http.Handler {
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet)
-	r.HandleFunc("/admin/ledger", s.handleLedger).Methods(http.MethodGet)
-	r.HandleFunc("/admin/reset", s.handleReset).Methods(http.MethodPost)
-	r.HandleFunc("/admin/config", s.handleConfig).Methods(http.MethodGet, http.MethodPost)
-	r.HandleFunc("/admin/outage", s.handleOutage).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/admin/ledger", s.admin(s.handleLedger)).Methods(http.MethodGet)
+	r.HandleFunc("/admin/reset", s.admin(s.handleReset)).Methods(http.MethodPost)
+	r.HandleFunc("/admin/config", s.admin(s.handleConfig)).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/admin/outage", s.admin(s.handleOutage)).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc(s.cfg.SendPath, s.handleXpressbot).Methods(http.MethodPost)
 	r.HandleFunc("/{version:v[0-9]+\\.[0-9]+}/{phone_number_id}/messages", s.handleCloud).Methods(http.MethodPost)
 	return r

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 	"github.com/wanotify/wanotify/pkg/webhook/payload"
 )
 
@@ -31,7 +32,10 @@ const (
 // Defaults.
 const (
 	DefaultAddr = "127.0.0.1:8081"
-	DefaultPath = "/v1/webhooks/whatsapp"
+	// DefaultAdminAddr serves /healthz, /readyz and /metrics
+	// (WANOTIFY_ADMIN_ADDR), apart from the port the provider reaches.
+	DefaultAdminAddr = "127.0.0.1:9467"
+	DefaultPath      = "/v1/webhooks/whatsapp"
 	// DefaultMaxBodyBytes covers Meta's largest webhook payloads (up to
 	// 3 MB, as BSPs document) with room for a provider's wrapper: a
 	// payload refused here would be refused on every redelivery until
@@ -58,6 +62,11 @@ const (
 // answered 503 (the provider resends it): long enough to ride out a
 // burst, short enough that waiting requests do not pile up.
 const bodyWait = time.Second
+
+// DevSecret is the local stack's webhook secret (`make run`, shared with
+// its simulator). It is written in this repository, so the receiver
+// accepts it only on a loopback WANOTIFY_WEBHOOK_ADDR.
+const DevSecret = "wanotify-local-development-webhook-secret"
 
 // maxMaxBodyBytes bounds WANOTIFY_WEBHOOK_MAX_BODY: the whole body is held
 // in memory to check its signature.
@@ -122,9 +131,9 @@ func DefaultConfig() Config {
 func Load(e *config.Env) Config {
 	d := DefaultConfig()
 	return Config{
-		Addr:            e.String(EnvAddr, d.Addr, "listen address of the webhook receiver (it also serves /healthz, /readyz, /metrics)"),
+		Addr:            e.String(EnvAddr, d.Addr, "listen address of the webhook receiver (/healthz, /readyz and /metrics are on WANOTIFY_ADMIN_ADDR)"),
 		Path:            e.String(EnvPath, d.Path, "path of the GET verification handshake and the POST status webhooks"),
-		Secret:          e.Secret(EnvSecret, "app secret the provider signs webhook bodies with (HMAC-SHA256); required, no default"),
+		Secret:          e.Secret(EnvSecret, "app secret the provider signs webhook bodies with (HMAC-SHA256); required, at least 32 bytes, no default"),
 		VerifyToken:     e.Secret(EnvVerifyToken, "token the GET hub.verify_token handshake must present (empty: handshake disabled)"),
 		SignatureHeader: e.String(EnvSignatureHeader, d.SignatureHeader, "header carrying the body signature sha256=<hex>"),
 		MaxBodyBytes:    int64(e.Int(EnvMaxBody, int(d.MaxBodyBytes), "largest webhook body in bytes; larger ones get 413 (the default covers Meta's payloads of up to 3 MB)")),
@@ -138,7 +147,8 @@ func Load(e *config.Env) Config {
 	}
 }
 
-// reservedPaths are served on the same router by the service lifecycle.
+// reservedPaths are the admin endpoints' paths; the webhook path may not
+// take them, so that nobody mistakes one listener for the other.
 var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
 
 // Validate reports every bad field, naming it and its variable.
@@ -162,8 +172,11 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if c.Secret == "" {
-		bad("Secret", EnvSecret, "is required (the local stack sets a development value; production must set its own)")
+	// At least 32 bytes, never an example file's value, and the local
+	// stack's development value only on loopback.
+	if err := errors.Join(secretcheck.Strong(EnvSecret, c.Secret),
+		secretcheck.LoopbackOnly(EnvSecret, c.Secret, DevSecret, EnvAddr, c.Addr)); err != nil {
+		bad("Secret", EnvSecret, "%v", err)
 	}
 	if !validHeaderName(c.SignatureHeader) {
 		bad("SignatureHeader", EnvSignatureHeader, "%q is not a valid header name", c.SignatureHeader)

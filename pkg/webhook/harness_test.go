@@ -32,7 +32,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const testSecret = "test-app-secret"
+const testSecret = "test-app-secret-0123456789abcdef0123"
 
 // metaStatus is a well-formed status as Meta sends it.
 func metaStatus(id, status, recipient string, ts int64) metawebhook.Status {

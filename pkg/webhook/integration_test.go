@@ -20,7 +20,7 @@ import (
 // of every accepted message is on notifications.status, attached to its
 // notification and keyed by its recipient.
 func TestSimulatorWebhooksAllLandOnStatusTopic(t *testing.T) {
-	h := newHarness(t, nil, func(c *Config) { c.Secret = "sim-shared-secret" })
+	h := newHarness(t, nil, func(c *Config) { c.Secret = "sim-shared-secret-0123456789abcdef0123" })
 	quick := simulator.Uniform(time.Millisecond, 20*time.Millisecond)
 	sim, err := simulator.New(simulator.Config{
 		Seed: 7,

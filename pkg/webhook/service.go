@@ -27,8 +27,10 @@ const ServiceName = "webhook"
 const GCPercent = 200
 
 // Configure reads the receiver's and Kafka's settings from e and returns
-// the service body: the webhook routes and /healthz, /readyz, /metrics on
-// one listener at Config.Addr.
+// the service body: the webhook routes on Config.Addr. /healthz, /readyz
+// and /metrics are served by the lifecycle on the admin listener
+// (WANOTIFY_ADMIN_ADDR, default DefaultAdminAddr), never on the port the
+// provider reaches.
 func Configure(e *config.Env) (service.Body, error) {
 	cfg := Load(e)
 	kc := kafkaconf.Load(e, "wanotify-"+ServiceName)
@@ -60,7 +62,6 @@ func serve(ctx context.Context, rt *service.Runtime, cfg Config, kc kafkaconf.Co
 	}
 
 	r := mux.NewRouter()
-	rt.AdminRoutes(r)
 	rx.Register(r)
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {

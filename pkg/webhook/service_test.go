@@ -28,18 +28,21 @@ func TestConfigureRefusesBadSettingsNamingTheVariable(t *testing.T) {
 		want string
 	}{
 		{map[string]string{}, EnvSecret},
-		{map[string]string{EnvSecret: "s", EnvFormat: "xml"}, EnvFormat},
-		{map[string]string{EnvSecret: "s", EnvMaxBody: "0"}, EnvMaxBody},
-		{map[string]string{EnvSecret: "s", EnvPath: "/metrics"}, EnvPath},
-		{map[string]string{EnvSecret: "s", EnvPath: "webhooks"}, EnvPath},
-		{map[string]string{EnvSecret: "s", EnvAddr: "8081"}, EnvAddr},
-		{map[string]string{EnvSecret: "s", EnvSignatureHeader: "X Sig"}, EnvSignatureHeader},
-		{map[string]string{EnvSecret: "s", EnvProduceTimeout: "0s"}, EnvProduceTimeout},
-		{map[string]string{EnvSecret: "s", EnvProvider: strings.Repeat("p", 33)}, EnvProvider},
-		{map[string]string{EnvSecret: "s", EnvFormat: "envelope", EnvEnvelopeField: ""}, EnvEnvelopeField},
-		{map[string]string{EnvSecret: "s", "WANOTIFY_KAFKA_BROKERS": "nohost"}, "WANOTIFY_KAFKA_BROKERS"},
-		{map[string]string{EnvSecret: "s", EnvBodyMemory: "1048576"}, EnvBodyMemory}, // below the 4 MiB default body
-		{map[string]string{EnvSecret: "s", EnvBodyReadTimeout: "0s"}, EnvBodyReadTimeout},
+		{map[string]string{EnvSecret: "short-secret"}, "at least 32"},
+		{map[string]string{EnvSecret: "change-me-webhook-secret"}, "example value"},
+		{map[string]string{EnvSecret: DevSecret, EnvAddr: "0.0.0.0:8081"}, "not a loopback address"},
+		{map[string]string{EnvSecret: svcSecret, EnvFormat: "xml"}, EnvFormat},
+		{map[string]string{EnvSecret: svcSecret, EnvMaxBody: "0"}, EnvMaxBody},
+		{map[string]string{EnvSecret: svcSecret, EnvPath: "/metrics"}, EnvPath},
+		{map[string]string{EnvSecret: svcSecret, EnvPath: "webhooks"}, EnvPath},
+		{map[string]string{EnvSecret: svcSecret, EnvAddr: "8081"}, EnvAddr},
+		{map[string]string{EnvSecret: svcSecret, EnvSignatureHeader: "X Sig"}, EnvSignatureHeader},
+		{map[string]string{EnvSecret: svcSecret, EnvProduceTimeout: "0s"}, EnvProduceTimeout},
+		{map[string]string{EnvSecret: svcSecret, EnvProvider: strings.Repeat("p", 33)}, EnvProvider},
+		{map[string]string{EnvSecret: svcSecret, EnvFormat: "envelope", EnvEnvelopeField: ""}, EnvEnvelopeField},
+		{map[string]string{EnvSecret: svcSecret, "WANOTIFY_KAFKA_BROKERS": "nohost"}, "WANOTIFY_KAFKA_BROKERS"},
+		{map[string]string{EnvSecret: svcSecret, EnvBodyMemory: "1048576"}, EnvBodyMemory}, // below the 4 MiB default body
+		{map[string]string{EnvSecret: svcSecret, EnvBodyReadTimeout: "0s"}, EnvBodyReadTimeout},
 	}
 	for _, c := range cases {
 		_, err := Configure(env(c.vars))
@@ -47,8 +50,11 @@ func TestConfigureRefusesBadSettingsNamingTheVariable(t *testing.T) {
 			t.Errorf("Configure(%v) = %v, want an error naming %s", c.vars, err, c.want)
 		}
 	}
-	if _, err := Configure(env(map[string]string{EnvSecret: "s"})); err != nil {
+	if _, err := Configure(env(map[string]string{EnvSecret: svcSecret})); err != nil {
 		t.Errorf("defaults with a secret: %v", err)
+	}
+	if _, err := Configure(env(map[string]string{EnvSecret: DevSecret})); err != nil {
+		t.Errorf("the development secret on the loopback default address: %v", err)
 	}
 	// The secret is never shown, not even its default.
 	for _, v := range config.Registered() {
@@ -57,6 +63,9 @@ func TestConfigureRefusesBadSettingsNamingTheVariable(t *testing.T) {
 		}
 	}
 }
+
+// svcSecret is a webhook secret of the required length.
+const svcSecret = "svc-secret-0123456789abcdef-0123456789"
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -68,25 +77,26 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestServiceEndToEnd runs the service as main.go does: one listener with
-// the webhook path and the admin endpoints, ready once Kafka answers,
-// storing a signed webhook, exporting its metrics, and stopping cleanly.
+// TestServiceEndToEnd runs the service as main.go does: the webhook path
+// on the public listener, the admin endpoints on their own (the public
+// port answers 404 on them), ready once Kafka answers, storing a signed
+// webhook, exporting its metrics, and stopping cleanly.
 func TestServiceEndToEnd(t *testing.T) {
 	brokers := testinfra.KafkaWithTopics(t, 3)
-	addr := freeAddr(t)
+	addr, admin := freeAddr(t), freeAddr(t)
 	e := env(map[string]string{
-		EnvAddr: addr, EnvSecret: "svc-secret", EnvVerifyToken: "tok",
+		EnvAddr: addr, "WANOTIFY_ADMIN_ADDR": admin, EnvSecret: svcSecret, EnvVerifyToken: "tok",
 		"WANOTIFY_KAFKA_BROKERS": strings.Join(brokers, ","), "WANOTIFY_LOG_LEVEL": "error",
 	})
 	signals := make(chan os.Signal, 1)
 	exit := make(chan int, 1)
 	go func() {
-		exit <- service.Run(context.Background(), ServiceName, e, Configure, service.Options{}, signals)
+		exit <- service.Run(context.Background(), ServiceName, e, Configure, service.Options{DefaultAdminAddr: DefaultAdminAddr}, signals)
 	}()
-	base := "http://" + addr
+	base, adminBase := "http://"+addr, "http://"+admin
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get(adminBase + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -97,6 +107,17 @@ func TestServiceEndToEnd(t *testing.T) {
 			t.Fatalf("not ready: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("public port %s: %d, want 404", p, resp.StatusCode)
+		}
 	}
 
 	resp, err := http.Get(base + DefaultPath + "?hub.mode=subscribe&hub.verify_token=tok&hub.challenge=42")
@@ -111,7 +132,7 @@ func TestServiceEndToEnd(t *testing.T) {
 
 	body := mustJSON(t, metaPayload(metaStatus("wamid.svc", "delivered", "447700900123", 1764324002)))
 	req, _ := http.NewRequest(http.MethodPost, base+DefaultPath, bytes.NewReader(body))
-	req.Header.Set(metawebhook.DefaultSignatureHeader, metawebhook.Sign([]byte("svc-secret"), body))
+	req.Header.Set(metawebhook.DefaultSignatureHeader, metawebhook.Sign([]byte(svcSecret), body))
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +146,7 @@ func TestServiceEndToEnd(t *testing.T) {
 		t.Fatalf("stored %s", ev.EventID)
 	}
 
-	resp, err = http.Get(base + "/metrics")
+	resp, err = http.Get(adminBase + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +162,7 @@ func TestServiceEndToEnd(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(string(m), "svc-secret") {
+	if strings.Contains(string(m), svcSecret) {
 		t.Error("/metrics shows the secret")
 	}
 
@@ -154,7 +175,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("service did not stop")
 	}
-	if _, err := http.Get(base + "/healthz"); err == nil {
+	if _, err := http.Get(adminBase + "/healthz"); err == nil {
 		t.Error("still listening after shutdown")
 	}
 }

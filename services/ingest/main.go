@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	service.Main("ingest", ingest.Configure, service.Options{DefaultAdminAddr: "", GCPercent: ingest.GCPercent})
+	service.Main("ingest", ingest.Configure, service.Options{DefaultAdminAddr: ingest.DefaultAdminAddr, GCPercent: ingest.GCPercent})
 }

@@ -18,17 +18,22 @@ import (
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/ingest"
 	"github.com/wanotify/wanotify/pkg/localstack"
 	"github.com/wanotify/wanotify/pkg/senders"
+	"github.com/wanotify/wanotify/pkg/webhook"
 )
 
 // Local-only credentials. They exist so `make run` needs no setup; a real
 // deployment sets its own through the environment.
+// The webhook secret is the receiver's own development value, which it
+// accepts only on loopback (as ingest does its development key); every
+// listener here is on 127.0.0.1.
 const (
 	devIngestKey    = "dev-key-demo"
-	devProviderKey  = "dev-provider-key"
+	devProviderKey  = "wanotify-local-development-provider-key"
 	devWebhookToken = "dev-verify-token"
-	devWebhookSec   = "dev-webhook-secret"
+	devWebhookSec   = webhook.DevSecret
 )
 
 // traceEnv points a service's OTLP export at the local trace store, and
@@ -71,17 +76,17 @@ func main() {
 				"WANOTIFY_SIM_PHONE_NUMBER_IDS=" + numberIDs(reg)},
 			Ready:       localstack.HTTPReady("http://127.0.0.1:8090/healthz"),
 			RestartNote: "its ledger lived in its memory: it starts empty (the ledger survives restarts of every other component)"},
-		{Name: "webhook", Bin: "webhook", Optional: true, Address: "http://127.0.0.1:8081/v1/webhooks/whatsapp",
+		{Name: "webhook", Bin: "webhook", Optional: true, Address: "http://127.0.0.1:8081/v1/webhooks/whatsapp, admin http://" + webhook.DefaultAdminAddr + "/metrics",
 			Env:   []string{"WANOTIFY_WEBHOOK_SECRET=" + devWebhookSec, "WANOTIFY_WEBHOOK_VERIFY_TOKEN=" + devWebhookToken},
-			Ready: localstack.HTTPReady("http://127.0.0.1:8081/readyz")},
+			Ready: localstack.HTTPReady("http://" + webhook.DefaultAdminAddr + "/readyz")},
 		{Name: "sink", Bin: "sink", Optional: true, Address: "admin http://127.0.0.1:9465/metrics",
 			Ready: localstack.HTTPReady("http://127.0.0.1:9465/readyz")},
 		{Name: "dispatcher", Bin: "dispatcher", Optional: true, Address: "admin http://127.0.0.1:9464/metrics",
 			Env:   []string{"WANOTIFY_XPRESSBOT_API_KEY=" + devProviderKey, "WANOTIFY_XPRESSBOT_BASE_URL=http://127.0.0.1:8090"},
 			Ready: localstack.HTTPReady("http://127.0.0.1:9464/readyz")},
-		{Name: "ingest", Bin: "ingest", Optional: true, Address: "http://127.0.0.1:8080/v1/notifications (API key: " + devIngestKey + ")",
+		{Name: "ingest", Bin: "ingest", Optional: true, Address: "http://127.0.0.1:8080/v1/notifications (API key: " + devIngestKey + "), admin http://" + ingest.DefaultAdminAddr + "/metrics",
 			Env:   []string{"WANOTIFY_INGEST_API_KEYS=demo:" + hex.EncodeToString(keyHash[:])},
-			Ready: localstack.HTTPReady("http://127.0.0.1:8080/readyz")},
+			Ready: localstack.HTTPReady("http://" + ingest.DefaultAdminAddr + "/readyz")},
 	}}
 	for i, c := range stack.Components {
 		switch c.Name {

@@ -11,6 +11,5 @@ import (
 )
 
 func main() {
-	// The admin endpoints share the receiver's listener.
-	service.Main(webhook.ServiceName, webhook.Configure, service.Options{DefaultAdminAddr: "", GCPercent: webhook.GCPercent})
+	service.Main(webhook.ServiceName, webhook.Configure, service.Options{DefaultAdminAddr: webhook.DefaultAdminAddr, GCPercent: webhook.GCPercent})
 }

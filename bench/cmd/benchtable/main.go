@@ -229,9 +229,9 @@ func runProfiled(name string) int {
 			}
 			return func(ctx context.Context, rt *service.Runtime) error { return ingest.Run(ctx, rt, c, nil) }, nil
 		}
-		opts.GCPercent = ingest.GCPercent
+		opts.GCPercent, opts.DefaultAdminAddr = ingest.GCPercent, ingest.DefaultAdminAddr
 	case "webhook":
-		configure, opts.GCPercent = webhook.Configure, webhook.GCPercent
+		configure, opts.GCPercent, opts.DefaultAdminAddr = webhook.Configure, webhook.GCPercent, webhook.DefaultAdminAddr
 	case "sink":
 		configure, opts.DefaultAdminAddr = sink.Configure, sink.DefaultAdminAddr
 	case "dispatcher":

@@ -47,13 +47,17 @@ app.kubernetes.io/component: {{ .svc }}
 
 {{/*
 What the chart knows about each long-running service: the port it listens
-on, the variable that sets the listen address, and its probe paths.
+on, the variable that sets the listen address, its probe paths, and for
+ingest and webhook the admin port apart from the public one (probes and
+metrics are served only there, so an Ingress to the public port cannot
+expose them).
 */}}
 {{- define "wanotify.serviceMeta" -}}
 ingest:
   port: 8080
   portName: http
   addrVar: WANOTIFY_INGEST_ADDR
+  adminPort: 9466
   readyPath: /readyz
   livePath: /healthz
   metrics: true
@@ -70,6 +74,7 @@ webhook:
   port: 8081
   portName: http
   addrVar: WANOTIFY_WEBHOOK_ADDR
+  adminPort: 9467
   readyPath: /readyz
   livePath: /healthz
   metrics: true
@@ -90,6 +95,11 @@ simulator:
   livePath: /healthz
   metrics: false
   kafka: false
+{{- end -}}
+
+{{/* Name of the port probes and ServiceMonitors use: (dict "meta" $m). */}}
+{{- define "wanotify.adminPortName" -}}
+{{- if .meta.adminPort -}}admin{{- else -}}{{ .meta.portName }}{{- end -}}
 {{- end -}}
 
 {{/* Image reference of one service: (dict "root" $ "svc" "ingest"). */}}
@@ -169,8 +179,20 @@ WANOTIFY_KAFKA_TLS_SERVER_NAME: {{ $k.tls.serverName | quote }}
 {{- end }}
 {{- if $k.sasl.mechanism }}
 WANOTIFY_KAFKA_SASL_MECHANISM: {{ $k.sasl.mechanism | quote }}
-WANOTIFY_KAFKA_SASL_USERNAME: {{ $k.sasl.username | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Each service is its own Kafka principal (least privilege: the ACLs of
+docs/deployment.md give each only what it uses): the user name of one
+service, (dict "root" $ "svc" "ingest"), and the Secret key of its
+password, WANOTIFY_KAFKA_SASL_PASSWORD_<SERVICE>.
+*/}}
+{{- define "wanotify.kafkaUser" -}}
+{{- index .root.Values.kafka.sasl.users .svc -}}
+{{- end -}}
+{{- define "wanotify.kafkaPasswordKey" -}}
+{{- printf "WANOTIFY_KAFKA_SASL_PASSWORD_%s" (upper .svc) -}}
 {{- end -}}
 
 {{/* Telemetry and shutdown variables of every wanotify service. */}}
@@ -184,20 +206,25 @@ WANOTIFY_SHUTDOWN_READINESS_GRACE: {{ printf "%ds" (int .Values.shutdown.readine
 WANOTIFY_SHUTDOWN_TIMEOUT: {{ printf "%ds" (int .Values.shutdown.timeoutSeconds) | quote }}
 {{- end -}}
 
-{{/* ClickHouse variables of the sink (the password comes from the Secret). */}}
+{{/*
+ClickHouse variables of the sink and of ingest (the password comes from
+the Secret): (dict "root" $ "svc" "sink"). The sink writes as
+clickhouse.username; ingest reads as clickhouse.readerUsername, a user
+with SELECT only.
+*/}}
 {{- define "wanotify.clickhouseEnv" -}}
-{{- $c := .Values.clickhouse -}}
+{{- $c := .root.Values.clickhouse -}}
 WANOTIFY_CLICKHOUSE_ADDR: {{ $c.addr | quote }}
 WANOTIFY_CLICKHOUSE_DATABASE: {{ $c.database | quote }}
-WANOTIFY_CLICKHOUSE_USERNAME: {{ $c.username | quote }}
+WANOTIFY_CLICKHOUSE_USERNAME: {{ ternary $c.readerUsername $c.username (eq .svc "ingest") | quote }}
 WANOTIFY_CLICKHOUSE_TLS: {{ $c.tls.enabled | toString | quote }}
 {{- if and $c.tls.enabled $c.tls.secretName }}
 {{- if $c.tls.caKey }}
-WANOTIFY_CLICKHOUSE_TLS_CA_FILE: {{ printf "%s/%s" (include "wanotify.clickhouseTLSDir" .) $c.tls.caKey | quote }}
+WANOTIFY_CLICKHOUSE_TLS_CA_FILE: {{ printf "%s/%s" (include "wanotify.clickhouseTLSDir" .root) $c.tls.caKey | quote }}
 {{- end }}
 {{- if $c.tls.certKey }}
-WANOTIFY_CLICKHOUSE_TLS_CERT_FILE: {{ printf "%s/%s" (include "wanotify.clickhouseTLSDir" .) $c.tls.certKey | quote }}
-WANOTIFY_CLICKHOUSE_TLS_KEY_FILE: {{ printf "%s/%s" (include "wanotify.clickhouseTLSDir" .) $c.tls.keyKey | quote }}
+WANOTIFY_CLICKHOUSE_TLS_CERT_FILE: {{ printf "%s/%s" (include "wanotify.clickhouseTLSDir" .root) $c.tls.certKey | quote }}
+WANOTIFY_CLICKHOUSE_TLS_KEY_FILE: {{ printf "%s/%s" (include "wanotify.clickhouseTLSDir" .root) $c.tls.keyKey | quote }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -211,6 +238,12 @@ over them by the ConfigMap.
 {{- $root := .root -}}
 {{- $meta := index (include "wanotify.serviceMeta" $root | fromYaml) .svc -}}
 {{ $meta.addrVar }}: {{ printf "0.0.0.0:%d" (int $meta.port) | quote }}
+{{- if $meta.adminPort }}
+WANOTIFY_ADMIN_ADDR: {{ printf "0.0.0.0:%d" (int $meta.adminPort) | quote }}
+{{- end }}
+{{- if and $meta.kafka $root.Values.kafka.sasl.mechanism }}
+WANOTIFY_KAFKA_SASL_USERNAME: {{ include "wanotify.kafkaUser" . | quote }}
+{{- end }}
 {{- if eq .svc "dispatcher" }}
 {{- $d := $root.Values.dispatcher }}
 WANOTIFY_PROVIDER: {{ $d.provider | quote }}
@@ -226,6 +259,7 @@ WANOTIFY_CLOUDAPI_PHONE_NUMBER_ID: {{ $d.cloudapi.phoneNumberID | quote }}
 {{- end }}
 {{- if eq .svc "simulator" }}
 {{- $wh := $root.Values.webhook.env | default dict }}
+WANOTIFY_SIM_LEDGER_MAX_ENTRIES: {{ $root.Values.simulator.ledgerMaxEntries | int | toString | quote }}
 WANOTIFY_SIM_WEBHOOK_URL: {{ printf "http://%s-webhook:%d%s" (include "wanotify.fullname" $root) (int $root.Values.webhook.service.port) (get $wh "WANOTIFY_WEBHOOK_PATH" | default "/v1/webhooks/whatsapp") | quote }}
 {{- end }}
 {{- end -}}
@@ -237,7 +271,7 @@ WANOTIFY_SIM_WEBHOOK_URL: {{ printf "http://%s-webhook:%d%s" (include "wanotify.
 {{- else if .Values.simulator.enabled -}}
 {{- printf "http://%s-simulator:%d" (include "wanotify.fullname" .) (int .Values.simulator.service.port) -}}
 {{- else -}}
-{{- fail "dispatcher.xpressbot.baseURL is required when simulator.enabled is false (or set dispatcher.provider=cloudapi)" -}}
+{{- fail "dispatcher.xpressbot.baseURL is required: set it to your Xpressbot origin (or set dispatcher.provider=cloudapi), or set simulator.enabled=true to try the pipeline against the simulator (ci/simulator-values.yaml)" -}}
 {{- end -}}
 {{- end -}}
 
@@ -266,11 +300,11 @@ provider key and webhook secret under its own names).
 {{- $root := .root -}}
 {{- $meta := index (include "wanotify.serviceMeta" $root | fromYaml) .svc -}}
 {{- if and $meta.kafka $root.Values.kafka.sasl.mechanism }}
-{{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_KAFKA_SASL_PASSWORD" "optional" false) }}
+{{ include "wanotify.secretEnv" (dict "root" $root "var" (include "wanotify.kafkaPasswordKey" .) "optional" false "as" "WANOTIFY_KAFKA_SASL_PASSWORD") }}
 {{- end }}
 {{- if eq .svc "ingest" }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_INGEST_API_KEYS" "optional" false) }}
-{{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_CLICKHOUSE_PASSWORD" "optional" true) }}
+{{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_CLICKHOUSE_READER_PASSWORD" "optional" true "as" "WANOTIFY_CLICKHOUSE_PASSWORD") }}
 {{- else if eq .svc "dispatcher" }}
 {{- if eq $root.Values.dispatcher.provider "xpressbot" }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_XPRESSBOT_API_KEY" "optional" false) }}
@@ -293,6 +327,7 @@ provider key and webhook secret under its own names).
 {{- else if eq .svc "simulator" }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_XPRESSBOT_API_KEY" "optional" false "as" "WANOTIFY_SIM_API_KEY") }}
 {{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_WEBHOOK_SECRET" "optional" false "as" "WANOTIFY_SIM_WEBHOOK_SECRET") }}
+{{ include "wanotify.secretEnv" (dict "root" $root "var" "WANOTIFY_SIM_ADMIN_TOKEN" "optional" false) }}
 {{- end }}
 {{- end -}}
 

@@ -26,6 +26,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/internal/httpcall"
+	"github.com/wanotify/wanotify/pkg/secretcheck"
 )
 
 // Name is what Client.Name returns.
@@ -128,6 +129,8 @@ func (o Options) Validate() error {
 	}
 	if o.APIKey == "" {
 		bad("APIKey", EnvAPIKey, "is required")
+	} else if err := secretcheck.NotExample(EnvAPIKey, o.APIKey); err != nil {
+		bad("APIKey", EnvAPIKey, "%v", err)
 	}
 	if o.AuthMode != AuthAPIKey && o.AuthMode != AuthBearer {
 		bad("AuthMode", EnvAuthMode, "%q must be %q or %q", o.AuthMode, AuthAPIKey, AuthBearer)
