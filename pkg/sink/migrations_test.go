@@ -12,9 +12,9 @@ import (
 )
 
 // TestMigrationsApplyOnceAndRetentionFollowsConfig runs the sink's start
-// sequence three times on one database: the migrations apply once and are
-// then skipped, and the retention setting adds, changes and removes the
-// TTL of every table the sink writes.
+// sequence four times on one database: the migrations apply once and are
+// then skipped, and the retention settings set a finite TTL by default on
+// every table the sink writes, change it, and remove it.
 func TestMigrationsApplyOnceAndRetentionFollowsConfig(t *testing.T) {
 	srv := testinfra.ClickHouse(t)
 	db := srv.NewDatabase(t)
@@ -47,26 +47,36 @@ func TestMigrationsApplyOnceAndRetentionFollowsConfig(t *testing.T) {
 		return out
 	}
 	for _, step := range []struct {
-		days    int
-		wantTTL string
-	}{{30, "toIntervalDay(30)"}, {90, "toIntervalDay(90)"}, {0, ""}} {
-		s, err := New(Config{RetentionDays: step.days}, opts, nil, nil)
+		name              string
+		cfg               Config
+		wantTTL, wantErrs string
+	}{
+		{"defaults", Config{}, "toIntervalDay(90)", "toIntervalDay(30)"},
+		{"changed", Config{RetentionDays: 400, ErrorRetentionDays: 7}, "toIntervalDay(400)", "toIntervalDay(7)"},
+		{"forever", Config{RetentionDays: KeepForever, ErrorRetentionDays: KeepForever}, "", ""},
+		{"errors only", Config{RetentionDays: KeepForever, ErrorRetentionDays: 14}, "", "toIntervalDay(14)"},
+	} {
+		s, err := New(step.cfg, opts, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conn, err := s.prepare(ctx)
 		if err != nil {
-			t.Fatalf("prepare with retention %d: %v", step.days, err)
+			t.Fatalf("%s: prepare: %v", step.name, err)
 		}
 		_ = conn.Close()
 		got := ttls()
 		for _, rc := range retentionColumns {
+			want := step.wantTTL
+			if rc.errors {
+				want = step.wantErrs
+			}
 			ttl, ok := got[rc.table]
 			switch {
-			case step.wantTTL == "" && ok:
-				t.Errorf("retention 0: %s still has TTL %s", rc.table, ttl)
-			case step.wantTTL != "" && (!ok || !strings.Contains(ttl, step.wantTTL) || !strings.Contains(ttl, rc.column)):
-				t.Errorf("retention %d: %s TTL %q, want one on %s with %s", step.days, rc.table, ttl, rc.column, step.wantTTL)
+			case want == "" && ok:
+				t.Errorf("%s: %s still has TTL %s", step.name, rc.table, ttl)
+			case want != "" && (!ok || !strings.Contains(ttl, want) || !strings.Contains(ttl, rc.column)):
+				t.Errorf("%s: %s TTL %q, want one on %s with %s", step.name, rc.table, ttl, rc.column, want)
 			}
 		}
 	}
@@ -75,6 +85,6 @@ func TestMigrationsApplyOnceAndRetentionFollowsConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if applied != uint64(len(files)) {
-		t.Errorf("schema_migrations has %d rows after three starts, want %d (one per migration)", applied, len(files))
+		t.Errorf("schema_migrations has %d rows after four starts, want %d (one per migration)", applied, len(files))
 	}
 }

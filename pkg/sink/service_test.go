@@ -36,7 +36,10 @@ func TestServiceReadinessAndMetrics(t *testing.T) {
 		"WANOTIFY_ADMIN_ADDR":          admin,
 		"WANOTIFY_SINK_GROUP":          "sink-service",
 		"WANOTIFY_SINK_BATCH_INTERVAL": "100ms",
-		"WANOTIFY_LOG_LEVEL":           "error",
+		// The traffic is dated June 2026: keep it (see newTestSink).
+		"WANOTIFY_SINK_RETENTION_DAYS":       "0",
+		"WANOTIFY_SINK_ERROR_RETENTION_DAYS": "0",
+		"WANOTIFY_LOG_LEVEL":                 "error",
 	}
 	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	signals := make(chan os.Signal, 1)
