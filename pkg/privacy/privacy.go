@@ -26,8 +26,19 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/contract"
 )
+
+// HashKeyVar is the environment variable of the HMAC key shared by the
+// sink (content hashes) and notifyctl / the erase API (the erasures
+// audit's hash of a number).
+const HashKeyVar = "WANOTIFY_PRIVACY_HASH_KEY"
+
+// HashKey reads WANOTIFY_PRIVACY_HASH_KEY (a secret).
+func HashKey(e *config.Env) string {
+	return e.Secret(HashKeyVar, "key of the HMACs stored instead of message content and of erased numbers in the erasures audit (empty: content is replaced by a marker, audit hashes are salted only)")
+}
 
 // Markers written in place of content that is not stored.
 const (

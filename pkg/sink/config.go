@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/privacy"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
@@ -98,7 +99,7 @@ func Load(e *config.Env) Config {
 			"days ClickHouse keeps dead_letters and ingest_errors (TTL); 0 keeps them forever"),
 		StoreContentTenants: e.List("WANOTIFY_SINK_STORE_CONTENT_TENANTS", nil,
 			"tenants whose message content (template parameters, text bodies, metadata) is stored in ClickHouse, comma-separated, * for all; one-time codes are never stored"),
-		ContentHashKey: []byte(PrivacyHashKey(e)),
+		ContentHashKey: []byte(privacy.HashKey(e)),
 	}
 	// In the environment 0 means forever, as it always has.
 	if c.RetentionDays < 0 {
@@ -214,10 +215,3 @@ func (c Config) Validate() error {
 
 // tenantName is the tenant pattern of the notification schema.
 var tenantName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-
-// PrivacyHashKey reads WANOTIFY_PRIVACY_HASH_KEY, the key of the HMACs
-// that stand in for content (sink) and for erased numbers (the erasures
-// audit, notifyctl erase). The sink and notifyctl must share it.
-func PrivacyHashKey(e *config.Env) string {
-	return e.Secret("WANOTIFY_PRIVACY_HASH_KEY", "key of the HMACs stored instead of message content and of erased numbers in the erasures audit (empty: content is replaced by a marker, audit hashes are salted only)")
-}
