@@ -81,6 +81,9 @@ database (ingest's read-only user cannot erase).`,
   notifyctl erasures --recipient +447700900123`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if recipient == "" {
+				return &UsageError{errors.New("--recipient is required")}
+			}
 			req := erasure.Request{Recipient: recipient, Tenant: tenant, Reason: reason, Actor: actor, Via: "notifyctl"}
 			if req.Actor == "" {
 				req.Actor = os.Getenv("USER")
@@ -138,7 +141,6 @@ database (ingest's read-only user cannot erase).`,
 	cmd.Flags().StringVar(&reason, "reason", "", "why (a ticket reference), kept in the audit")
 	cmd.Flags().StringVar(&actor, "actor", "", "who asked, kept in the audit (default: $USER)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	_ = cmd.MarkFlagRequired("recipient")
 	return cmd
 }
 
@@ -154,6 +156,9 @@ the one used when erasing). Exit status 3 when there is none.`,
 		Example: `  notifyctl erasures --recipient +447700900123 -o json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if recipient == "" {
+				return &UsageError{errors.New("--recipient is required")}
+			}
 			if _, err := (erasure.Request{Recipient: recipient}).Validate(); err != nil {
 				return &UsageError{fmt.Errorf("--recipient: %w", err)}
 			}
@@ -189,6 +194,5 @@ the one used when erasing). Exit status 3 when there is none.`,
 		},
 	}
 	cmd.Flags().StringVar(&recipient, "recipient", "", "the number, E.164 (required)")
-	_ = cmd.MarkFlagRequired("recipient")
 	return cmd
 }

@@ -108,3 +108,32 @@ func TestConfigureReadsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestEraseAPIConfig(t *testing.T) {
+	load := func(env map[string]string) (EraseAPIConfig, error) {
+		e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+		c := LoadEraseAPI(e, nil)
+		if err := e.Err(); err != nil {
+			return c, err
+		}
+		return c, c.Validate()
+	}
+	if c, err := load(nil); err != nil || c.Addr != "" {
+		t.Errorf("default: %+v %v, want off", c, err)
+	}
+	for env, want := range map[string]string{
+		"WANOTIFY_SINK_ERASE_ADDR=127.0.0.1:9470":                "WANOTIFY_SINK_ERASE_TOKENS",
+		"WANOTIFY_SINK_ERASE_ADDR=nonsense":                      "WANOTIFY_SINK_ERASE_ADDR",
+		"WANOTIFY_SINK_ERASE_TOKENS=dpo:abc":                     "WANOTIFY_SINK_ERASE_TOKENS",
+		"WANOTIFY_SINK_ERASE_TOKENS=" + strings.Repeat("ab", 32): "WANOTIFY_SINK_ERASE_TOKENS",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		if _, err := load(map[string]string{k: v, "WANOTIFY_SINK_ERASE_TOKENS_UNUSED": ""}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error naming %s", env, err, want)
+		}
+	}
+	c, err := load(map[string]string{"WANOTIFY_SINK_ERASE_ADDR": "127.0.0.1:9470", "WANOTIFY_SINK_ERASE_TOKENS": "dpo:" + strings.Repeat("ab", 32)})
+	if err != nil || len(c.Tokens) != 1 || c.Tokens[0].Name != "dpo" {
+		t.Errorf("valid: %+v %v", c, err)
+	}
+}
