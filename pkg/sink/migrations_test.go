@@ -12,9 +12,10 @@ import (
 )
 
 // TestMigrationsApplyOnceAndRetentionFollowsConfig runs the sink's start
-// sequence four times on one database: the migrations apply once and are
+// sequence five times on one database: the migrations apply once and are
 // then skipped, and the retention settings set a finite TTL by default on
-// every table the sink writes, change it, and remove it.
+// every table the sink writes, change it, and remove it; and no table that
+// can hold personal data is left without one.
 func TestMigrationsApplyOnceAndRetentionFollowsConfig(t *testing.T) {
 	srv := testinfra.ClickHouse(t)
 	db := srv.NewDatabase(t)
@@ -80,11 +81,51 @@ func TestMigrationsApplyOnceAndRetentionFollowsConfig(t *testing.T) {
 			}
 		}
 	}
+	// Every table that can hold personal data has a retention: a table a
+	// later migration adds with a recipient, id or raw value column must
+	// join retentionColumns (or be explicitly exempt, like the audit).
+	if _, err := func() (any, error) {
+		s, err := New(Config{}, opts, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := s.prepare(ctx)
+		if err == nil {
+			_ = conn.Close()
+		}
+		return nil, err
+	}(); err != nil {
+		t.Fatal(err)
+	}
+	withTTL := ttls()
+	rows, err := db.Conn.Query(ctx, `SELECT DISTINCT c.table FROM system.columns AS c
+		INNER JOIN system.tables AS t ON t.database = c.database AND t.name = c.table
+		WHERE c.database = ? AND t.engine LIKE '%MergeTree'
+		  AND c.name IN ('recipient', 'notification_id', 'provider_message_id', 'key', 'value', 'payload')`, opts.Auth.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	personal := 0
+	for rows.Next() {
+		var table string
+		if err := rows.Scan(&table); err != nil {
+			t.Fatal(err)
+		}
+		personal++
+		if _, ok := withTTL[table]; !ok && table != "erasures" {
+			t.Errorf("table %s holds personal data but has no retention (add it to retentionColumns)", table)
+		}
+	}
+	rows.Close()
+	if personal < len(retentionColumns) {
+		t.Errorf("found %d tables with personal data, want at least %d", personal, len(retentionColumns))
+	}
+
 	var applied uint64
 	if err := db.Conn.QueryRow(ctx, "SELECT count() FROM "+opts.Auth.Database+".schema_migrations").Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
 	if applied != uint64(len(files)) {
-		t.Errorf("schema_migrations has %d rows after four starts, want %d (one per migration)", applied, len(files))
+		t.Errorf("schema_migrations has %d rows after five starts, want %d (one per migration)", applied, len(files))
 	}
 }
