@@ -24,7 +24,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/contract"
@@ -67,11 +69,13 @@ type Redactor struct {
 	all     bool
 	tenants map[string]bool
 	key     []byte
+	macs    sync.Pool // of HMAC-SHA256 keyed with key
 }
 
 // New returns the redactor of p.
 func New(p Policy) *Redactor {
 	r := &Redactor{tenants: map[string]bool{}, key: append([]byte(nil), p.HashKey...)}
+	r.macs.New = func() any { return hmac.New(sha256.New, r.key) }
 	for _, t := range p.StoreContentTenants {
 		t = strings.TrimSpace(t)
 		if t == "*" {
@@ -101,12 +105,32 @@ var authWords = map[string]bool{
 // is otp, auth, authentication, verification, verify, 2fa, mfa, passcode,
 // totp or code.
 func IsAuthentication(eventType, template string) bool {
-	for _, s := range []string{eventType, template} {
-		for _, w := range strings.FieldsFunc(strings.ToLower(s), func(c rune) bool { return c == '.' || c == '_' || c == '-' }) {
-			if authWords[w] {
+	return hasAuthWord(eventType) || hasAuthWord(template)
+}
+
+// hasAuthWord splits s on . _ - without allocating (it runs for every
+// record the sink stores).
+func hasAuthWord(s string) bool {
+	var buf [16]byte
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '.' && s[i] != '_' && s[i] != '-' {
+			continue
+		}
+		if w := s[start:i]; len(w) > 0 && len(w) <= len(buf) {
+			b := buf[:len(w)]
+			for j := 0; j < len(w); j++ {
+				c := w[j]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				b[j] = c
+			}
+			if authWords[string(b)] {
 				return true
 			}
 		}
+		start = i + 1
 	}
 	return false
 }
@@ -119,7 +143,9 @@ func (r *Redactor) hidden(tenant, v string, code bool) string {
 	if len(r.key) == 0 {
 		return Redacted
 	}
-	m := hmac.New(sha256.New, r.key)
+	m := r.macs.Get().(hash.Hash)
+	defer r.macs.Put(m)
+	m.Reset()
 	m.Write([]byte(tenant))
 	m.Write([]byte{0})
 	m.Write([]byte(v))
@@ -149,6 +175,15 @@ func (r *Redactor) Notification(raw []byte, n *contract.Notification) []byte {
 		return raw
 	}
 	stored := r.StoresContent(n.Tenant)
+	if b, ok := r.rewrite(raw, n, code, stored); ok {
+		return b
+	}
+	return r.reencode(n, code, stored)
+}
+
+// reencode is Notification by encoding a redacted copy of n: for
+// documents rewrite cannot follow.
+func (r *Redactor) reencode(n *contract.Notification, code, stored bool) []byte {
 	c := *n
 	if n.Template != nil && len(n.Template.Parameters) > 0 {
 		t := *n.Template

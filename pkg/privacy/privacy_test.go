@@ -146,3 +146,83 @@ func TestValueOfUndecodableRecords(t *testing.T) {
 		t.Errorf("opted-in tenant's value changed: %s", got)
 	}
 }
+
+// TestRewriteAgreesWithReencoding: the single-pass rewrite of a raw
+// document stores the same notification as re-encoding a redacted copy,
+// for documents with escapes, unicode, metadata and text, under every
+// policy; and a document it cannot follow (an escaped key) falls back to
+// re-encoding, still without content.
+func TestRewriteAgreesWithReencoding(t *testing.T) {
+	policies := []Policy{{}, {HashKey: []byte("k")}, {StoreContentTenants: []string{"acme"}}, {StoreContentTenants: []string{"acme"}, HashKey: []byte("k")}}
+	var docs []*contract.Notification
+	for _, c := range []struct{ eventType, template string }{{"otp", "otp_code"}, {"invoice.reminder", "invoice_due"}} {
+		for _, params := range [][]string{nil, {}, {"a"}, {`quo"te`, "back\\slash", "naïve ✓", "<tag>&", "line\nbreak", ""}} {
+			n := notification("acme", c.eventType, c.template, params...)
+			n.Metadata = map[string]string{"k\"1": "v\u2028x", "order": "A-1"}
+			docs = append(docs, n)
+			m := notification("globex", c.eventType, c.template, params...)
+			m.Metadata = nil
+			docs = append(docs, m)
+		}
+		txt := notification("acme", c.eventType, "", "")
+		txt.Template, txt.Text = nil, &contract.Text{Body: "hello \"there\" \\ é", PreviewURL: true}
+		docs = append(docs, txt)
+	}
+	for pi, p := range policies {
+		r := New(p)
+		for di, n := range docs {
+			raw := encode(t, n)
+			var template string
+			if n.Template != nil {
+				template = n.Template.Name
+			}
+			code := IsAuthentication(n.EventType, template)
+			if !r.needed(n, code) {
+				continue
+			}
+			got, ok := r.rewrite(raw, n, code, r.StoresContent(n.Tenant))
+			if !ok {
+				t.Errorf("policy %d doc %d: rewrite could not follow %s", pi, di, raw)
+				continue
+			}
+			want := r.reencode(n, code, r.StoresContent(n.Tenant))
+			g, w := stored(t, got), stored(t, want)
+			gj, _ := json.Marshal(g)
+			wj, _ := json.Marshal(w)
+			if string(gj) != string(wj) {
+				t.Errorf("policy %d doc %d:\n rewrite  %s\n reencode %s", pi, di, got, want)
+			}
+		}
+	}
+	// Fields this package does not know survive the rewrite.
+	r := New(Policy{})
+	n := notification("acme", "invoice.reminder", "invoice_due", "Jane")
+	raw := []byte(strings.Replace(string(encode(t, n)), `"tenant"`, `"future_field":{"a":[1,"x"]},"tenant"`, 1))
+	got, ok := r.rewrite(raw, n, false, false)
+	if !ok || !strings.Contains(string(got), `"future_field":{"a":[1,"x"]}`) || strings.Contains(string(got), "Jane") {
+		t.Errorf("rewrite with an unknown field: %v %s", ok, got)
+	}
+	// An escaped key: rewrite gives up, Notification still hides the content.
+	esc := []byte(strings.Replace(string(encode(t, n)), `"template"`, `"\u0074emplate"`, 1))
+	if _, ok := r.rewrite(esc, n, false, false); ok {
+		t.Error("rewrite followed an escaped key it cannot match")
+	}
+	if out := r.Notification(esc, n); strings.Contains(string(out), "Jane") {
+		t.Errorf("fallback kept content: %s", out)
+	}
+}
+
+func TestIsAuthentication(t *testing.T) {
+	for _, c := range []struct {
+		eventType, template string
+		want                bool
+	}{
+		{"otp", "", true}, {"user.OTP", "", true}, {"signup", "verify_phone", true}, {"x", "login-2fa", true},
+		{"invoice.reminder", "invoice_due", false}, {"", "", false}, {"otpish", "authority", false},
+		{"a.very-long-word-beyond-sixteen-bytes", "x", false}, {"notifications..", "_", false},
+	} {
+		if got := IsAuthentication(c.eventType, c.template); got != c.want {
+			t.Errorf("IsAuthentication(%q, %q) = %v, want %v", c.eventType, c.template, got, c.want)
+		}
+	}
+}
