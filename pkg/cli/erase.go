@@ -51,7 +51,7 @@ func (a *App) Eraser(cmd *cobra.Command) (*erasure.Eraser, func(), error) {
 func newEraseCmd(app *App) *cobra.Command {
 	var (
 		recipient, tenant, reason, actor string
-		yes                              bool
+		yes, dryRun                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "erase --recipient <E.164>",
@@ -73,7 +73,8 @@ Kafka is not touched: its topics keep records until their retention ends
 again once the longest retention (the DLQ, 30 days) has passed, in case a
 record was consumed again meanwhile.
 
-erase asks for confirmation: type "yes". --yes skips the question.
+erase asks for confirmation: type "yes". --yes skips the question;
+--dry-run only counts the rows that would go.
 The ClickHouse user needs the ALTER DELETE and INSERT grants on the
 database (ingest's read-only user cannot erase).`,
 		Example: `  notifyctl erase --recipient +447700900123 --reason "DSR-2291"
@@ -84,7 +85,7 @@ database (ingest's read-only user cannot erase).`,
 			if recipient == "" {
 				return &UsageError{errors.New("--recipient is required")}
 			}
-			req := erasure.Request{Recipient: recipient, Tenant: tenant, Reason: reason, Actor: actor, Via: "notifyctl"}
+			req := erasure.Request{Recipient: recipient, Tenant: tenant, Reason: reason, Actor: actor, Via: "notifyctl", DryRun: dryRun}
 			if req.Actor == "" {
 				req.Actor = os.Getenv("USER")
 			}
@@ -99,7 +100,7 @@ database (ingest's read-only user cannot erase).`,
 				return err
 			}
 			defer closeFn()
-			if !yes {
+			if !yes && !dryRun {
 				scope := "every tenant"
 				if tenant != "" {
 					scope = "tenant " + tenant
@@ -121,17 +122,16 @@ database (ingest's read-only user cannot erase).`,
 				return schemaHint(fmt.Errorf("%w (nothing was recorded; erase may be run again)", err))
 			}
 			return app.Print(res, func(w *tabwriter.Writer) {
+				if res.DryRun {
+					fmt.Fprintf(w, "dry run: %d notifications of %s would be erased; nothing deleted\n", res.Notifications, phone.Mask(recipient))
+					fmt.Fprintln(w, "TABLE\tROWS")
+					printRows(w, res.RowsDeleted)
+					return
+				}
 				fmt.Fprintf(w, "erasure %s: %d notifications of %s erased in %s\n", res.ErasureID, res.Notifications,
 					phone.Mask(recipient), res.FinishedAt.Sub(res.RequestedAt).Round(time.Millisecond))
 				fmt.Fprintln(w, "TABLE\tROWS DELETED")
-				tables := make([]string, 0, len(res.RowsDeleted))
-				for t := range res.RowsDeleted {
-					tables = append(tables, t)
-				}
-				sort.Strings(tables)
-				for _, t := range tables {
-					fmt.Fprintf(w, "%s\t%d\n", t, res.RowsDeleted[t])
-				}
+				printRows(w, res.RowsDeleted)
 				fmt.Fprintf(w, "recorded in %s (recipient hash %s…)\n", erasure.Table, res.RecipientHash[:16])
 			})
 		},
@@ -141,7 +141,19 @@ database (ingest's read-only user cannot erase).`,
 	cmd.Flags().StringVar(&reason, "reason", "", "why (a ticket reference), kept in the audit")
 	cmd.Flags().StringVar(&actor, "actor", "", "who asked, kept in the audit (default: $USER)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count the rows that would be erased; erase and record nothing")
 	return cmd
+}
+
+func printRows(w *tabwriter.Writer, rows map[string]uint64) {
+	tables := make([]string, 0, len(rows))
+	for t := range rows {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	for _, t := range tables {
+		fmt.Fprintf(w, "%s\t%d\n", t, rows[t])
+	}
 }
 
 func newErasuresCmd(app *App) *cobra.Command {

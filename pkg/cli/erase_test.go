@@ -42,6 +42,18 @@ func TestEraseCommand(t *testing.T) {
 	if got := erasuretest.Mentions(t, db, person.Recipient); got["notification_events"] != before["notification_events"] {
 		t.Fatalf("a refused erase removed rows: %v", got)
 	}
+	var plan struct {
+		DryRun        bool              `json:"dry_run"`
+		Notifications int               `json:"notifications"`
+		RowsDeleted   map[string]uint64 `json:"rows_deleted"`
+	}
+	runJSON(t, cli.ExitOK, &plan, "erase", "--recipient", person.Recipient, "--dry-run")
+	if !plan.DryRun || plan.Notifications != 2 || plan.RowsDeleted["notification_events"] == 0 {
+		t.Errorf("dry run: %+v", plan)
+	}
+	if got := erasuretest.Mentions(t, db, person.Recipient); got["notification_events"] != before["notification_events"] {
+		t.Fatalf("a dry run removed rows: %v", got)
+	}
 	if r := run(t, "", "erasures", "--recipient", person.Recipient); r.code != cli.ExitNotFound {
 		t.Errorf("erasures before any: %s", r)
 	}

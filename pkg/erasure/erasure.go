@@ -78,12 +78,17 @@ type Request struct {
 	Tenant string
 	// Actor is who asked; Via how (notifyctl, api); Reason why (a ticket).
 	Actor, Via, Reason string
+	// DryRun counts what would be deleted and deletes and records
+	// nothing.
+	DryRun bool
 }
 
-// Result is what an erasure did.
+// Result is what an erasure did (or, for a dry run, would do: RowsDeleted
+// are the rows it would delete).
 type Result struct {
-	ErasureID     string            `json:"erasure_id"`
-	RecipientHash string            `json:"recipient_hash"`
+	ErasureID     string            `json:"erasure_id,omitempty"`
+	RecipientHash string            `json:"recipient_hash,omitempty"`
+	DryRun        bool              `json:"dry_run,omitempty"`
 	Tenant        string            `json:"tenant,omitempty"`
 	Notifications int               `json:"notifications"`
 	RowsDeleted   map[string]uint64 `json:"rows_deleted"`
@@ -314,7 +319,7 @@ func (e *Eraser) Erase(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{ErasureID: uuid.NewString(), Tenant: r.Tenant, RowsDeleted: map[string]uint64{}, RequestedAt: time.Now().UTC()}
+	res := &Result{Tenant: r.Tenant, RowsDeleted: map[string]uint64{}, RequestedAt: time.Now().UTC()}
 	ts, err := e.tables(ctx)
 	if err != nil {
 		return nil, err
@@ -339,12 +344,21 @@ func (e *Eraser) Erase(ctx context.Context, r Request) (*Result, error) {
 			if n == 0 {
 				continue
 			}
+			res.RowsDeleted[t.name] += n
+			if r.DryRun {
+				continue
+			}
 			if err := e.conn.Exec(mctx, fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s", e.quote(t.name), c.where), c.args...); err != nil {
 				return nil, fmt.Errorf("erasure: delete from %s: %w", t.name, err)
 			}
-			res.RowsDeleted[t.name] += n
 		}
 	}
+	if r.DryRun {
+		res.DryRun = true
+		res.FinishedAt = time.Now().UTC()
+		return res, nil
+	}
+	res.ErasureID = uuid.NewString()
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return nil, fmt.Errorf("erasure: salt: %w", err)

@@ -226,3 +226,5 @@ func TestIsAuthentication(t *testing.T) {
 		}
 	}
 }
+
+func contractDecode(b []byte) (*contract.Notification, error) { return contract.DecodeNotification(b) }
