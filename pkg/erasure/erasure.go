@@ -13,7 +13,8 @@
 //     person's notifications (status events without a recipient, the
 //     provider id map);
 //   - a value or payload column whose text contains the number, with or
-//     without its "+" (raw records kept for inspection).
+//     without its "+" and not inside a longer number (raw records kept
+//     for inspection).
 //
 // The tables are found in system.tables and system.columns, not listed
 // here, so a table added by a later migration is covered as long as it
@@ -267,8 +268,8 @@ func predicates(t table, num, tenant string, nids, pmids []string) []clause {
 	}
 	for _, c := range []string{"value", "payload"} {
 		if t.has(c) {
-			byNumber = append(byNumber, fmt.Sprintf("position(%s, ?) > 0", c), fmt.Sprintf("position(%s, ?) > 0", c))
-			args = append(args, num, strings.TrimPrefix(num, "+"))
+			byNumber = append(byNumber, fmt.Sprintf("match(%s, ?)", c))
+			args = append(args, NumberPattern(num))
 		}
 	}
 	numClause := clause{}
@@ -432,4 +433,12 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// NumberPattern is the RE2 pattern that finds num in free text: with or
+// without its "+", and not as part of a longer run of digits (so erasing
+// +447700900123 leaves +4477009001234 alone). num is E.164: only digits
+// after the "+", nothing to escape.
+func NumberPattern(num string) string {
+	return `(^|[^0-9])\+?` + strings.TrimPrefix(num, "+") + `([^0-9]|$)`
 }

@@ -26,7 +26,9 @@ func TestMain(m *testing.M) {
 var (
 	target      = erasuretest.Person{Recipient: "+447700900123", Tenant: "acme", Tag: "t"}
 	targetOther = erasuretest.Person{Recipient: "+447700900123", Tenant: "globex", Tag: "g"}
-	bystander   = erasuretest.Person{Recipient: "+447700900456", Tenant: "acme", Tag: "b"}
+	// The bystander's number starts with the target's: an erasure must
+	// not take it for the target's.
+	bystander = erasuretest.Person{Recipient: "+4477009001234", Tenant: "acme", Tag: "b"}
 )
 
 // personalTables are the tables that hold rows naming a recipient's

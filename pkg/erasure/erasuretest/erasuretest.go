@@ -17,6 +17,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/erasure"
 	"github.com/wanotify/wanotify/pkg/sink"
 	"github.com/wanotify/wanotify/pkg/testinfra"
 	"github.com/wanotify/wanotify/pkg/topics"
@@ -159,7 +160,7 @@ func lagOf(ctx context.Context, adm *kadm.Client, group string) (int64, error) {
 
 // Mentions counts, in every table and view of the database (found in
 // system.tables, so none can be forgotten), the rows whose text mentions
-// num, with or without its "+". Aggregate states are included in their
+// num, with or without its "+" (erasure.NumberPattern). Aggregate states are included in their
 // serialized form, so a number kept inside an aggregate is found too.
 func Mentions(t testing.TB, db *testinfra.ClickHouseDB, num string) map[string]uint64 {
 	t.Helper()
@@ -184,8 +185,8 @@ func Mentions(t testing.TB, db *testinfra.ClickHouseDB, num string) map[string]u
 	out := map[string]uint64{}
 	for _, n := range names {
 		var c uint64
-		q := fmt.Sprintf("SELECT count() FROM `%s` WHERE position(formatRow('TabSeparated', *), ?) > 0 OR position(formatRow('TabSeparated', *), ?) > 0", n)
-		if err := db.Conn.QueryRow(ctx, q, num, strings.TrimPrefix(num, "+")).Scan(&c); err != nil {
+		q := fmt.Sprintf("SELECT count() FROM `%s` WHERE match(formatRow('TabSeparated', *), ?)", n)
+		if err := db.Conn.QueryRow(ctx, q, erasure.NumberPattern(num)).Scan(&c); err != nil {
 			t.Fatalf("%s: %v", n, err)
 		}
 		out[n] = c
