@@ -110,7 +110,19 @@ func New(conn driver.Conn, database string, key []byte) *Eraser {
 	return &Eraser{conn: conn, db: database, key: append([]byte(nil), key...)}
 }
 
-// Validate checks r and returns the number in E.164.
+// FieldError is a bad field of a Request; it matches ErrInvalid.
+type FieldError struct {
+	Field  string // recipient, tenant, reason or actor
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "erasure: invalid request: " + e.Field + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Validate checks r and returns the number in E.164. The error joins a
+// *FieldError per bad field.
 func (r Request) Validate() (string, error) {
 	var errs []error
 	num := strings.TrimSpace(r.Recipient)
@@ -118,13 +130,16 @@ func (r Request) Validate() (string, error) {
 		num = n
 	}
 	if !e164.MatchString(num) {
-		errs = append(errs, fmt.Errorf("%w: recipient: %s is not an E.164 number (+ and 7 to 15 digits)", ErrInvalid, phone.Mask(r.Recipient)))
+		errs = append(errs, &FieldError{"recipient", phone.Mask(r.Recipient) + " is not an E.164 number (+ and 7 to 15 digits)"})
 	}
 	if r.Tenant != "" && !tenantName.MatchString(r.Tenant) {
-		errs = append(errs, fmt.Errorf("%w: tenant: %q is not a tenant name", ErrInvalid, r.Tenant))
+		errs = append(errs, &FieldError{"tenant", fmt.Sprintf("%q is not a tenant name", r.Tenant)})
 	}
-	if len(r.Reason) > 1024 || len(r.Actor) > 256 {
-		errs = append(errs, fmt.Errorf("%w: reason (1024 bytes) or actor (256 bytes) too long", ErrInvalid))
+	if len(r.Reason) > 1024 {
+		errs = append(errs, &FieldError{"reason", "longer than 1024 bytes"})
+	}
+	if len(r.Actor) > 256 {
+		errs = append(errs, &FieldError{"actor", "longer than 256 bytes"})
 	}
 	return num, errors.Join(errs...)
 }

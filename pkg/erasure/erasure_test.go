@@ -228,6 +228,10 @@ func TestEraseAPI(t *testing.T) {
 		!strings.Contains(fmt.Sprint(p["errors"]), "/tenant") {
 		t.Errorf("bad tenant: %d %v, want 400 naming /tenant", code, p)
 	}
+	if code, p := post("/v1/erasures", token, `{"recipient":"12","tenant":"Bad"}`); code != http.StatusBadRequest ||
+		!strings.Contains(fmt.Sprint(p["errors"]), "/tenant") || !strings.Contains(fmt.Sprint(p["errors"]), "/recipient") {
+		t.Errorf("two bad fields: %d %v, want 400 naming both", code, p)
+	}
 	if code, _ := post("/v1/erasures", token, `{"recipient":"`+target.Recipient+`","extra":1}`); code != http.StatusBadRequest {
 		t.Errorf("unknown field: %d, want 400", code)
 	}

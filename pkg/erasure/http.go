@@ -1,6 +1,7 @@
 package erasure
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -133,7 +134,7 @@ func (h *handler) read(w http.ResponseWriter, r *http.Request) (string, body, bo
 			Detail: fmt.Sprintf("at most %d bytes", maxBody)})
 		return "", b, false
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
 		badRequest(w, "", "body must be a JSON object with recipient, and optionally tenant and reason: "+err.Error())
@@ -147,15 +148,25 @@ func badRequest(w http.ResponseWriter, field, reason string) {
 		Errors: []contract.FieldError{{Field: field, Reason: reason}}})
 }
 
-// fieldOf names the field an ErrInvalid error is about.
-func fieldOf(err error) string {
-	msg := err.Error()
-	for _, f := range []string{"recipient", "tenant", "reason"} {
-		if strings.Contains(msg, ": "+f+":") || strings.Contains(msg, "invalid request: "+f) {
-			return "/" + f
+// invalid answers 400 naming every bad field of err.
+func invalid(w http.ResponseWriter, err error) {
+	var fields []contract.FieldError
+	var collect func(error)
+	collect = func(err error) {
+		var fe *FieldError
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				collect(e)
+			}
+		} else if errors.As(err, &fe) {
+			fields = append(fields, contract.FieldError{Field: "/" + fe.Field, Reason: fe.Reason})
 		}
 	}
-	return ""
+	collect(err)
+	if len(fields) == 0 {
+		fields = []contract.FieldError{{Reason: err.Error()}}
+	}
+	problem.Write(w, &problem.Problem{Type: problem.TypeBase + "invalid-request", Title: "Invalid request", Status: http.StatusBadRequest, Errors: fields})
 }
 
 func (h *handler) erase(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +176,7 @@ func (h *handler) erase(w http.ResponseWriter, r *http.Request) {
 	}
 	req := Request{Recipient: b.Recipient, Tenant: b.Tenant, Reason: b.Reason, Actor: actor, Via: "api"}
 	if _, err := req.Validate(); err != nil {
-		badRequest(w, fieldOf(err), err.Error())
+		invalid(w, err)
 		return
 	}
 	res, err := h.e.Erase(r.Context(), req)
@@ -187,7 +198,7 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request) {
 	}
 	as, err := h.e.Find(r.Context(), b.Recipient)
 	if errors.Is(err, ErrInvalid) {
-		badRequest(w, fieldOf(err), err.Error())
+		invalid(w, err)
 		return
 	}
 	if err != nil {
