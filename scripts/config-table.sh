@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bin="${1:-bin}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-for s in ingest dispatcher webhook sink notifyctl broker; do
+for s in ingest dispatcher webhook sink notifyctl broker traces; do
   [ -x "$bin/$s" ] || { echo "missing $bin/$s (run make build)" >&2; exit 1; }
   "$bin/$s" --help-markdown | sed "s|^|$s\t|" >>"$tmp/rows"
 done

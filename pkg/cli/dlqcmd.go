@@ -93,29 +93,32 @@ func (ff *filterFlags) filter(now time.Time) (dlq.Filter, error) {
 
 // recordView is how a DLQ record is shown in lists.
 type recordView struct {
-	ID             string      `json:"id"`
-	Topic          string      `json:"topic"`
-	Partition      int32       `json:"partition"`
-	Offset         int64       `json:"offset"`
-	LandedAt       time.Time   `json:"landed_at"`
-	FailedAt       *time.Time  `json:"failed_at,omitempty"`
-	FirstFailedAt  *time.Time  `json:"first_failed_at,omitempty"`
-	NotificationID string      `json:"notification_id,omitempty"`
-	Tenant         string      `json:"tenant,omitempty"`
-	EventType      string      `json:"event_type,omitempty"`
-	Recipient      string      `json:"recipient_masked,omitempty"`
-	Reason         string      `json:"reason,omitempty"`
-	ErrorCode      string      `json:"error_code,omitempty"`
-	ErrorMessage   string      `json:"error_message,omitempty"`
-	Retryable      *bool       `json:"retryable,omitempty"`
-	Class          string      `json:"class,omitempty"`
-	Attempt        int         `json:"attempt"`
-	ReplayCount    int         `json:"replay_count"`
-	Replayable     string      `json:"replayable"`
-	HeaderError    string      `json:"header_error,omitempty"`
-	Replays        []dlq.Mark  `json:"replays,omitempty"`
-	OriginTopic    string      `json:"origin_topic,omitempty"`
-	Origin         *originView `json:"origin,omitempty"`
+	ID             string     `json:"id"`
+	Topic          string     `json:"topic"`
+	Partition      int32      `json:"partition"`
+	Offset         int64      `json:"offset"`
+	LandedAt       time.Time  `json:"landed_at"`
+	FailedAt       *time.Time `json:"failed_at,omitempty"`
+	FirstFailedAt  *time.Time `json:"first_failed_at,omitempty"`
+	NotificationID string     `json:"notification_id,omitempty"`
+	Tenant         string     `json:"tenant,omitempty"`
+	EventType      string     `json:"event_type,omitempty"`
+	Recipient      string     `json:"recipient_masked,omitempty"`
+	Reason         string     `json:"reason,omitempty"`
+	ErrorCode      string     `json:"error_code,omitempty"`
+	ErrorMessage   string     `json:"error_message,omitempty"`
+	Retryable      *bool      `json:"retryable,omitempty"`
+	Class          string     `json:"class,omitempty"`
+	Attempt        int        `json:"attempt"`
+	ReplayCount    int        `json:"replay_count"`
+	Replayable     string     `json:"replayable"`
+	// ReplayLookup tells whether notifications.requested was read for
+	// replays of this record (ReplayCount and Replayable count them).
+	ReplayLookup *bool       `json:"replay_lookup,omitempty"`
+	HeaderError  string      `json:"header_error,omitempty"`
+	Replays      []dlq.Mark  `json:"replays,omitempty"`
+	OriginTopic  string      `json:"origin_topic,omitempty"`
+	Origin       *originView `json:"origin,omitempty"`
 }
 
 type originView struct {
@@ -164,6 +167,7 @@ func newDLQListCmd(app *App) *cobra.Command {
 		ff          filterFlags
 		limit, page int
 		withReplays bool
+		noLookup    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -174,12 +178,19 @@ Filters combine with AND; a filter given several values matches any of them.
 
 Columns: ID (partition/offset), when it landed, tenant, event type,
 notification id, DLQ reason, last error code, attempts made, how many replays
-its lineage went through, and whether it can be replayed as it is.`,
+its lineage went through (earlier ones, counted in the record's headers, and
+the replays of this record found on notifications.requested), whether "dlq
+replay" would replay it now (yes; with --again once already replayed; with
+--force for a permanent error or a poison record), and where its replays went.
+
+Finding replays reads notifications.requested from the time the oldest listed
+record landed on the DLQ (only their partitions); --no-replay-lookup skips that
+and shows only what the records' own headers say (REPLAYS then ends in "?").`,
 		Example: `  notifyctl dlq list
   notifyctl dlq list --since 2h --tenant acme --error-code meta_131047
   notifyctl dlq list --reason poison -o json
   notifyctl dlq list --since 2026-11-28T00:00:00Z --until 2026-11-29 --limit 100 --page 2
-  notifyctl dlq list --with-replays        # also look up earlier replays on notifications.requested`,
+  notifyctl dlq list --no-replay-lookup    # faster on a huge notifications.requested; REPLAYS from headers only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := ff.filter(time.Now())
@@ -205,16 +216,19 @@ its lineage went through, and whether it can be replayed as it is.`,
 			lo := min((page-1)*limit, total)
 			hi := min(lo+limit, total)
 			recs = recs[lo:hi]
-			var marks map[dlq.Ref][]dlq.Mark
-			if withReplays {
-				if marks, err = st.Replays(ctx, recs); err != nil {
+			var plan *dlq.Plan
+			if !noLookup {
+				// What `dlq replay` with the same selection would decide.
+				if plan, err = st.PlanReplay(ctx, recs, dlq.ReplayOptions{}); err != nil {
 					return err
 				}
 			}
 			views := make([]recordView, 0, len(recs))
-			for _, r := range recs {
+			for i, r := range recs {
 				v := viewOf(st.DLQ, r)
-				v.Replays = marks[r.Ref]
+				if plan != nil {
+					withReplayTruth(&v, plan.Items[i])
+				}
 				views = append(views, v)
 			}
 			out := map[string]any{"total": total, "page": page, "pages": pages, "limit": limit, "records": views}
@@ -227,15 +241,19 @@ its lineage went through, and whether it can be replayed as it is.`,
 					return
 				}
 				hdr := "ID\tLANDED (UTC)\tTENANT\tEVENT TYPE\tNOTIFICATION\tREASON\tERROR\tATTEMPTS\tREPLAYS\tREPLAYABLE"
-				if withReplays {
+				if !noLookup {
 					hdr += "\tREPLAYED TO"
 				}
 				fmt.Fprintln(w, hdr)
 				for _, v := range views {
-					line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s", v.ID, v.LandedAt.Format("2006-01-02 15:04:05"),
+					count := strconv.Itoa(v.ReplayCount)
+					if noLookup {
+						count += "?"
+					}
+					line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", v.ID, v.LandedAt.Format("2006-01-02 15:04:05"),
 						dash(v.Tenant), dash(v.EventType), dash(v.NotificationID), dash(v.Reason), dash(v.ErrorCode),
-						v.Attempt, v.ReplayCount, v.Replayable)
-					if withReplays {
+						v.Attempt, count, v.Replayable)
+					if !noLookup {
 						var to []string
 						for _, m := range v.Replays {
 							to = append(to, fmt.Sprintf("%d/%d", m.Partition, m.Offset))
@@ -255,7 +273,11 @@ its lineage went through, and whether it can be replayed as it is.`,
 	ff.add(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 50, "records per page")
 	cmd.Flags().IntVar(&page, "page", 1, "page to show (1 is the oldest)")
-	cmd.Flags().BoolVar(&withReplays, "with-replays", false, "also show earlier replays of each record (reads notifications.requested)")
+	cmd.Flags().BoolVar(&noLookup, "no-replay-lookup", false, "do not read notifications.requested for replays: REPLAYS shows only what the records' headers say")
+	// Replays are looked up by default now; the old switch is still
+	// accepted (hidden, and silent: scripts parse -o json from stdout).
+	cmd.Flags().BoolVar(&withReplays, "with-replays", true, "look up replays (the default)")
+	_ = cmd.Flags().MarkHidden("with-replays")
 	return cmd
 }
 
@@ -336,6 +358,11 @@ recorded in ClickHouse, use "notifyctl status <id>".`,
 			}
 			cur := recs[len(recs)-1]
 			shown := showRecord(st.DLQ, cur)
+			plan, err := st.PlanReplay(ctx, []*dlq.Record{cur}, dlq.ReplayOptions{})
+			if err != nil {
+				return err
+			}
+			withReplayTruth(&shown.recordView, plan.Items[0])
 			var others []string
 			for _, r := range recs[:len(recs)-1] {
 				others = append(others, r.Ref.String())

@@ -84,6 +84,7 @@ docs/operator.md walks through finding, inspecting and replaying a failure.`,
 		Example: `  notifyctl topics apply
   notifyctl send --recipient +447700900123 --template otp_code --param 482913
   notifyctl status 5b0c8f0e-8a43-5d1e-9a57-0b2c0a6c2d11
+  notifyctl trace 5b0c8f0e-8a43-5d1e-9a57-0b2c0a6c2d11
   notifyctl dlq list --since 2h
   notifyctl dlq replay --tenant acme --error-code http_503 --dry-run
   notifyctl stats --since 24h -o json

@@ -81,8 +81,12 @@ type stack struct {
 }
 
 // startStack starts everything and stops it at cleanup, in reverse order.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, opts ...stackOption) *stack {
 	t.Helper()
+	var o stackOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	// ClickHouse first: without it the test skips (fails in CI) before
 	// anything else is started.
 	db := testinfra.ClickHouseDatabase(t)
@@ -92,6 +96,7 @@ func startStack(t *testing.T) *stack {
 	prevTP, prevMP, prevProp := otel.GetTracerProvider(), otel.GetMeterProvider(), otel.GetTextMapPropagator()
 	tel, err := telemetry.Setup(context.Background(), telemetry.Config{
 		ServiceName: "wanotify-e2e", SampleRatio: 1, LogLevel: "debug", SpanExporter: s.spans,
+		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true,
 	}, s.logs)
 	if err != nil {
 		t.Fatal(err)
@@ -247,10 +252,10 @@ func (s *stack) publish(t *testing.T, traceparent, body string) string {
 		t.Fatalf("POST /v1/notifications: %d %s", resp.StatusCode, b)
 	}
 	var out ingest.Accepted
-	if err := json.Unmarshal(b, &out); err != nil || out.ID == "" {
+	if err := json.Unmarshal(b, &out); err != nil || out.NotificationID == "" {
 		t.Fatalf("POST /v1/notifications answer %s: %v", b, err)
 	}
-	return out.ID
+	return out.NotificationID
 }
 
 // waitStatus waits until communication_logs shows notification id in one

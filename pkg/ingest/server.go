@@ -275,8 +275,12 @@ func (s *Server) record(tenant string, r *sdk.Request, fields []contract.FieldEr
 	return nil, nil, &contract.ValidationError{Schema: sdk.RequestSchema, Fields: fields}
 }
 
-// Accepted is the answer to an accepted notification.
+// Accepted is the answer to an accepted notification. NotificationID is
+// the name GET /v1/notifications/{id} and every topic use; ID carries the
+// same value under the name of the first API version, kept so existing
+// callers keep working (deprecated in the OpenAPI document).
 type Accepted struct {
+	NotificationID string `json:"notification_id"`
 	ID             string `json:"id"`
 	IdempotencyKey string `json:"idempotency_key"`
 }
@@ -307,7 +311,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) int {
 	}
 	s.m.accepted.Add(ctx, 1)
 	w.Header().Set("Location", "/v1/notifications/"+n.ID)
-	return writeJSON(w, http.StatusAccepted, Accepted{ID: n.ID, IdempotencyKey: n.IdempotencyKey})
+	return writeJSON(w, http.StatusAccepted, Accepted{NotificationID: n.ID, ID: n.ID, IdempotencyKey: n.IdempotencyKey})
 }
 
 // refuse answers a request that could not be turned into a record.
@@ -350,14 +354,17 @@ func (s *Server) produce(ctx context.Context, recs []*kgo.Record) []error {
 	return errs
 }
 
-// BatchResult is the outcome of one item of a batch: Status 202 with ID,
-// 400 with the Error naming the item's fields, or 503 when Kafka did not
-// take it (ID is given then too: a retry with the same key gets it again).
+// BatchResult is the outcome of one item of a batch: Status 202 with
+// NotificationID, 400 with the Error naming the item's fields, or 503 when
+// Kafka did not take it (NotificationID is given then too: a retry with
+// the same key gets it again). ID repeats NotificationID under the first
+// API version's name (deprecated).
 type BatchResult struct {
-	Index  int      `json:"index"`
-	Status int      `json:"status"`
-	ID     string   `json:"id,omitempty"`
-	Error  *Problem `json:"error,omitempty"`
+	Index          int      `json:"index"`
+	Status         int      `json:"status"`
+	NotificationID string   `json:"notification_id,omitempty"`
+	ID             string   `json:"id,omitempty"`
+	Error          *Problem `json:"error,omitempty"`
 }
 
 // BatchResponse is the answer to a batch.
@@ -410,7 +417,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 			invalidN++
 			continue
 		}
-		resp.Results[i].Status, resp.Results[i].ID = http.StatusAccepted, n.ID
+		resp.Results[i].Status, resp.Results[i].NotificationID, resp.Results[i].ID = http.StatusAccepted, n.ID, n.ID
 		recs = append(recs, rec)
 		idx = append(idx, i)
 	}

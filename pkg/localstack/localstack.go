@@ -2,7 +2,9 @@
 // `make run`: the local broker, the ClickHouse server, topic creation, the
 // provider simulator and every wanotify service, each as its own process,
 // with one log stream prefixed by component, readiness printed with the
-// addresses, and a clean stop of everything, in reverse order, on Ctrl-C.
+// addresses, a component that exits restarted with back-off (as an
+// orchestrator would; the others keep running), and a clean stop of
+// everything, in reverse order, only on Ctrl-C.
 package localstack
 
 import (
@@ -38,6 +40,12 @@ type Component struct {
 	// Setsid detaches the process from the terminal's process group, so
 	// Ctrl-C reaches only the supervisor, which stops it in order.
 	Address string // shown in the readiness summary
+	// NoRestart: when the process exits on its own the stack stops,
+	// instead of restarting it.
+	NoRestart bool
+	// RestartNote is logged when the component is restarted: what a
+	// restart costs (for example state it kept in memory).
+	RestartNote string
 }
 
 // Stack is an ordered set of components.
@@ -46,25 +54,31 @@ type Stack struct {
 	Components []Component
 	Out        io.Writer
 	StopGrace  time.Duration
+	// Restart spaces the restarts of components that exit.
+	Restart Backoff
 
-	mu      sync.Mutex
-	running []*proc
-	started []Component
-	outMu   sync.Mutex
+	mu       sync.Mutex
+	stopping bool
+	running  []*proc
+	started  []Component
+	outMu    sync.Mutex
 }
 
 type proc struct {
-	c    Component
-	cmd  *exec.Cmd
-	done chan error
+	c       Component
+	cmd     *exec.Cmd
+	done    chan error
+	started time.Time
 }
 
-// ErrComponentDied is returned when a long-running component exits on its
-// own.
+// ErrComponentDied is returned when a long-running component marked
+// NoRestart exits on its own.
 var ErrComponentDied = errors.New("component exited")
 
 // Run starts every component in order and supervises them until ctx is
-// cancelled or one of them dies; then it stops the rest in reverse order.
+// cancelled, restarting any that exits (see supervise); then it stops them
+// in reverse order. It returns early with an error when a component fails
+// to start or to become ready, or a NoRestart component exits.
 func (s *Stack) Run(ctx context.Context) error {
 	if s.Out == nil {
 		s.Out = os.Stdout
@@ -74,6 +88,10 @@ func (s *Stack) Run(ctx context.Context) error {
 	}
 	died := make(chan string, len(s.Components))
 	defer s.stopAll()
+	// Supervisors stop before stopAll runs (deferred calls run last in,
+	// first out), also when Run returns with an error.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, c := range s.Components {
 		bin := filepath.Join(s.BinDir, c.Bin)
 		if _, err := os.Stat(bin); err != nil {
@@ -99,19 +117,12 @@ func (s *Stack) Run(ctx context.Context) error {
 				return nil
 			}
 		}
-		go func() {
-			err := <-p.done
-			p.done <- err // keep for stopAll
-			select {
-			case died <- fmt.Sprintf("%s (%v)", c.Name, err):
-			default:
-			}
-		}()
 		if c.Ready != nil {
 			if err := s.waitReady(ctx, c, p); err != nil {
 				return err
 			}
 		}
+		go s.supervise(ctx, c, bin, p, died)
 		s.started = append(s.started, c)
 	}
 	s.summary()
@@ -125,6 +136,19 @@ func (s *Stack) Run(ctx context.Context) error {
 }
 
 func (s *Stack) start(c Component, bin string) (*proc, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.spawn(c, bin)
+	if err != nil {
+		return nil, err
+	}
+	s.running = append(s.running, p)
+	return p, nil
+}
+
+// spawn starts c's process; the caller registers it in s.running under
+// s.mu.
+func (s *Stack) spawn(c Component, bin string) (*proc, error) {
 	cmd := exec.Command(bin, c.Args...)
 	cmd.Env = append(os.Environ(), c.Env...)
 	// Own process group: the terminal's Ctrl-C goes to the supervisor
@@ -140,14 +164,11 @@ func (s *Stack) start(c Component, bin string) (*proc, error) {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.pipe(c.Name, stdout) }()
 	go func() { defer wg.Done(); s.pipe(c.Name, stderr) }()
-	p := &proc{c: c, cmd: cmd, done: make(chan error, 2)}
+	p := &proc{c: c, cmd: cmd, done: make(chan error, 2), started: time.Now()}
 	go func() {
 		wg.Wait()
 		p.done <- cmd.Wait()
 	}()
-	s.mu.Lock()
-	s.running = append(s.running, p)
-	s.mu.Unlock()
 	s.logf("stack", "started %s (pid %d)", c.Name, cmd.Process.Pid)
 	return p, nil
 }
@@ -196,6 +217,7 @@ func (s *Stack) waitReady(ctx context.Context, c Component, p *proc) error {
 // this supervisor started are signalled, by pid.
 func (s *Stack) stopAll() {
 	s.mu.Lock()
+	s.stopping = true
 	procs := append([]*proc(nil), s.running...)
 	s.running = nil
 	s.mu.Unlock()

@@ -77,11 +77,11 @@ func TestStartsInOrderStopsInReverseAndPrefixesLogs(t *testing.T) {
 	}
 }
 
-func TestADyingComponentStopsTheStack(t *testing.T) {
+func TestADyingNoRestartComponentStopsTheStack(t *testing.T) {
 	dir := t.TempDir()
 	script(t, dir, "a", `trap 'exit 0' TERM; while true; do sleep 0.05; done`)
 	script(t, dir, "b", `sleep 0.3; echo bye; exit 3`)
-	st := &Stack{BinDir: dir, Out: &syncBuf{}, Components: []Component{{Name: "a", Bin: "a"}, {Name: "b", Bin: "b"}}}
+	st := &Stack{BinDir: dir, Out: &syncBuf{}, Components: []Component{{Name: "a", Bin: "a"}, {Name: "b", Bin: "b", NoRestart: true}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := st.Run(ctx)

@@ -9,6 +9,10 @@ import (
 )
 
 func (s *Simulator) handleLedger(w http.ResponseWriter, r *http.Request) {
+	if id := r.URL.Query().Get("notification_id"); id != "" {
+		writeJSON(w, http.StatusOK, s.ledger.lookup(id))
+		return
+	}
 	entries, _ := strconv.ParseBool(r.URL.Query().Get("entries"))
 	writeJSON(w, http.StatusOK, s.ledger.snapshot(entries))
 }

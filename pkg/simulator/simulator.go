@@ -9,7 +9,8 @@
 // HTTP API (besides the two send endpoints):
 //
 //	GET  /healthz          200 while serving, 503 once shutting down
-//	GET  /admin/ledger     Snapshot as JSON (?entries=1 adds every entry)
+//	GET  /admin/ledger     Snapshot as JSON (?entries=1 adds every entry;
+//	                       ?notification_id=<id> answers NotificationLedger, that one's sends and refusals)
 //	POST /admin/reset      clears the ledger, the rate limiters and queued webhooks
 //	GET  /admin/config     the current Behavior
 //	POST /admin/config     merges a partial Behavior JSON object

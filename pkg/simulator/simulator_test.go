@@ -821,3 +821,24 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatalf("webhook URL without secret: %v", err)
 	}
 }
+
+func TestLedgerLookupByNotificationID(t *testing.T) {
+	_, url := newSim(t, func(c *simulator.Config) { c.Behavior.RateLimit, c.Behavior.Burst = 1e-9, 1 })
+	c := httpClient(t)
+	sendXB(t, c, url, "n1", "pn", "x")
+	if a := sendXB(t, c, url, "n1", "pn", "x"); a.status != 429 {
+		t.Fatalf("second send %d, want 429", a.status)
+	}
+	sendXB(t, c, url, "n2", "pn", "[sim:http_503]")
+	a := do(t, c, http.MethodGet, url+"/admin/ledger?notification_id=n1", nil, nil)
+	sends, _ := a.body["sends"].([]any)
+	rej, _ := a.body["rejections"].([]any)
+	if a.status != 200 || a.body["notification_id"] != "n1" || len(sends) != 1 || len(rej) != 1 ||
+		sends[0].(map[string]any)["notification_id"] != "n1" || rej[0].(map[string]any)["code"] != "meta_130429" {
+		t.Fatalf("lookup of n1: %d %s", a.status, a.raw)
+	}
+	a = do(t, c, http.MethodGet, url+"/admin/ledger?notification_id=unknown", nil, nil)
+	if sends, _ := a.body["sends"].([]any); a.status != 200 || sends == nil || len(sends) != 0 {
+		t.Fatalf("lookup of an unknown id: %d %s", a.status, a.raw)
+	}
+}

@@ -1,6 +1,8 @@
 // Command wanotify-local runs the whole pipeline on one machine (`make
 // run`): broker, ClickHouse, topics, the provider simulator and every
-// service, each as a supervised process of its own.
+// service, each as a supervised process of its own. A component that
+// exits is restarted with back-off, alone; only Ctrl-C (or SIGTERM to
+// this process) stops the stack.
 package main
 
 import (
@@ -27,6 +29,11 @@ const (
 	devWebhookSec   = "dev-webhook-secret"
 )
 
+// traceEnv points a service's OTLP export at the local trace store, and
+// exports every second instead of every five so a trace shows up in
+// notifyctl trace quickly.
+var traceEnv = []string{"WANOTIFY_OTLP_ENDPOINT=127.0.0.1:4317", "OTEL_BSP_SCHEDULE_DELAY=1000"}
+
 func main() {
 	e := config.FromEnv()
 	dataDir := e.String("WANOTIFY_LOCAL_DATA_DIR", ".data", "where the local stack keeps broker and ClickHouse data")
@@ -51,10 +58,13 @@ func main() {
 			Env:   []string{"WANOTIFY_CH_DATA_DIR=" + abs(filepath.Join(dataDir, "clickhouse")), "WANOTIFY_CH_LIB=" + chLib},
 			Ready: localstack.HTTPReady("http://127.0.0.1:8123/ping"), ReadyTimeout: 120 * time.Second},
 		{Name: "topics", Bin: "notifyctl", Args: []string{"topics", "apply", "--file", "topics.yaml"}, OneShot: true},
+		{Name: "traces", Bin: "traces", Optional: true, Address: "OTLP/gRPC 127.0.0.1:4317 → ClickHouse otel_traces (notifyctl trace <notification_id>)",
+			Ready: localstack.HTTPReady("http://127.0.0.1:13133/readyz")},
 		{Name: "simulator", Bin: "simulator", Optional: true, Address: "http://127.0.0.1:8090 (Xpressbot simulator; /admin/ledger)",
 			Env: []string{"WANOTIFY_SIM_ADDR=127.0.0.1:8090", "WANOTIFY_SIM_API_KEY=" + devProviderKey,
 				"WANOTIFY_SIM_WEBHOOK_URL=http://127.0.0.1:8081/v1/webhooks/whatsapp", "WANOTIFY_SIM_WEBHOOK_SECRET=" + devWebhookSec},
-			Ready: localstack.HTTPReady("http://127.0.0.1:8090/healthz")},
+			Ready:       localstack.HTTPReady("http://127.0.0.1:8090/healthz"),
+			RestartNote: "its ledger lived in its memory: it starts empty (the ledger survives restarts of every other component)"},
 		{Name: "webhook", Bin: "webhook", Optional: true, Address: "http://127.0.0.1:8081/v1/webhooks/whatsapp",
 			Env:   []string{"WANOTIFY_WEBHOOK_SECRET=" + devWebhookSec, "WANOTIFY_WEBHOOK_VERIFY_TOKEN=" + devWebhookToken},
 			Ready: localstack.HTTPReady("http://127.0.0.1:8081/readyz")},
@@ -67,6 +77,12 @@ func main() {
 			Env:   []string{"WANOTIFY_INGEST_API_KEYS=demo:" + hex.EncodeToString(keyHash[:])},
 			Ready: localstack.HTTPReady("http://127.0.0.1:8080/readyz")},
 	}}
+	for i, c := range stack.Components {
+		switch c.Name {
+		case "ingest", "dispatcher", "webhook", "sink":
+			stack.Components[i].Env = append(c.Env, traceEnv...)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := stack.Run(ctx); err != nil {
