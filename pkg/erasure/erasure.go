@@ -12,6 +12,9 @@
 //   - a notification_id or provider_message_id column naming one of the
 //     person's notifications (status events without a recipient, the
 //     provider id map);
+//   - spans (a SpanAttributes map, the OpenTelemetry exporter's schema)
+//     whose wanotify.notification_id or wanotify.provider_message_id
+//     attribute names one of those notifications;
 //   - a value or payload column whose text contains the number, with or
 //     without its "+" and not inside a longer number (raw records kept
 //     for inspection).
@@ -307,6 +310,19 @@ func predicates(t table, num, tenant string, nids, pmids []string) []clause {
 	var out []clause
 	if numClause.where != "" {
 		out = append(out, numClause)
+	}
+	if t.has("SpanAttributes") {
+		// Spans in the OpenTelemetry exporter's schema (the local trace
+		// store writes otel_traces into this database): numbers in them
+		// are masked, but the ids name the person's notifications.
+		for _, c := range []struct {
+			attr string
+			ids  []string
+		}{{"wanotify.notification_id", nids}, {"wanotify.provider_message_id", pmids}} {
+			for lo := 0; lo < len(c.ids); lo += idChunk {
+				out = append(out, clause{where: fmt.Sprintf("has(?, SpanAttributes['%s'])", c.attr), args: []any{c.ids[lo:min(lo+idChunk, len(c.ids))]}})
+			}
+		}
 	}
 	for _, c := range []struct {
 		col string

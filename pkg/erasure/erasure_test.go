@@ -83,6 +83,18 @@ func TestEraseRemovesThePersonFromEveryTableAndView(t *testing.T) {
 		t.Fatalf("provider_message_map has %d rows of the target (%v)", mapped, err)
 	}
 	targetIDs := ids(t, db, target.Recipient)
+	bystanderIDs := ids(t, db, bystander.Recipient)
+	// Spans as the local trace store writes them into the same database
+	// (the OpenTelemetry exporter's schema): they name notifications.
+	if err := db.Conn.Exec(ctx, `CREATE TABLE otel_traces (Timestamp DateTime64(9), TraceId String,
+		SpanAttributes Map(LowCardinality(String), String)) ENGINE = MergeTree ORDER BY Timestamp`); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range append(append([]string{}, targetIDs...), bystanderIDs...) {
+		if err := db.Conn.Exec(ctx, "INSERT INTO otel_traces VALUES (now64(9), ?, map('wanotify.notification_id', ?, 'wanotify.recipient', '+447*******23'))", "trace-"+id, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	e := erasure.New(db.Conn, db.Name, []byte("audit-key"))
 
@@ -107,7 +119,7 @@ func TestEraseRemovesThePersonFromEveryTableAndView(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("erasure %s: %d notifications, rows %v, %s", res.ErasureID, res.Notifications, res.RowsDeleted, res.FinishedAt.Sub(res.RequestedAt))
-	for _, table := range append(personalTables, "provider_message_map") {
+	for _, table := range append(personalTables, "provider_message_map", "otel_traces") {
 		if res.RowsDeleted[table] == 0 {
 			t.Errorf("erasure reports no rows deleted from %s", table)
 		}
@@ -124,7 +136,13 @@ func TestEraseRemovesThePersonFromEveryTableAndView(t *testing.T) {
 			t.Errorf("%s keeps %d rows of the erased notifications", table, n)
 		}
 	}
-	if got := erasuretest.Mentions(t, db, bystander.Recipient); fmt.Sprint(got) != fmt.Sprint(bystanderBefore) {
+	if n := count(t, db, "SELECT count() FROM otel_traces WHERE has(?, SpanAttributes['wanotify.notification_id'])", targetIDs); n != 0 {
+		t.Errorf("otel_traces keeps %d spans of the erased notifications", n)
+	}
+	if n := count(t, db, "SELECT count() FROM otel_traces WHERE has(?, SpanAttributes['wanotify.notification_id'])", bystanderIDs); n != uint64(len(bystanderIDs)) {
+		t.Errorf("otel_traces keeps %d of the bystander's %d spans", n, len(bystanderIDs))
+	}
+	if got := nonZero(erasuretest.Mentions(t, db, bystander.Recipient)); fmt.Sprint(got) != fmt.Sprint(nonZero(bystanderBefore)) {
 		t.Errorf("the bystander's rows changed:\n before %v\n after  %v", bystanderBefore, got)
 	}
 
