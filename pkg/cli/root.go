@@ -39,6 +39,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/cli/dlq"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
+	"github.com/wanotify/wanotify/pkg/privacy"
 )
 
 // Exit codes.
@@ -131,6 +132,7 @@ func MainIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 1 && args[0] == "--help-markdown" {
 		// The variables notifyctl reads, for README's configuration table.
 		chconf.Load(env)
+		privacy.HashKey(env)
 		fmt.Fprint(stdout, config.Markdown())
 		return ExitOK
 	}

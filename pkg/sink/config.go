@@ -3,9 +3,11 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/privacy"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
@@ -18,10 +20,23 @@ const (
 	DefaultRetryMaxBackoff     = 30 * time.Second
 	DefaultMaxValueBytes       = 64 << 10
 	DefaultDrainTimeout        = 10 * time.Second
+	// DefaultRetentionDays keeps events and notification state for a
+	// quarter: long enough for monthly reporting, delivery disputes and
+	// billing reconciliation (Meta bills per delivered message, monthly),
+	// short enough that a person's history does not accumulate.
+	DefaultRetentionDays = 90
+	// DefaultErrorRetentionDays keeps dead letters and undecodable records
+	// as long as the DLQ topic keeps the records themselves (30 days in
+	// topics.yaml): past that there is nothing left to replay.
+	DefaultErrorRetentionDays = 30
 )
 
+// KeepForever is the RetentionDays or ErrorRetentionDays that removes the
+// TTL (the zero value of those fields means their default).
+const KeepForever = -1
+
 // Config is the sink's behaviour. The zero value of a field means its
-// default (see Defaults), except RetentionDays where 0 means keep forever.
+// default (see Defaults).
 type Config struct {
 	// Group is the Kafka consumer group (WANOTIFY_SINK_GROUP).
 	Group string
@@ -42,9 +57,24 @@ type Config struct {
 	// MaxValueBytes cuts the raw record values kept in ingest_errors and
 	// dead_letters (default 64 KiB).
 	MaxValueBytes int
-	// RetentionDays is how long rows are kept, by ClickHouse TTL
-	// (WANOTIFY_SINK_RETENTION_DAYS; 0 keeps everything).
+	// RetentionDays is how long events, notification state and the
+	// provider message map are kept, by ClickHouse TTL
+	// (WANOTIFY_SINK_RETENTION_DAYS, default 90; KeepForever, or 0 in the
+	// environment, removes the TTL).
 	RetentionDays int
+	// ErrorRetentionDays is the same for dead_letters and ingest_errors
+	// (WANOTIFY_SINK_ERROR_RETENTION_DAYS, default 30).
+	ErrorRetentionDays int
+	// StoreContentTenants lists the tenants whose message content
+	// (template parameters, text bodies, metadata) is stored in
+	// ClickHouse as sent; "*" is every tenant. Others' content is replaced
+	// by a marker or a keyed hash; one-time codes are never stored
+	// (WANOTIFY_SINK_STORE_CONTENT_TENANTS, default none; see
+	// pkg/privacy).
+	StoreContentTenants []string
+	// ContentHashKey, when set, replaces content that is not stored by
+	// its HMAC instead of a marker (WANOTIFY_PRIVACY_HASH_KEY, secret).
+	ContentHashKey []byte
 	// DrainTimeout bounds the last flushes when Run's context ends: the
 	// batch being written and the one being filled, together (default
 	// 10s). Records not written by then are consumed again later.
@@ -64,7 +94,25 @@ func Load(e *config.Env) Config {
 		BatchRows:       e.Int("WANOTIFY_SINK_BATCH_ROWS", DefaultBatchRows, "records per ClickHouse insert: a batch is written when it holds this many"),
 		BatchInterval:   e.Duration("WANOTIFY_SINK_BATCH_INTERVAL", DefaultBatchInterval, "longest a record waits in a batch before the batch is written"),
 		RetryMaxBackoff: e.Duration("WANOTIFY_SINK_RETRY_MAX_BACKOFF", DefaultRetryMaxBackoff, "longest wait between attempts to write a batch ClickHouse refused"),
-		RetentionDays:   e.Int("WANOTIFY_SINK_RETENTION_DAYS", 0, "days ClickHouse keeps events, states and errors (TTL); 0 keeps everything"),
+		RetentionDays:   e.Int("WANOTIFY_SINK_RETENTION_DAYS", DefaultRetentionDays, "days ClickHouse keeps events, notification state and the provider message map (TTL); 0 keeps them forever"),
+		ErrorRetentionDays: e.Int("WANOTIFY_SINK_ERROR_RETENTION_DAYS", DefaultErrorRetentionDays,
+			"days ClickHouse keeps dead_letters and ingest_errors (TTL); 0 keeps them forever"),
+		StoreContentTenants: e.List("WANOTIFY_SINK_STORE_CONTENT_TENANTS", nil,
+			"tenants whose message content (template parameters, text bodies, metadata) is stored in ClickHouse, comma-separated, * for all; one-time codes are never stored"),
+		ContentHashKey: []byte(privacy.HashKey(e)),
+	}
+	// In the environment 0 means forever, as it always has.
+	if c.RetentionDays < 0 {
+		e.Fail("WANOTIFY_SINK_RETENTION_DAYS", "%d is negative (0 keeps rows forever)", c.RetentionDays)
+	}
+	if c.ErrorRetentionDays < 0 {
+		e.Fail("WANOTIFY_SINK_ERROR_RETENTION_DAYS", "%d is negative (0 keeps rows forever)", c.ErrorRetentionDays)
+	}
+	if c.RetentionDays == 0 {
+		c.RetentionDays = KeepForever
+	}
+	if c.ErrorRetentionDays == 0 {
+		c.ErrorRetentionDays = KeepForever
 	}
 	if c.Group == "" {
 		e.Fail("WANOTIFY_SINK_GROUP", "must not be empty")
@@ -113,6 +161,12 @@ func (c Config) withDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.RetentionDays == 0 {
+		c.RetentionDays = DefaultRetentionDays
+	}
+	if c.ErrorRetentionDays == 0 {
+		c.ErrorRetentionDays = DefaultErrorRetentionDays
+	}
 	return c
 }
 
@@ -132,8 +186,16 @@ func (c Config) Validate() error {
 	if c.RetryInitialBackoff < 0 {
 		errs = append(errs, errors.New("RetryInitialBackoff: negative"))
 	}
-	if c.RetentionDays < 0 || c.RetentionDays > 36500 {
-		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_RETENTION_DAYS: %d is not between 0 and 36500", c.RetentionDays))
+	if c.RetentionDays != KeepForever && (c.RetentionDays < 1 || c.RetentionDays > 36500) {
+		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_RETENTION_DAYS: %d is not between 0 (forever) and 36500", c.RetentionDays))
+	}
+	if c.ErrorRetentionDays != KeepForever && (c.ErrorRetentionDays < 1 || c.ErrorRetentionDays > 36500) {
+		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_ERROR_RETENTION_DAYS: %d is not between 0 (forever) and 36500", c.ErrorRetentionDays))
+	}
+	for _, t := range c.StoreContentTenants {
+		if t != "*" && !tenantName.MatchString(t) {
+			errs = append(errs, fmt.Errorf("WANOTIFY_SINK_STORE_CONTENT_TENANTS: %q is not a tenant name or *", t))
+		}
 	}
 	if c.MaxValueBytes < 0 {
 		errs = append(errs, errors.New("MaxValueBytes: negative"))
@@ -150,3 +212,6 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// tenantName is the tenant pattern of the notification schema.
+var tenantName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)

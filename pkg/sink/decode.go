@@ -14,6 +14,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/privacy"
 )
 
 // Times outside this range are refused as undecodable: ClickHouse's
@@ -31,6 +32,18 @@ const maxReasonBytes = 4096
 type decoder struct {
 	requested, status, dlq string
 	maxValue               int
+	// red decides what of a notification's content is stored (nil: the
+	// default policy, no content).
+	red *privacy.Redactor
+}
+
+var defaultRedactor = privacy.New(privacy.Policy{})
+
+func (d *decoder) redactor() *privacy.Redactor {
+	if d.red == nil {
+		return defaultRedactor
+	}
+	return d.red
 }
 
 // rowKind says which table a decoded record goes to.
@@ -99,7 +112,7 @@ func (d *decoder) decodeRow(r *kgo.Record, ev *EventRow) (rowKind, *DeadLetterRo
 		RecordTime: clampTime(r.Timestamp),
 		Key:        truncate(string(r.Key), 1024),
 		Reason:     truncate(err.Error(), maxReasonBytes),
-		Value:      truncate(string(r.Value), d.maxValue),
+		Value:      truncate(d.redactor().Value(r.Value), d.maxValue),
 		ValueSize:  uint32(len(r.Value)),
 	}
 }
@@ -200,7 +213,7 @@ func (d *decoder) requestedEvent(raw []byte, ev *EventRow) error {
 		Recipient:      n.Recipient,
 		IdempotencyKey: n.IdempotencyKey,
 		ExpiresAt:      utcPtr(n.ExpiresAt),
-		Payload:        string(raw),
+		Payload:        string(d.redactor().Notification(raw, n)),
 		OccurredAt:     n.CreatedAt.UTC(),
 	}
 	if n.Template != nil {
@@ -276,7 +289,6 @@ func (d *decoder) deadLetter(r *kgo.Record) (DeadLetterRow, error) {
 		FailedAt:        clampTime(f.FailedAt),
 		FirstFailedAt:   utcPtr(nonZero(f.FirstFailedAt)),
 		ReplayCount:     uint32(max(f.ReplayCount, 0)),
-		Value:           truncate(string(r.Value), d.maxValue),
 		ValueSize:       uint32(len(r.Value)),
 	}
 	if f.FailedAt.IsZero() {
@@ -292,8 +304,10 @@ func (d *decoder) deadLetter(r *kgo.Record) (DeadLetterRow, error) {
 	}
 	if verr != nil {
 		dl.ValueError = truncate(verr.Error(), maxReasonBytes)
+		dl.Value = truncate(d.redactor().Value(r.Value), d.maxValue)
 		return dl, nil
 	}
+	dl.Value = truncate(string(d.redactor().Notification(r.Value, n)), d.maxValue)
 	dl.ValueValid = true
 	dl.NotificationID = firstNonEmpty(dl.NotificationID, n.ID)
 	dl.Tenant = firstNonEmpty(dl.Tenant, n.Tenant)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/privacy"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
@@ -57,10 +59,17 @@ func TestDecodeRequested(t *testing.T) {
 		t.Fatalf("rows: %d events %d errors %d dead letters, want 1 event", len(b.Events), len(b.Errors), len(b.DeadLetters))
 	}
 	ev := b.Events[0]
+	// The payload is the request without its one-time code.
+	redacted := *n
+	redacted.Template = &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{privacy.RedactedCode}}
+	stored, err := redacted.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := EventRow{
 		EventID: n.ID + "/requested", NotificationID: n.ID, Status: "requested", StatusRank: 1,
 		Tenant: "acme", SourceService: "auth", EventType: "otp", Template: "otp_code", TemplateLanguage: "en_US",
-		Sender: "acct-1", Recipient: n.Recipient, IdempotencyKey: "u1:otp:1", Payload: string(raw),
+		Sender: "acct-1", Recipient: n.Recipient, IdempotencyKey: "u1:otp:1", Payload: string(stored),
 		OccurredAt: n.CreatedAt, Source: Source{Topic: topics.Requested, Partition: 3, Offset: 7},
 	}
 	if ev.ExpiresAt == nil || !ev.ExpiresAt.Equal(*n.ExpiresAt) {
@@ -152,8 +161,15 @@ func TestDecodePoisonBecomesErrorRow(t *testing.T) {
 			if !strings.Contains(e.Reason, c.reason) {
 				t.Errorf("reason %q does not contain %q", e.Reason, c.reason)
 			}
-			if int(e.ValueSize) != len(c.value) || len(e.Value) > 64 || !strings.HasPrefix(string(c.value), e.Value) {
-				t.Errorf("value %q (size %d) not the cut original of %d bytes", e.Value, e.ValueSize, len(c.value))
+			// The value is kept (cut) with its content hidden: the
+			// one-time code never, other JSON as it came, non-JSON as a
+			// marker.
+			want := truncate(defaultRedactor.Value(c.value), 64)
+			if int(e.ValueSize) != len(c.value) || e.Value != want || strings.Contains(e.Value, `"123456"`) {
+				t.Errorf("value %q (size %d), want %q of %d bytes", e.Value, e.ValueSize, want, len(c.value))
+			}
+			if !strings.Contains(string(c.value), `"123456"`) && json.Valid(c.value) && !strings.HasPrefix(string(c.value), e.Value) {
+				t.Errorf("value %q without content is not the cut original", e.Value)
 			}
 		})
 	}
@@ -187,6 +203,9 @@ func TestDecodeDeadLetter(t *testing.T) {
 			d.ReplayedFromOffset == nil || *d.ReplayedFromOffset != 17 || !d.ValueValid || d.ValueError != "" || int(d.ValueSize) != len(raw) {
 			t.Errorf("dead letter %+v", d)
 		}
+		if strings.Contains(d.Value, `"123456"`) {
+			t.Errorf("dead letter value keeps the one-time code: %s", d.Value)
+		}
 	})
 	t.Run("poison value keeps its context", func(t *testing.T) {
 		pf := f
@@ -201,7 +220,7 @@ func TestDecodeDeadLetter(t *testing.T) {
 			t.Fatalf("want a dead letter, got errors %+v", b.Errors)
 		}
 		d := b.DeadLetters[0]
-		if d.ValueValid || d.ValueError == "" || d.NotificationID != "" || d.Reason != "poison" || d.Value != "not a notification" {
+		if d.ValueValid || d.ValueError == "" || d.NotificationID != "" || d.Reason != "poison" || d.Value != "[redacted: 18 bytes, not a JSON object]" {
 			t.Errorf("poison dead letter %+v", d)
 		}
 	})
@@ -372,5 +391,51 @@ func TestDecodeIntoMixedRecordsKeepsOrder(t *testing.T) {
 	}
 	if tail := b.Events[len(b.Events):cap(b.Events)]; !reflect.DeepEqual(tail, make([]EventRow, len(tail))) {
 		t.Error("rows beyond the events still hold data")
+	}
+}
+
+// TestDecodeStoresContentOnlyForOptedInTenants: the payload of an
+// opted-in tenant's request is stored as sent; another tenant's has its
+// parameters and metadata hidden, in the event and in the dead letter.
+func TestDecodeStoresContentOnlyForOptedInTenants(t *testing.T) {
+	d := testDecoder()
+	d.maxValue = 64 << 10
+	d.red = privacy.New(privacy.Policy{StoreContentTenants: []string{"acme"}})
+	build := func(tenant string) (*contract.Notification, []byte) {
+		n := &contract.Notification{IdempotencyKey: "inv-7", Tenant: tenant, SourceService: "billing", EventType: "invoice.reminder",
+			Recipient: "+15551234567", Sender: "acct-1", CreatedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
+			Template: &contract.Template{Name: "invoice_due", Language: "en_US", Parameters: []string{"Jane Roe", "$310.00"}},
+			Metadata: map[string]string{"customer": "C-77"}}
+		n.ID = contract.NotificationID(tenant, n.IdempotencyKey)
+		raw, err := n.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, raw
+	}
+	hs, err := (&envelope.Failure{Attempt: 1, Origin: envelope.Origin{Topic: topics.Requested}, Error: contract.ErrorInfo{Code: "131026"}, Class: envelope.ClassPermanent,
+		FailedAt: time.Date(2026, 3, 1, 10, 1, 0, 0, time.UTC), DLQReason: envelope.ReasonPermanent, ReplayedFrom: -1}).Headers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tenant string
+		kept   bool
+	}{{"acme", true}, {"globex", false}} {
+		n, raw := build(c.tenant)
+		b := newBatch()
+		d.add(b, rec(topics.Requested, 1, n.Recipient, raw))
+		d.add(b, rec(topics.DLQ, 2, n.Recipient, raw, hs...))
+		if len(b.Events) != 1 || len(b.DeadLetters) != 1 {
+			t.Fatalf("%s: %d events, %d dead letters, errors %+v", c.tenant, len(b.Events), len(b.DeadLetters), b.Errors)
+		}
+		for what, v := range map[string]string{"payload": b.Events[0].Payload, "dead letter value": b.DeadLetters[0].Value} {
+			if c.kept && v != string(raw) {
+				t.Errorf("%s (opted in): %s changed: %s", c.tenant, what, v)
+			}
+			if !c.kept && (strings.Contains(v, "Jane") || strings.Contains(v, "310") || strings.Contains(v, "C-77") || !strings.Contains(v, privacy.Redacted)) {
+				t.Errorf("%s (not opted in): %s keeps content: %s", c.tenant, what, v)
+			}
+		}
 	}
 }

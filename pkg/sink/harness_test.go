@@ -66,8 +66,19 @@ func startSink(t testing.TB, cfg Config, ch *clickhouse.Options, brokers []strin
 // newTestSink is New with the tests' Kafka options (quick metadata and
 // heartbeats) and warnings logged into the test's log through the
 // returned writer.
+//
+// The tests' traffic is dated on fixed days, most of them older than the
+// default retention, so unless a test sets retention itself its rows are
+// kept forever: a background TTL merge must not remove what a test is
+// about to count (retention has its own tests, retention_test.go).
 func newTestSink(t testing.TB, cfg Config, ch *clickhouse.Options, brokers []string) (*Sink, *testWriter) {
 	t.Helper()
+	if cfg.RetentionDays == 0 {
+		cfg.RetentionDays = KeepForever
+	}
+	if cfg.ErrorRetentionDays == 0 {
+		cfg.ErrorRetentionDays = KeepForever
+	}
 	lw := &testWriter{t: t}
 	s, err := New(cfg, ch, []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.HeartbeatInterval(200 * time.Millisecond)},

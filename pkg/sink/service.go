@@ -25,7 +25,8 @@ func Configure(e *config.Env) (service.Body, error) {
 	cfg := Load(e)
 	kc := kafkaconf.Load(e, "wanotify-sink")
 	cc := chconf.Load(e)
-	if err := errors.Join(cfg.Validate(), kc.Validate(), cc.Validate()); err != nil {
+	ec := LoadEraseAPI(e, cfg.ContentHashKey)
+	if err := errors.Join(cfg.Validate(), kc.Validate(), cc.Validate(), ec.Validate()); err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context, rt *service.Runtime) error {
@@ -43,6 +44,9 @@ func Configure(e *config.Env) (service.Body, error) {
 		if err != nil {
 			return err
 		}
-		return s.Run(ctx)
+		if ec.Addr == "" {
+			return s.Run(ctx)
+		}
+		return runWithEraseAPI(ctx, s, ec, chopts, rt.Log)
 	}, nil
 }

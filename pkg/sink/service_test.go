@@ -2,6 +2,8 @@ package sink
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -29,6 +31,8 @@ func TestServiceReadinessAndMetrics(t *testing.T) {
 	produce(t, cl, d.all())
 
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	eraseAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	eraseToken := "erase-token-1"
 	env := map[string]string{
 		"WANOTIFY_KAFKA_BROKERS":       strings.Join(brokers, ","),
 		"WANOTIFY_CLICKHOUSE_ADDR":     db.Server.Addr,
@@ -36,7 +40,12 @@ func TestServiceReadinessAndMetrics(t *testing.T) {
 		"WANOTIFY_ADMIN_ADDR":          admin,
 		"WANOTIFY_SINK_GROUP":          "sink-service",
 		"WANOTIFY_SINK_BATCH_INTERVAL": "100ms",
-		"WANOTIFY_LOG_LEVEL":           "error",
+		// The traffic is dated June 2026: keep it (see newTestSink).
+		"WANOTIFY_SINK_RETENTION_DAYS":       "0",
+		"WANOTIFY_SINK_ERROR_RETENTION_DAYS": "0",
+		"WANOTIFY_SINK_ERASE_ADDR":           eraseAddr,
+		"WANOTIFY_SINK_ERASE_TOKENS":         fmt.Sprintf("dpo:%x", sha256.Sum256([]byte(eraseToken))),
+		"WANOTIFY_LOG_LEVEL":                 "error",
 	}
 	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	signals := make(chan os.Signal, 1)
@@ -66,6 +75,31 @@ func TestServiceReadinessAndMetrics(t *testing.T) {
 	if n := queryUint(t, db.Conn, "SELECT count() FROM communication_logs"); n != uint64(len(d.notifications)) {
 		t.Errorf("communication_logs has %d rows, want %d", n, len(d.notifications))
 	}
+	// The erase API runs with the service: an erasure of one recipient
+	// leaves communication_logs without them.
+	var victim string
+	for _, m := range d.notifications {
+		victim = m.recipient
+		break
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+eraseAddr+"/v1/erasures", strings.NewReader(`{"recipient":"`+victim+`"}`))
+	req.Header.Set("Authorization", "Bearer "+eraseToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("erase API: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("erase API: %d %s", resp.StatusCode, body)
+	}
+	if n := queryUint(t, db.Conn, "SELECT count() FROM communication_logs WHERE recipient = ?", victim); n != 0 {
+		t.Errorf("communication_logs keeps %d rows of the erased recipient", n)
+	}
+	if n := queryUint(t, db.Conn, "SELECT count() FROM erasures WHERE actor = 'dpo' AND via = 'api'"); n != 1 {
+		t.Errorf("erasures has %d rows of the API's erasure, want 1", n)
+	}
+
 	_, metrics := get("/metrics")
 	for _, name := range []string{
 		`wanotify_sink_rows_total{table="notification_events"}`,

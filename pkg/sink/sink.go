@@ -47,6 +47,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/chmigrate"
 	"github.com/wanotify/wanotify/pkg/phone"
+	"github.com/wanotify/wanotify/pkg/privacy"
 	"github.com/wanotify/wanotify/pkg/sink/migrations"
 )
 
@@ -107,7 +108,8 @@ func New(cfg Config, ch *clickhouse.Options, kafkaOpts []kgo.Opt, log *slog.Logg
 		log:    log,
 		topics: []string{cfg.RequestedTopic, cfg.StatusTopic, cfg.DLQTopic},
 		dec: decoder{requested: cfg.RequestedTopic, status: cfg.StatusTopic, dlq: cfg.DLQTopic,
-			maxValue: cfg.MaxValueBytes},
+			maxValue: cfg.MaxValueBytes,
+			red:      privacy.New(privacy.Policy{StoreContentTenants: cfg.StoreContentTenants, HashKey: cfg.ContentHashKey})},
 		tracer: otel.Tracer(instrumentation),
 	}
 	s.kafkaOpts = append(append([]kgo.Opt(nil), kafkaOpts...),
@@ -243,7 +245,7 @@ func (s *Sink) migrate(ctx context.Context, ms []chmigrate.Migration) (driver.Co
 	if _, err := chmigrate.Apply(ctx, conn, ms, s.log); err != nil {
 		return nil, err
 	}
-	if err := applyRetention(ctx, conn, s.ch.Auth.Database, s.cfg.RetentionDays); err != nil {
+	if err := applyRetention(ctx, conn, s.ch.Auth.Database, s.cfg.RetentionDays, s.cfg.ErrorRetentionDays); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/privacy"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
@@ -236,8 +237,16 @@ func simulateTraffic(t testing.TB, seed uint64, minRecords int, base time.Time) 
 		n.ID = contract.NotificationID(tenant, n.IdempotencyKey)
 		n.SchemaVersion = contract.SchemaVersion
 		raw := must(json.Marshal(n))
+		// What the sink stores by default: the request without its
+		// content; an OTP's code is marked as such.
+		stored := *n
+		hidden := privacy.Redacted
+		if eventType == "otp" {
+			hidden = privacy.RedactedCode
+		}
+		stored.Template = &contract.Template{Name: n.Template.Name, Language: n.Template.Language, Parameters: []string{hidden}}
 		m := &modelNotification{id: n.ID, tenant: tenant, eventType: eventType, template: n.Template.Name,
-			recipient: n.Recipient, payload: string(raw), created: created, ids: map[string]bool{}}
+			recipient: n.Recipient, payload: string(must(json.Marshal(&stored))), created: created, ids: map[string]bool{}}
 		d.notifications[n.ID] = m
 		addEvent := func(e modelEvent) {
 			m.add(e)
