@@ -340,3 +340,32 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentedTable: docs/provider-errors.md lists every row of the
+// table with its class, so the one place operators read stays true.
+func TestDocumentedTable(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/provider-errors.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[int]string{}
+	for l := range strings.SplitSeq(string(raw), "\n") {
+		var code int
+		if _, err := fmt.Sscanf(l, "| %d |", &code); err == nil {
+			lines[code] = l
+		}
+	}
+	for _, r := range Table() {
+		l, ok := lines[r.Code]
+		if !ok {
+			t.Errorf("code %d is not in docs/provider-errors.md", r.Code)
+			continue
+		}
+		if !strings.Contains(l, "`"+r.Class.String()+"`") || !strings.Contains(l, "| "+r.Scope.String()+" |") || !strings.Contains(l, r.Source) {
+			t.Errorf("docs/provider-errors.md row %q does not say class %s, scope %s and source %s", l, r.Class, r.Scope, r.Source)
+		}
+	}
+	if len(lines) != len(Table()) {
+		t.Errorf("docs/provider-errors.md has %d code rows, the table %d", len(lines), len(Table()))
+	}
+}

@@ -15,6 +15,12 @@
 //	POST /admin/config     merges a partial Behavior JSON object
 //	GET  /admin/outage     {"on":bool,"mode":"503"|"reset"}
 //	POST /admin/outage     {"on":true[,"mode":"reset"]}
+//	GET  /admin/account-fault  the senders switched into an account fault
+//	POST /admin/account-fault  {"sender":"…","code":190} (code 0 clears)
+//
+// The platform's own rules (pair rate 131056, marketing cap 131049,
+// opt-outs 131050, template errors, account faults) are in rules.go,
+// all off by default.
 //
 // A send can force its own outcome, whatever the configured rates, with a
 // directive anywhere in its text body or template parameters:
