@@ -100,6 +100,16 @@ func TestTemplateErrors(t *testing.T) {
 		}
 	}
 	wantCode(t, "another template", sendTo(t, c, url, tmplBody("t-ok", "snd", "+447700900021", "otp")), 200, 0)
+
+	// Switched at runtime through /admin/config, like every rule.
+	if a := do(t, c, http.MethodPost, url+"/admin/config", nil, map[string]any{"template_errors": map[string]int{"otp": 132016}}); a.status != 200 {
+		t.Fatalf("POST /admin/config: %d %s", a.status, a.raw)
+	}
+	wantCode(t, "otp disabled at runtime", sendTo(t, c, url, tmplBody("t-off", "snd", "+447700900021", "otp")), 400, provider.MetaTemplateDisabled)
+	wantCode(t, "paused is still configured", sendTo(t, c, url, tmplBody("t-p2", "snd", "+447700900021", "paused")), 400, provider.MetaTemplatePaused)
+	if a := do(t, c, http.MethodPost, url+"/admin/config", nil, map[string]any{"pair_rate": -1}); a.status != http.StatusBadRequest || !strings.Contains(string(a.raw), simulator.EnvPairRate) {
+		t.Fatalf("a negative pair rate: %d %s, want 400 naming %s", a.status, a.raw, simulator.EnvPairRate)
+	}
 }
 
 func TestAccountFaults(t *testing.T) {
