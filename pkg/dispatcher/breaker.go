@@ -54,11 +54,12 @@ func (bs *breakers) get(providerName, sender string) *breaker {
 			}
 			return int(c.Requests) >= cfg.MinRequests && float64(c.TotalFailures)/float64(c.Requests) >= cfg.FailureRatio
 		},
-		// Only failures that say "the provider is not working" count. A
-		// permanent error is the provider working fine and refusing one
-		// message.
+		// Only failures that say "the provider (or this sender's
+		// account) is not working" count. A permanent, deferred or
+		// pair-rate error is the provider working fine and refusing one
+		// message or one recipient.
 		IsSuccessful: func(err error) bool {
-			return err == nil || provider.AsError(err).Class == provider.Permanent
+			return err == nil || !provider.AsError(err).ProviderFault()
 		},
 		IsExcluded: func(err error) bool {
 			return err != nil && provider.AsError(err).Code == "canceled"

@@ -316,6 +316,9 @@ type ProviderConfig struct {
 	Kind      string
 	Xpressbot xpressbot.Options
 	CloudAPI  cloudapi.Options
+	// ErrorClasses overrides classes of the provider error table
+	// ("131048=throttled,131049=deferred"). WANOTIFY_PROVIDER_ERROR_CLASSES.
+	ErrorClasses string
 }
 
 // LoadProvider reads WANOTIFY_PROVIDER and the chosen client's variables.
@@ -323,6 +326,8 @@ func LoadProvider(e *config.Env) ProviderConfig {
 	c := ProviderConfig{Kind: e.String("WANOTIFY_PROVIDER", ProviderXpressbot, "provider client of senders that name none in the sender registry: xpressbot or cloudapi")}
 	// Both are read: a sender of the registry may name either provider.
 	c.Xpressbot = xpressbot.Load(e)
+	c.ErrorClasses = e.String("WANOTIFY_PROVIDER_ERROR_CLASSES", "",
+		"overrides of the provider error table: code=class,… (classes: retryable, throttled, permanent, account_fault, deferred; see docs/provider-errors.md)")
 	c.CloudAPI = cloudapi.Load(e)
 	return c
 }
@@ -340,19 +345,31 @@ func (c *ProviderConfig) SizePool(calls int) {
 }
 
 // Validate checks the chosen client's options (the route of senders
-// that give no credentials of their own; NewRouter checks every route).
+// that give no credentials of their own; NewRouter checks every route)
+// and the error-class overrides.
 func (c ProviderConfig) Validate() error {
+	var err error
+	if _, perr := provider.ParseOverrides(c.ErrorClasses); perr != nil {
+		err = fmt.Errorf("WANOTIFY_PROVIDER_ERROR_CLASSES: %w", perr)
+	}
 	switch c.Kind {
 	case ProviderXpressbot:
-		return c.Xpressbot.Validate()
+		return errors.Join(c.Xpressbot.Validate(), err)
 	case ProviderCloudAPI:
-		return c.CloudAPI.Validate()
+		return errors.Join(c.CloudAPI.Validate(), err)
 	}
-	return fmt.Errorf("WANOTIFY_PROVIDER: %q must be %q or %q", c.Kind, ProviderXpressbot, ProviderCloudAPI)
+	return errors.Join(fmt.Errorf("WANOTIFY_PROVIDER: %q must be %q or %q", c.Kind, ProviderXpressbot, ProviderCloudAPI), err)
 }
 
 // New builds the provider client; close releases its connections.
 func (c ProviderConfig) New(log *slog.Logger) (p provider.Provider, closeFn func(), err error) {
+	// The error table is process-wide: its overrides apply to whichever
+	// client is built.
+	over, err := provider.ParseOverrides(c.ErrorClasses)
+	if err != nil {
+		return nil, nil, fmt.Errorf("WANOTIFY_PROVIDER_ERROR_CLASSES: %w", err)
+	}
+	provider.SetOverrides(over)
 	switch c.Kind {
 	case ProviderXpressbot:
 		o := c.Xpressbot

@@ -417,10 +417,22 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue, b *breaker, probe bool) {
 				Message: "no answer from the provider, which may have sent the message: " + info.Message}
 		case pe.Class == provider.Permanent:
 			o.state = dedupe.StateFailed
-		case b.cb.State() != gobreaker.StateClosed:
+		case pe.Class == provider.Deferred && rc.attempt < maxAttempts:
+			// The recipient cannot get this now (131049, marketing cap):
+			// the short tiers would only fail again, so it goes to the
+			// last tier. Interim: the ~24 h deferral the table's
+			// RetryAfter asks for comes with the scheduling work (issue
+			// 19); held here, it would pause a retry partition for a day.
+			o.state = dedupe.StateRetrying
+			o.due = done.Add(d.cfg.RetryDelays[len(d.cfg.RetryDelays)-1])
+		case pe.Class == provider.AccountFault, b.cb.State() != gobreaker.StateClosed:
 			// The provider is down (this failure opened the breaker, or
-			// came in while it was open): an outage, not this
-			// notification's fault. The attempt is not counted.
+			// came in while it was open), or the sender's account is
+			// (token, payment, policy block: counted against the sender's
+			// breaker, so it opens after a few): an outage, not this
+			// notification's fault. The attempt is not counted and
+			// nothing is failed or dead-lettered. Interim for account
+			// faults until the sender halt of issue 19 replaces it.
 			span.SetAttributes(attribute.Bool("wanotify.outage", true))
 			span.End()
 			d.revert(rc)

@@ -3,30 +3,62 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// Meta (WhatsApp Cloud API) error codes the classification table knows by
-// name. Xpressbot sits on the Cloud API and passes these codes through.
+// Meta (WhatsApp Cloud API and the Graph API under it) error codes the
+// classification table knows by name. Xpressbot sits on the Cloud API and
+// passes these codes through. docs/provider-errors.md is the table in
+// prose, with the source of each meaning.
 const (
-	MetaInvalidParameter   = 100    // invalid parameter in the request
-	MetaAppRateLimit       = 4      // application request limit reached
-	MetaAccessToken        = 190    // access token expired or invalid
-	MetaPolicyBlock        = 368    // temporarily blocked for policy violations
-	MetaAccountRateLimit   = 80007  // WhatsApp Business Account rate limit
-	MetaThroughput         = 130429 // cloud API throughput (messages/s per number) exceeded
-	MetaGenericError       = 131000 // "something went wrong"
-	MetaServiceUnavailable = 131016 // service temporarily unavailable
-	MetaUndeliverable      = 131026 // message undeliverable (not on WhatsApp, old app, …)
-	MetaReengagement       = 131047 // more than 24 h since the user last replied: needs a template
-	MetaSpamRateLimit      = 131048 // too many messages flagged as spam
-	MetaPairRate           = 131056 // too many messages to one recipient (pair rate)
-	MetaTemplateParams     = 132000 // template parameter count does not match
-	MetaTemplateMissing    = 132001 // template does not exist (name or language)
+	MetaUnknown             = 1      // API Unknown: invalid request or possible server error
+	MetaService             = 2      // API Service: temporary downtime or overload
+	MetaAPIMethod           = 3      // API Method: capability or permission missing
+	MetaAppRateLimit        = 4      // application request limit reached
+	MetaPermissionDenied    = 10     // permission not granted or removed
+	MetaInvalidParameter    = 100    // invalid parameter in the request
+	MetaAccessToken         = 190    // access token expired or invalid
+	MetaPolicyBlock         = 368    // temporarily blocked for policy violations
+	MetaAccountRateLimit    = 80007  // WhatsApp Business Account rate limit
+	MetaThroughput          = 130429 // cloud API throughput (messages/s per number) exceeded
+	MetaExperiment          = 130472 // recipient is part of an experiment group
+	MetaGenericError        = 131000 // "something went wrong"
+	MetaAccessDenied        = 131005 // permission not granted or removed
+	MetaMissingParameter    = 131008 // required parameter missing
+	MetaParameterValue      = 131009 // parameter value invalid
+	MetaServiceUnavailable  = 131016 // service temporarily unavailable
+	MetaSelfRecipient       = 131021 // sender and recipient are the same number
+	MetaUndeliverable       = 131026 // message undeliverable (not on WhatsApp, old app, …)
+	MetaAccountLocked       = 131031 // business account restricted or disabled
+	MetaDisplayName         = 131037 // display name needs approval before sending
+	MetaPayment             = 131042 // business eligibility: payment issue
+	MetaRegistration        = 131045 // phone number not registered (certificate)
+	MetaReengagement        = 131047 // more than 24 h since the user last replied: needs a template
+	MetaSpamRateLimit       = 131048 // too many messages flagged as spam
+	MetaEcosystem           = 131049 // per-user marketing cap ("healthy ecosystem engagement")
+	MetaUserStoppedMkt      = 131050 // user stopped marketing messages
+	MetaUnsupportedType     = 131051 // unsupported message type
+	MetaMediaDownload       = 131052 // media download error
+	MetaMediaUpload         = 131053 // media upload error
+	MetaPairRate            = 131056 // too many messages to one recipient (pair rate)
+	MetaMaintenance         = 131057 // business account in maintenance mode
+	MetaTemplateLimited     = 131064 // sending limited because of template misuse
+	MetaTemplateParams      = 132000 // template parameter count does not match
+	MetaTemplateMissing     = 132001 // template does not exist (name or language)
+	MetaTemplateTooLong     = 132005 // translated template text too long
+	MetaTemplatePolicy      = 132007 // template format character policy violated
+	MetaTemplateParamFormat = 132012 // template parameter format mismatch
+	MetaTemplatePaused      = 132015 // template paused for low quality
+	MetaTemplateDisabled    = 132016 // template disabled for low quality
+	MetaServerUnavailable   = 133004 // server temporarily unavailable
+	MetaNotRegistered       = 133010 // phone number not registered on the platform
 )
 
 // PairRateRetryAfter is the wait assumed for a pair-rate error (131056)
@@ -34,34 +66,155 @@ const (
 // seconds to the same recipient.
 const PairRateRetryAfter = 6 * time.Second
 
-// metaRule is one row of the Meta error-code table.
-type metaRule struct {
-	class Class
-	// minRetryAfter applies when the response carried no Retry-After.
-	minRetryAfter time.Duration
-	desc          string
+// EcosystemRetryAfter is the wait assumed for Meta's per-user marketing
+// cap (131049): Meta's advice is to try again after about a day.
+const EcosystemRetryAfter = 24 * time.Hour
+
+// Sources of the meanings in the table.
+const (
+	SourceWhatsApp = "https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/"
+	SourceGraph    = "https://developers.facebook.com/docs/graph-api/guides/error-handling"
+)
+
+// Rule is one row of the provider error table.
+type Rule struct {
+	Code  int
+	Class Class
+	Scope Scope
+	// RetryAfter applies when the response carried no Retry-After.
+	RetryAfter time.Duration
+	// Desc is the meaning, used as the message when the provider gave none.
+	Desc string
+	// Source is where the meaning is documented.
+	Source string
 }
 
-// metaCodes is the table for provider error codes. A code that is not in
-// it is retryable: an unknown code is more likely a new transient condition
-// than a reason to drop a notification, and retries are bounded by the DLQ.
-var metaCodes = map[int]metaRule{
-	MetaThroughput:       {class: Throttled, desc: "throughput limit reached"},
-	MetaPairRate:         {class: Throttled, minRetryAfter: PairRateRetryAfter, desc: "too many messages to this recipient"},
-	MetaSpamRateLimit:    {class: Throttled, desc: "spam rate limit hit"},
-	MetaAccountRateLimit: {class: Throttled, desc: "business account rate limit"},
-	MetaAppRateLimit:     {class: Throttled, desc: "application request limit"},
+// table is the provider error table, in code order. A code that is not in
+// it is retryable: an unknown code is more likely a new transient
+// condition than a reason to drop a notification, and retries are bounded
+// by the DLQ.
+var table = []Rule{
+	{MetaUnknown, Retryable, ScopeSender, 0, "unknown API error (invalid request or possible server error)", SourceWhatsApp},
+	{MetaService, Retryable, ScopeSender, 0, "API service temporarily down or overloaded", SourceWhatsApp},
+	{MetaAPIMethod, AccountFault, ScopeSender, 0, "capability or permission missing for this app", SourceWhatsApp},
+	{MetaAppRateLimit, Throttled, ScopeSender, 0, "application request limit", SourceWhatsApp},
+	{MetaPermissionDenied, AccountFault, ScopeSender, 0, "permission not granted or removed", SourceWhatsApp},
+	{MetaInvalidParameter, Permanent, ScopeMessage, 0, "invalid parameter", SourceWhatsApp},
+	{MetaAccessToken, AccountFault, ScopeSender, 0, "access token expired or invalid", SourceWhatsApp},
+	{MetaPolicyBlock, AccountFault, ScopeSender, 0, "account temporarily blocked for policy violations", SourceWhatsApp},
+	{MetaAccountRateLimit, Throttled, ScopeSender, 0, "business account rate limit", SourceWhatsApp},
+	{MetaThroughput, Throttled, ScopeSender, 0, "throughput limit of the sending number reached", SourceWhatsApp},
+	{MetaExperiment, Permanent, ScopeRecipient, 0, "recipient is part of an experiment group", SourceWhatsApp},
+	{MetaGenericError, Retryable, ScopeSender, 0, "something went wrong at the provider", SourceWhatsApp},
+	{MetaAccessDenied, AccountFault, ScopeSender, 0, "access denied: permission not granted or removed", SourceWhatsApp},
+	{MetaMissingParameter, Permanent, ScopeMessage, 0, "required parameter missing", SourceWhatsApp},
+	{MetaParameterValue, Permanent, ScopeMessage, 0, "parameter value invalid", SourceWhatsApp},
+	{MetaServiceUnavailable, Retryable, ScopeSender, 0, "service temporarily unavailable", SourceWhatsApp},
+	{MetaSelfRecipient, Permanent, ScopeMessage, 0, "recipient is the sender's own number", SourceWhatsApp},
+	{MetaUndeliverable, Permanent, ScopeRecipient, 0, "message undeliverable", SourceWhatsApp},
+	{MetaAccountLocked, AccountFault, ScopeSender, 0, "business account locked or restricted", SourceWhatsApp},
+	{MetaDisplayName, AccountFault, ScopeSender, 0, "display name needs approval before sending", SourceWhatsApp},
+	{MetaPayment, AccountFault, ScopeSender, 0, "business eligibility: payment issue", SourceWhatsApp},
+	{MetaRegistration, AccountFault, ScopeSender, 0, "phone number not registered (certificate)", SourceWhatsApp},
+	{MetaReengagement, Permanent, ScopeRecipient, 0, "outside the 24 h customer service window", SourceWhatsApp},
+	{MetaSpamRateLimit, Throttled, ScopeSender, 0, "spam rate limit hit: slow this number down", SourceWhatsApp},
+	{MetaEcosystem, Deferred, ScopeRecipient, EcosystemRetryAfter, "per-user marketing cap: try this recipient again in about a day", SourceWhatsApp},
+	{MetaUserStoppedMkt, Permanent, ScopeRecipient, 0, "recipient stopped marketing messages", SourceWhatsApp},
+	{MetaUnsupportedType, Permanent, ScopeMessage, 0, "unsupported message type", SourceWhatsApp},
+	{MetaMediaDownload, Permanent, ScopeMessage, 0, "media download error", SourceWhatsApp},
+	{MetaMediaUpload, Permanent, ScopeMessage, 0, "media upload error", SourceWhatsApp},
+	{MetaPairRate, Throttled, ScopeRecipient, PairRateRetryAfter, "too many messages to this recipient (pair rate)", SourceWhatsApp},
+	{MetaMaintenance, Retryable, ScopeSender, 0, "business account in maintenance mode", SourceWhatsApp},
+	{MetaTemplateLimited, Permanent, ScopeMessage, 0, "sending limited because of template misuse", SourceWhatsApp},
+	{MetaTemplateParams, Permanent, ScopeMessage, 0, "template parameters do not match", SourceWhatsApp},
+	{MetaTemplateMissing, Permanent, ScopeMessage, 0, "template does not exist", SourceWhatsApp},
+	{MetaTemplateTooLong, Permanent, ScopeMessage, 0, "template text too long after translation", SourceWhatsApp},
+	{MetaTemplatePolicy, Permanent, ScopeMessage, 0, "template format character policy violated", SourceWhatsApp},
+	{MetaTemplateParamFormat, Permanent, ScopeMessage, 0, "template parameter format mismatch", SourceWhatsApp},
+	{MetaTemplatePaused, Permanent, ScopeMessage, 0, "template paused for low quality", SourceWhatsApp},
+	{MetaTemplateDisabled, Permanent, ScopeMessage, 0, "template disabled for low quality", SourceWhatsApp},
+	{MetaServerUnavailable, Retryable, ScopeSender, 0, "server temporarily unavailable", SourceWhatsApp},
+	{MetaNotRegistered, AccountFault, ScopeSender, 0, "phone number not registered on the platform", SourceWhatsApp},
+}
 
-	MetaUndeliverable:    {class: Permanent, desc: "message undeliverable"},
-	MetaReengagement:     {class: Permanent, desc: "outside the 24 h customer service window"},
-	MetaTemplateParams:   {class: Permanent, desc: "template parameters do not match"},
-	MetaTemplateMissing:  {class: Permanent, desc: "template does not exist"},
-	MetaInvalidParameter: {class: Permanent, desc: "invalid parameter"},
-	MetaAccessToken:      {class: Permanent, desc: "access token invalid"},
-	MetaPolicyBlock:      {class: Permanent, desc: "account blocked for policy violations"},
+// metaCodes indexes the active table (the built-in one with any
+// overrides applied) by code.
+var metaCodes atomic.Pointer[map[int]Rule]
 
-	MetaGenericError:       {class: Retryable, desc: "provider error"},
-	MetaServiceUnavailable: {class: Retryable, desc: "service unavailable"},
+// builtin indexes the table as written, without overrides.
+var builtin = index(table, nil)
+
+func init() { metaCodes.Store(builtin) }
+
+func index(rows []Rule, over map[int]Class) *map[int]Rule {
+	m := make(map[int]Rule, len(rows))
+	for _, r := range rows {
+		if c, ok := over[r.Code]; ok && c != r.Class {
+			r.Class = c
+			if c != Throttled && c != Deferred {
+				r.RetryAfter = 0
+			}
+		}
+		m[r.Code] = r
+	}
+	return &m
+}
+
+// Table returns the active error table (overrides applied), in code order.
+func Table() []Rule {
+	m := *metaCodes.Load()
+	out := make([]Rule, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Rule) int { return a.Code - b.Code })
+	return out
+}
+
+// Lookup returns the active table's row for a provider error code.
+func Lookup(code int) (Rule, bool) {
+	r, ok := (*metaCodes.Load())[code]
+	return r, ok
+}
+
+// ParseOverrides reads class overrides in the form
+// "131048=throttled,131049=deferred": each code must be in the table and
+// each class one of ParseClass's names. Empty input is no override.
+func ParseOverrides(s string) (map[int]Class, error) {
+	out := map[int]Class{}
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want code=class", item)
+		}
+		code, err := strconv.Atoi(strings.TrimSpace(k))
+		if err != nil || code <= 0 {
+			return nil, fmt.Errorf("%q: code %q is not a positive number", item, strings.TrimSpace(k))
+		}
+		if _, known := (*builtin)[code]; !known {
+			return nil, fmt.Errorf("%q: code %d is not in the provider error table (docs/provider-errors.md)", item, code)
+		}
+		c, err := ParseClass(strings.ToLower(strings.TrimSpace(v)))
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", item, err)
+		}
+		if _, dup := out[code]; dup {
+			return nil, fmt.Errorf("%q: code %d is overridden twice", item, code)
+		}
+		out[code] = c
+	}
+	return out, nil
+}
+
+// SetOverrides installs class overrides over the built-in table for the
+// whole process (nil restores the built-in table). Configuration calls it
+// once at start, after ParseOverrides accepted the setting.
+func SetOverrides(over map[int]Class) {
+	metaCodes.Store(index(table, over))
 }
 
 // classifyHTTP is the table for HTTP statuses that came without a provider
@@ -72,6 +225,10 @@ func classifyHTTP(status int) Class {
 		return Throttled
 	case status == http.StatusRequestTimeout:
 		return Retryable
+	case status == http.StatusUnauthorized:
+		// The provider refused our credentials: no message of this
+		// sender can go until someone fixes them, and none is at fault.
+		return AccountFault
 	case status >= 500:
 		return Retryable
 	case status >= 400:
@@ -86,7 +243,7 @@ func classifyHTTP(status int) Class {
 // metaCode is the provider error code from the body (0 if none); when it is
 // known it decides, because Meta answers most errors with HTTP 400 whatever
 // their nature. Otherwise the HTTP status decides (429 throttled, 408 and
-// 5xx retryable, other 4xx permanent), except that an unknown provider code
+// 5xx retryable, 401 an account fault, other 4xx permanent), except that an unknown provider code
 // is never permanent. retryAfter is the parsed Retry-After (0 if absent).
 //
 // Codes are stable strings: "meta_<code>" when the provider gave a code,
@@ -96,27 +253,30 @@ func Classify(httpStatus, metaCode int, retryAfter time.Duration, msg string) *E
 	switch {
 	case metaCode != 0:
 		e.Code = "meta_" + strconv.Itoa(metaCode)
-		if rule, ok := metaCodes[metaCode]; ok {
-			e.Class = rule.class
+		if rule, ok := Lookup(metaCode); ok {
+			e.Class, e.Scope = rule.Class, rule.Scope
 			if e.RetryAfter == 0 {
-				e.RetryAfter = rule.minRetryAfter
+				e.RetryAfter = rule.RetryAfter
 			}
 			if e.Message == "" {
-				e.Message = rule.desc
+				e.Message = rule.Desc
 			}
 		} else if httpStatus == http.StatusTooManyRequests {
-			e.Class = Throttled
+			e.Class, e.Scope = Throttled, ScopeSender
 		} else {
 			e.Class = Retryable
 		}
 	case httpStatus >= 400:
 		e.Code = "http_" + strconv.Itoa(httpStatus)
 		e.Class = classifyHTTP(httpStatus)
+		if e.Class != Permanent {
+			e.Scope = ScopeSender
+		}
 	default:
 		e.Code = "provider_error"
 		e.Class = classifyHTTP(httpStatus)
 	}
-	if e.Class != Throttled && e.Class != Retryable {
+	if e.Class == Permanent || e.Class == AccountFault {
 		e.RetryAfter = 0
 	}
 	return e

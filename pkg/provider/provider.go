@@ -1,8 +1,9 @@
 // Package provider is the boundary between wanotify and the WhatsApp
 // messaging providers it sends through (Xpressbot, Meta's WhatsApp Cloud
 // API). A Provider sends one message and returns the provider's message id
-// or a classified *Error; Classify is the one table that decides whether a
-// failure is retryable, throttled or permanent.
+// or a classified *Error; Classify and its table (classify.go,
+// docs/provider-errors.md) are the one place that decides whether a
+// failure is retryable, throttled, permanent, an account fault or deferred.
 package provider
 
 import (
@@ -64,20 +65,67 @@ const (
 	Retryable Class = iota + 1
 	// Throttled failures mean "slow down": retry after RetryAfter at least.
 	Throttled
-	// Permanent failures will fail again; never retry them.
+	// Permanent failures will fail again for this message; never retry them.
 	Permanent
+	// AccountFault means the sender cannot send anything until someone
+	// fixes its account (token, payment, policy block, registration). The
+	// message itself is fine: it must not be failed or dead-lettered.
+	AccountFault
+	// Deferred means this recipient cannot get this kind of message now
+	// but may much later (Meta's per-user marketing cap, 131049):
+	// retrying within seconds is pointless.
+	Deferred
 )
 
+// classNames are the names in String, ParseClass and overrides.
+var classNames = map[Class]string{
+	Retryable:    "retryable",
+	Throttled:    "throttled",
+	Permanent:    "permanent",
+	AccountFault: "account_fault",
+	Deferred:     "deferred",
+}
+
 func (c Class) String() string {
-	switch c {
-	case Retryable:
-		return "retryable"
-	case Throttled:
-		return "throttled"
-	case Permanent:
-		return "permanent"
+	if n, ok := classNames[c]; ok {
+		return n
 	}
 	return "unknown"
+}
+
+// ParseClass reads a class name as String writes it.
+func ParseClass(s string) (Class, error) {
+	for c, n := range classNames {
+		if n == s {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown error class %q (want retryable, throttled, permanent, account_fault or deferred)", s)
+}
+
+// Scope is what a failure is about: the one message, its recipient for a
+// while, or the sending number/account as a whole.
+type Scope int
+
+const (
+	// ScopeMessage: this message only (its content, its parameters).
+	ScopeMessage Scope = iota
+	// ScopeRecipient: this recipient, for a while (pair rate, marketing
+	// cap, opt-out); other recipients of the same sender are unaffected.
+	ScopeRecipient
+	// ScopeSender: the sending number or account (rate limits, account
+	// faults, provider trouble).
+	ScopeSender
+)
+
+func (s Scope) String() string {
+	switch s {
+	case ScopeRecipient:
+		return "recipient"
+	case ScopeSender:
+		return "sender"
+	}
+	return "message"
 }
 
 // Error is a classified provider failure.
@@ -86,7 +134,8 @@ type Error struct {
 	Code       string        // stable code: "http_503", "meta_131047", "timeout", "network"
 	Message    string        // human-readable detail from the provider
 	HTTPStatus int           // 0 when no response was received
-	RetryAfter time.Duration // from Retry-After, 0 if none
+	RetryAfter time.Duration // from Retry-After (or the table's default), 0 if none
+	Scope      Scope         // what the failure is about (ScopeMessage when unknown)
 	Err        error         // underlying cause, if any
 }
 
@@ -103,8 +152,24 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Retryable reports whether another attempt may succeed.
+// Retryable reports whether another attempt may succeed. Only Permanent
+// says no: an account fault clears once the account is fixed, a deferred
+// message may go through later.
 func (e *Error) Retryable() bool { return e.Class != Permanent }
+
+// ProviderFault reports whether the failure says the provider or the
+// sender's account is not working, so it should count against a circuit
+// breaker. A failure about one message or one recipient (permanent,
+// deferred, pair rate) is the provider working and refusing one thing.
+func (e *Error) ProviderFault() bool {
+	switch e.Class {
+	case Retryable, AccountFault:
+		return true
+	case Throttled:
+		return e.Scope != ScopeRecipient
+	}
+	return false
+}
 
 // Info converts e to the contract's error description.
 func (e *Error) Info() contract.ErrorInfo {

@@ -230,6 +230,10 @@ type Behavior struct {
 	// whose answer it never got. DefaultConfig: true. The Cloud API
 	// carries no such key.
 	IdempotencyKeys bool `json:"idempotency_keys"`
+
+	// Rules are the platform's rules (pair rate, marketing cap, opt-outs,
+	// template errors, account faults): all off by default. rules.go.
+	Rules
 }
 
 // DefaultConfig is the documented default configuration.
@@ -469,6 +473,7 @@ func (b Behavior) Validate() error {
 			bad(d.field, d.env, "%v", err)
 		}
 	}
+	errs = append(errs, b.Rules.validate())
 	return errors.Join(errs...)
 }
 
@@ -557,6 +562,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	float(EnvSkipDeliveredRate, &b.SkipDeliveredRate)
 	float(EnvDuplicateRate, &b.DuplicateRate)
 	boolean(EnvIdempotencyKeys, &b.IdempotencyKeys)
+	errs = append(errs, b.Rules.fromEnv(getenv))
 
 	w := &c.Webhook
 	str(EnvWebhookURL, &w.URL)

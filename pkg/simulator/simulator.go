@@ -19,6 +19,12 @@
 //	POST /admin/config     merges a partial Behavior JSON object
 //	GET  /admin/outage     {"on":bool,"mode":"503"|"reset"}
 //	POST /admin/outage     {"on":true[,"mode":"reset"]}
+//	GET  /admin/account-fault  the senders switched into an account fault
+//	POST /admin/account-fault  {"sender":"…","code":190} (code 0 clears)
+//
+// The platform's own rules (pair rate 131056, marketing cap 131049,
+// opt-outs 131050, template errors, account faults) are in rules.go,
+// all off by default.
 //
 // A send can force its own outcome, whatever the configured rates, with a
 // directive anywhere in its text body or template parameters:
@@ -82,6 +88,7 @@ type Simulator struct {
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
+	pairs    pairLimiter // Rules.PairRate
 
 	numbers map[string]bool // the account's phone number ids; nil: any
 
@@ -207,6 +214,7 @@ func (s *Simulator) updateBehavior(f func(*Behavior) error) error {
 	b := *s.behavior.Load()
 	b.PermanentCodes = slices.Clone(b.PermanentCodes)
 	b.AsyncFailCodes = slices.Clone(b.AsyncFailCodes)
+	b.Rules = b.Rules.clone()
 	if err := f(&b); err != nil {
 		return err
 	}
@@ -232,6 +240,7 @@ func (s *Simulator) Reset() {
 	s.limMu.Lock()
 	s.limiters = map[string]*rate.Limiter{}
 	s.limMu.Unlock()
+	s.pairs.reset()
 	s.hooks.clear()
 	s.ledger.reset()
 }
@@ -301,6 +310,9 @@ func (r *sendReq) forced() (kind outcomeKind, f failure, force, ok bool) {
 		return 0, failure{}, false, false
 	}
 	if f.status == http.StatusTooManyRequests {
+		if ra == 0 {
+			ra = f.retryAfter // the code's own wait (131056: 6 s)
+		}
 		f.retryAfter = max(ra, 1)
 	}
 	return outcomeFail, f, true, true
@@ -311,6 +323,8 @@ func metaFailure(code int) failure {
 	switch code {
 	case provider.MetaThroughput:
 		f.status, f.retryAfter = http.StatusTooManyRequests, 1
+	case provider.MetaPairRate:
+		f.status, f.retryAfter = http.StatusTooManyRequests, int(provider.PairRateRetryAfter/time.Second)
 	case provider.MetaAccessToken:
 		f.status = http.StatusUnauthorized
 	}
@@ -339,6 +353,7 @@ func (s *Simulator) routes() http.Handler {
 	r.HandleFunc("/admin/reset", s.admin(s.handleReset)).Methods(http.MethodPost)
 	r.HandleFunc("/admin/config", s.admin(s.handleConfig)).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc("/admin/outage", s.admin(s.handleOutage)).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/admin/account-fault", s.admin(s.handleAccountFault)).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc(s.cfg.SendPath, s.handleXpressbot).Methods(http.MethodPost)
 	r.HandleFunc("/{version:v[0-9]+\\.[0-9]+}/{phone_number_id}/messages", s.handleCloud).Methods(http.MethodPost)
 	return r
@@ -558,11 +573,19 @@ func (s *Simulator) send(w http.ResponseWriter, r *http.Request, req *sendReq, w
 		return
 	}
 
+	if f, ok := b.accountFault(req); ok {
+		s.act(w, r, req, wr, outcomeFail, f, b, now, reject)
+		return
+	}
 	if ok, wait := s.admit(req.sender, b, now); !ok {
 		reject(throttleCode)
 		f := metaFailure(provider.MetaThroughput)
 		f.retryAfter = max(1, int(math.Ceil(wait.Seconds())))
 		wr.fail(f)
+		return
+	}
+	if f, ok := s.recipientRules(req, &b.Rules, now); ok {
+		s.act(w, r, req, wr, outcomeFail, f, b, now, reject)
 		return
 	}
 

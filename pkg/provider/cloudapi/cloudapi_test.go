@@ -163,7 +163,7 @@ func TestGraphErrors(t *testing.T) {
 			provider.Permanent, "meta_131047", "(#131047) Re-engagement message"},
 		{"throughput", 400, `{"error":{"message":"rate","code":130429}}`, provider.Throttled, "meta_130429", "rate"},
 		{"token", 401, `{"error":{"message":"Error validating access token","type":"OAuthException","code":190,"error_subcode":463}}`,
-			provider.Permanent, "meta_190", "Error validating access token"},
+			provider.AccountFault, "meta_190", "Error validating access token"},
 		{"unknown code", 400, `{"error":{"message":"new","code":135000}}`, provider.Retryable, "meta_135000", "new"},
 		{"no body", 500, ``, provider.Retryable, "http_500", ""},
 		{"success without messages", 200, `{"messaging_product":"whatsapp","messages":[]}`, provider.Retryable, "bad_response", "success answer without a message id"},

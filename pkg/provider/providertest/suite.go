@@ -240,7 +240,10 @@ func Run(t *testing.T, s Suite) {
 			{provider.MetaTemplateParams, provider.Permanent},
 			{provider.MetaTemplateMissing, provider.Permanent},
 			{provider.MetaInvalidParameter, provider.Permanent},
-			{provider.MetaPolicyBlock, provider.Permanent},
+			{provider.MetaPolicyBlock, provider.AccountFault},
+			{provider.MetaPayment, provider.AccountFault},
+			{provider.MetaEcosystem, provider.Deferred},
+			{provider.MetaUserStoppedMkt, provider.Permanent},
 			{provider.MetaPairRate, provider.Throttled},
 			{999999, provider.Retryable},
 		}
@@ -251,7 +254,11 @@ func Run(t *testing.T, s Suite) {
 			// template sends reach the provider's error path too.
 			m.Template = &contract.Template{Name: "otp", Language: "en", Parameters: []string{fmt.Sprintf("[sim:meta_%d]", c.code)}}
 			_, err := p.Send(context.Background(), m)
-			pe := wantError(t, err, c.class, fmt.Sprintf("meta_%d", c.code), 400)
+			status := 400
+			if c.code == provider.MetaPairRate {
+				status = 429 // Meta answers the pair rate with 429
+			}
+			pe := wantError(t, err, c.class, fmt.Sprintf("meta_%d", c.code), status)
 			if c.code == provider.MetaPairRate && pe.RetryAfter != provider.PairRateRetryAfter {
 				t.Fatalf("pair rate RetryAfter = %s, want %s", pe.RetryAfter, provider.PairRateRetryAfter)
 			}
@@ -270,13 +277,13 @@ func Run(t *testing.T, s Suite) {
 		wantError(t, err, provider.Permanent, "meta_131047", 400)
 	})
 
-	t.Run("UnauthorizedIsPermanent", func(t *testing.T) {
+	t.Run("UnauthorizedIsAccountFault", func(t *testing.T) {
 		_, url := newSim(t, nil)
 		p := s.New(t, Target{URL: url, APIKey: "wrong-key", Timeout: 5 * time.Second})
 		_, err := p.Send(context.Background(), TextMessage(31, "x"))
 		pe := provider.AsError(err)
-		if pe == nil || pe.Class != provider.Permanent || pe.HTTPStatus != 401 {
-			t.Fatalf("err = %v, want permanent with HTTP 401", err)
+		if pe == nil || pe.Class != provider.AccountFault || pe.HTTPStatus != 401 {
+			t.Fatalf("err = %v, want an account fault with HTTP 401", err)
 		}
 	})
 
