@@ -61,7 +61,7 @@ func TestChartMountsTheSenderRegistry(t *testing.T) {
 			}
 		}
 	}
-	for _, o := range render(t, nil) {
+	for _, o := range render(t, []string{"helm/wanotify/ci/simulator-values.yaml"}) {
 		if o.Kind() == "ConfigMap" && strings.HasSuffix(o.Name(), "-senders") {
 			t.Error("a registry ConfigMap is rendered without a registry")
 		}

@@ -88,10 +88,19 @@ func TestTraceOnOneMachine(t *testing.T) {
 	for _, tr := range out.Traces {
 		switch tr.Kind {
 		case "notification":
-			if tr.TraceID != c.trace.String() || len(tr.Tree) != 1 {
-				t.Fatalf("notification trace %s with %d roots, want the caller's trace %s with one root", tr.TraceID, len(tr.Tree), c.trace)
+			// The public route starts its own trace and keeps the
+			// caller's span as a link on its root.
+			if tr.TraceID == c.trace.String() || len(tr.Tree) != 1 {
+				t.Fatalf("notification trace %s with %d roots, want a trace of its own (not the caller's %s) with one root", tr.TraceID, len(tr.Tree), c.trace)
 			}
 			note = tr.Tree[0]
+			linked := false
+			for _, l := range note.Span.Links {
+				linked = linked || l.TraceID == c.trace.String()
+			}
+			if !linked {
+				t.Errorf("the notification trace's root %q has no link to the caller's trace %s: %+v", note.Span.Name, c.trace, note.Span.Links)
+			}
 		case "webhook":
 			if tr.LinkedBy != tracestore.AttrNotificationID || len(tr.Tree) != 1 || tr.Tree[0].Span.Name != "POST "+webhook.DefaultPath {
 				t.Errorf("webhook trace %s: linked by %q, %d roots", tr.TraceID, tr.LinkedBy, len(tr.Tree))
@@ -152,7 +161,7 @@ func TestTraceOnOneMachine(t *testing.T) {
 	}
 	text := stdout.String()
 	for _, want := range []string{
-		"trace " + c.trace.String(),
+		"trace " + note.Span.TraceID,
 		"webhook trace (linked by " + tracestore.AttrNotificationID + ")",
 		"POST /v1/notifications",
 		"├─ " + topics.Requested + " receive",

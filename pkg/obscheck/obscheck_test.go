@@ -54,8 +54,11 @@ func TestCatalogueMatchesCode(t *testing.T) {
 			t.Errorf("%s: instrument %q is created nowhere in pkg/", m.Name, m.Instrument)
 		}
 		want := strings.ReplaceAll(m.Instrument, ".", "_")
-		if m.Unit == "seconds" {
+		switch m.Unit {
+		case "seconds":
 			want += "_seconds"
+		case "bytes":
+			want += "_bytes"
 		}
 		if m.Type == Counter {
 			want += "_total"

@@ -39,8 +39,8 @@ func Tree(spans []Span) []*Node {
 
 // shownAttrs are the attributes worth a glance in the tree; the rest is
 // in the table (or -o json).
-var shownAttrs = []string{"wanotify.attempt", "wanotify.outcome", "wanotify.status", "http.response.status_code",
-	"wanotify.webhook.outcome", "wanotify.provider_message_id"}
+var shownAttrs = strings.Fields(`wanotify.attempt wanotify.outcome wanotify.status http.response.status_code
+	wanotify.webhook.outcome wanotify.provider_message_id`)
 
 // Render writes the tree of roots with, per span, its service, kind,
 // duration and start offset from the trace's first span.
