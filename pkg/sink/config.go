@@ -18,6 +18,7 @@ const (
 	DefaultRetryMaxBackoff     = 30 * time.Second
 	DefaultMaxValueBytes       = 64 << 10
 	DefaultDrainTimeout        = 10 * time.Second
+	DefaultInsertTimeout       = 5 * time.Second
 )
 
 // Config is the sink's behaviour. The zero value of a field means its
@@ -39,6 +40,15 @@ type Config struct {
 	// (WANOTIFY_SINK_RETRY_MAX_BACKOFF, default 30s; initial 200ms).
 	RetryInitialBackoff time.Duration
 	RetryMaxBackoff     time.Duration
+	// InsertTimeout bounds one attempt to write a batch: a ClickHouse that
+	// does not answer within it (frozen, partitioned, stuck in a long GC)
+	// is treated like one that refuses the batch: the sink stops being
+	// ready, counts the timeout, pauses fetching and writes the same batch
+	// again under the same deduplication token
+	// (WANOTIFY_SINK_INSERT_TIMEOUT, default 5s). A batch of the default
+	// size takes well under a second; raise it only with very large
+	// batches.
+	InsertTimeout time.Duration
 	// MaxValueBytes cuts the raw record values kept in ingest_errors and
 	// dead_letters (default 64 KiB).
 	MaxValueBytes int
@@ -65,6 +75,7 @@ func Load(e *config.Env) Config {
 		BatchInterval:   e.Duration("WANOTIFY_SINK_BATCH_INTERVAL", DefaultBatchInterval, "longest a record waits in a batch before the batch is written"),
 		RetryMaxBackoff: e.Duration("WANOTIFY_SINK_RETRY_MAX_BACKOFF", DefaultRetryMaxBackoff, "longest wait between attempts to write a batch ClickHouse refused"),
 		RetentionDays:   e.Int("WANOTIFY_SINK_RETENTION_DAYS", 0, "days ClickHouse keeps events, states and errors (TTL); 0 keeps everything"),
+		InsertTimeout:   e.Duration("WANOTIFY_SINK_INSERT_TIMEOUT", DefaultInsertTimeout, "longest ClickHouse may take to answer one batch insert before the sink reports not ready and writes the batch again"),
 	}
 	if c.Group == "" {
 		e.Fail("WANOTIFY_SINK_GROUP", "must not be empty")
@@ -77,6 +88,9 @@ func Load(e *config.Env) Config {
 	}
 	if c.RetryMaxBackoff <= 0 {
 		e.Fail("WANOTIFY_SINK_RETRY_MAX_BACKOFF", "%s is not a positive duration", c.RetryMaxBackoff)
+	}
+	if c.InsertTimeout <= 0 {
+		e.Fail("WANOTIFY_SINK_INSERT_TIMEOUT", "%s is not a positive duration", c.InsertTimeout)
 	}
 	return c
 }
@@ -113,6 +127,9 @@ func (c Config) withDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.InsertTimeout == 0 {
+		c.InsertTimeout = DefaultInsertTimeout
+	}
 	return c
 }
 
@@ -140,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, errors.New("DrainTimeout: negative"))
+	}
+	if c.InsertTimeout < 100*time.Millisecond || c.InsertTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_INSERT_TIMEOUT: %s is not between 100ms and 10m", c.InsertTimeout))
 	}
 	seen := map[string]bool{}
 	for _, t := range []string{c.RequestedTopic, c.StatusTopic, c.DLQTopic} {

@@ -17,13 +17,15 @@ func TestLoadAndValidate(t *testing.T) {
 		"WANOTIFY_SINK_BATCH_INTERVAL":    "250ms",
 		"WANOTIFY_SINK_RETRY_MAX_BACKOFF": "5s",
 		"WANOTIFY_SINK_RETENTION_DAYS":    "90",
+		"WANOTIFY_SINK_INSERT_TIMEOUT":    "3s",
 	}
 	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	c := Load(e)
 	if err := e.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Group != "g1" || c.BatchRows != 2000 || c.BatchInterval != 250*time.Millisecond || c.RetryMaxBackoff != 5*time.Second || c.RetentionDays != 90 {
+	if c.Group != "g1" || c.BatchRows != 2000 || c.BatchInterval != 250*time.Millisecond || c.RetryMaxBackoff != 5*time.Second || c.RetentionDays != 90 ||
+		c.InsertTimeout != 3*time.Second {
 		t.Errorf("loaded %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -32,7 +34,8 @@ func TestLoadAndValidate(t *testing.T) {
 
 	d := Load(config.New(func(string) (string, bool) { return "", false }, nil)).withDefaults()
 	if d.Group != DefaultGroup || d.BatchRows != DefaultBatchRows || d.BatchInterval != DefaultBatchInterval ||
-		d.RetryMaxBackoff != DefaultRetryMaxBackoff || d.RetentionDays != 0 || d.RequestedTopic != "notifications.requested" {
+		d.RetryMaxBackoff != DefaultRetryMaxBackoff || d.RetentionDays != 0 || d.RequestedTopic != "notifications.requested" ||
+		d.InsertTimeout != 5*time.Second {
 		t.Errorf("defaults %+v", d)
 	}
 }
@@ -46,6 +49,7 @@ func TestValidateNamesTheVariable(t *testing.T) {
 		{Config{BatchInterval: time.Microsecond}, "WANOTIFY_SINK_BATCH_INTERVAL"},
 		{Config{RetryMaxBackoff: time.Millisecond, RetryInitialBackoff: time.Second}, "WANOTIFY_SINK_RETRY_MAX_BACKOFF"},
 		{Config{RetentionDays: -3}, "WANOTIFY_SINK_RETENTION_DAYS"},
+		{Config{InsertTimeout: time.Millisecond}, "WANOTIFY_SINK_INSERT_TIMEOUT"},
 		{Config{StatusTopic: "notifications.requested"}, "configured twice"},
 	}
 	for _, c := range cases {
@@ -67,7 +71,7 @@ func TestNewRefusesMissingDatabase(t *testing.T) {
 
 func TestLoadRefusesZeroFromTheEnvironment(t *testing.T) {
 	for name, v := range map[string]string{"WANOTIFY_SINK_BATCH_ROWS": "0", "WANOTIFY_SINK_BATCH_INTERVAL": "0s",
-		"WANOTIFY_SINK_RETRY_MAX_BACKOFF": "-1s", "WANOTIFY_SINK_GROUP": ""} {
+		"WANOTIFY_SINK_RETRY_MAX_BACKOFF": "-1s", "WANOTIFY_SINK_GROUP": "", "WANOTIFY_SINK_INSERT_TIMEOUT": "0s"} {
 		e := config.New(func(k string) (string, bool) {
 			if k == name {
 				return v, true

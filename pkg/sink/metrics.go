@@ -16,11 +16,14 @@ type metrics struct {
 	batchSize     metric.Int64Histogram
 	batchDuration metric.Float64Histogram
 	insertErrors  metric.Int64Counter
-	decodeErrors  metric.Int64Counter
-	commitErrors  metric.Int64Counter
-	freshness     metric.Float64Histogram
-	lagGauge      metric.Int64ObservableGauge
-	reg           metric.Registration
+	// insertTimeouts counts the insertErrors that were timeouts: a
+	// ClickHouse that hangs rather than refuses.
+	insertTimeouts metric.Int64Counter
+	decodeErrors   metric.Int64Counter
+	commitErrors   metric.Int64Counter
+	freshness      metric.Float64Histogram
+	lagGauge       metric.Int64ObservableGauge
+	reg            metric.Registration
 
 	mu        sync.Mutex
 	assigned  map[topicPartition]bool  // partitions this member owns
@@ -48,6 +51,10 @@ func newMetrics(group string) (*metrics, error) {
 	}
 	if m.insertErrors, err = meter.Int64Counter("wanotify.sink.insert.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("ClickHouse inserts that failed and were retried")); err != nil {
+		return nil, err
+	}
+	if m.insertTimeouts, err = meter.Int64Counter("wanotify.sink.insert.timeouts", metric.WithUnit("{error}"),
+		metric.WithDescription("ClickHouse inserts that got no answer within WANOTIFY_SINK_INSERT_TIMEOUT (also counted in insert errors) and were retried")); err != nil {
 		return nil, err
 	}
 	if m.decodeErrors, err = meter.Int64Counter("wanotify.sink.decode.errors", metric.WithUnit("{record}"),

@@ -12,7 +12,8 @@
 // one: at most two batches are held (one being written, one filling),
 // batches are written and committed in the order they were cut, and a
 // batch's offsets are committed only after ClickHouse accepted it and
-// every batch before it. A flush that ClickHouse refuses pauses fetching,
+// every batch before it. A flush that ClickHouse refuses, or does not
+// answer within InsertTimeout, makes the sink not ready, pauses fetching,
 // keeps the batch and retries it with exponential backoff and jitter until
 // it succeeds; nothing is committed meanwhile, and rebalances wait until
 // no batch is held (the records held belong to partitions still owned: a
@@ -30,6 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -58,10 +61,6 @@ var phoneLike = regexp.MustCompile(`\+?[0-9][0-9 ()-]{5,}[0-9]`)
 func maskPhones(s string) string {
 	return phoneLike.ReplaceAllStringFunc(s, phone.Mask)
 }
-
-// insertTimeout bounds one insert attempt, so a ClickHouse that stops
-// answering (rather than refusing) is retried like one that is down.
-const insertTimeout = 60 * time.Second
 
 // Sink consumes the pipeline's topics into ClickHouse. Create it with New
 // and call Run once.
@@ -587,17 +586,35 @@ func (s *Sink) flush(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) er
 	return nil
 }
 
+// isTimeout reports a server that did not answer in time: the driver puts
+// deadlines on the socket (the attempt's, and the dial timeout during a
+// connection's handshake), so the error may be a network timeout rather
+// than the context's own.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
 // writeWithRetry retries until success or ctx ends. While ClickHouse
-// refuses, fetching is paused (no more records pile up in memory),
-// readiness is false and nothing is committed.
+// refuses or does not answer within InsertTimeout, fetching is paused (no
+// more records pile up in memory), readiness is false and nothing is
+// committed. Every attempt writes the same batch under the same
+// deduplication token (Batch.Token), so an attempt that ClickHouse
+// completed after the sink gave up on it is dropped by the next one.
 func (s *Sink) writeWithRetry(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) error {
 	var (
 		bo     *cappedBackoff
 		paused bool
 	)
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, insertTimeout)
+		// Each attempt is bounded, so a ClickHouse that stops answering
+		// (rather than refusing) turns the sink not ready within
+		// InsertTimeout instead of hanging on one insert.
+		deadline := time.Now().Add(s.cfg.InsertTimeout)
+		actx, cancel := context.WithDeadline(ctx, deadline)
 		err := w.Write(actx, b)
+		timedOut := err != nil && ctx.Err() == nil && (!time.Now().Before(deadline) || isTimeout(err))
 		cancel()
 		if err == nil {
 			if paused {
@@ -610,6 +627,10 @@ func (s *Sink) writeWithRetry(ctx context.Context, cl *kgo.Client, w Writer, b *
 		s.m.insertErrors.Add(ctx, 1)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if timedOut {
+			s.m.insertTimeouts.Add(ctx, 1)
+			err = fmt.Errorf("ClickHouse did not answer within %s (WANOTIFY_SINK_INSERT_TIMEOUT): %w", s.cfg.InsertTimeout, err)
 		}
 		if !paused {
 			cl.PauseFetchTopics(s.topics...)
