@@ -122,8 +122,12 @@ type Batch struct {
 	// repeats.
 	Events []Event
 	// Skipped are status values this pipeline does not track ("deleted",
-	// "warning", …), accepted so the provider stops resending them.
+	// "warning", …), accepted so the provider stops resending them. Each
+	// is also in Rejected (RejectedUntracked), to be kept.
 	Skipped []string
+	// Rejected are the statuses that did not become events (malformed or
+	// untracked), in payload order.
+	Rejected []Rejected
 	// InboundMessages counts user messages (value.messages[]).
 	InboundMessages int
 	// Ignored counts what was accepted but not used, by kind.
@@ -148,10 +152,13 @@ type Parser struct {
 	EnvelopeField string
 }
 
-// Parse reads one webhook body. Any status missing id, status,
-// recipient_id or timestamp, or carrying an unusable one, fails the whole
-// body with a *Error naming each field: a request is produced
-// entirely or not at all.
+// Parse reads one webhook body. A body that cannot be read as a webhook
+// (not JSON, no payload, a value of the wrong JSON type) fails with a
+// *Error naming each field. A status missing id, status, recipient_id or
+// timestamp, or carrying an unusable one, does not fail the body: it is
+// returned in Batch.Rejected with the fields at fault, and every other
+// status still becomes an event (a refused batch would be resent for
+// days, good statuses included).
 //
 // A body is decoded once, straight into the typed payload (decode, in
 // decode.go). Only a body that pass leaves aside (not valid JSON, a field
@@ -168,7 +175,6 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 			return nil, perr
 		}
 	}
-	perr := &Error{}
 	seen := make(map[string]struct{}, statusCount(&payload))
 	for i := range payload.Entry {
 		entry := &payload.Entry[i]
@@ -181,12 +187,16 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 			batch.InboundMessages += len(change.Value.Messages)
 			for k := range change.Value.Statuses {
 				at := location{base: base, entry: i, change: j, status: k}
-				ev, skipped, ok := p.status(&change.Value.Statuses[k], at, batch, perr)
+				st := &change.Value.Statuses[k]
+				serr := &Error{}
+				ev, skipped, ok := p.status(st, at, batch, serr)
 				if !ok {
+					batch.reject(at, statusFields{recipient: strings.TrimSpace(st.RecipientID)}, serr, strings.ToLower(strings.TrimSpace(st.Status)))
 					continue
 				}
 				if skipped != "" {
 					batch.Skipped = append(batch.Skipped, skipped)
+					batch.reject(at, statusFields{recipient: strings.TrimSpace(st.RecipientID)}, nil, skipped)
 					continue
 				}
 				if _, dup := seen[ev.Status.EventID]; dup {
@@ -201,9 +211,7 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 			}
 		}
 	}
-	if len(perr.Fields) > 0 {
-		return nil, perr
-	}
+	p.fillRaw(body, batch)
 	return batch, nil
 }
 
