@@ -191,12 +191,12 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 				serr := &Error{}
 				ev, skipped, ok := p.status(st, at, batch, serr)
 				if !ok {
-					batch.reject(at, statusFields{recipient: strings.TrimSpace(st.RecipientID)}, serr, strings.ToLower(strings.TrimSpace(st.Status)))
+					batch.reject(at, st.RecipientID, serr, strings.ToLower(strings.TrimSpace(st.Status)))
 					continue
 				}
 				if skipped != "" {
 					batch.Skipped = append(batch.Skipped, skipped)
-					batch.reject(at, statusFields{recipient: strings.TrimSpace(st.RecipientID)}, nil, skipped)
+					batch.reject(at, st.RecipientID, nil, skipped)
 					continue
 				}
 				if _, dup := seen[ev.Status.EventID]; dup {

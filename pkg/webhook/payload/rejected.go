@@ -57,8 +57,9 @@ func (r *Rejected) Key() []byte {
 const maxUntrackedValueLen = 64
 
 // reject records the status at `at` as rejected: malformed when serr holds
-// field errors, untracked (value) otherwise.
-func (b *Batch) reject(at location, s statusFields, serr *Error, value string) {
+// field errors, untracked (value) otherwise. recipient is its recipient_id
+// as sent.
+func (b *Batch) reject(at location, recipient string, serr *Error, value string) {
 	r := Rejected{Kind: RejectedMalformed, Status: value, at: at}
 	if serr != nil && len(serr.Fields) > 0 {
 		r.Fields = serr.Fields
@@ -71,16 +72,13 @@ func (b *Batch) reject(at location, s statusFields, serr *Error, value string) {
 		r.Kind = RejectedUntracked
 		r.Reason = fmt.Sprintf("%s/status: %q is not a status the pipeline tracks", at, truncate(value, maxUntrackedValueLen))
 	}
-	if s.recipient != "" {
-		if e164, err := phone.NormalizeCached("+" + strings.TrimPrefix(s.recipient, "+")); err == nil {
+	if recipient = strings.TrimSpace(recipient); recipient != "" {
+		if e164, err := phone.NormalizeCached("+" + strings.TrimPrefix(recipient, "+")); err == nil {
 			r.Recipient = e164
 		}
 	}
 	b.Rejected = append(b.Rejected, r)
 }
-
-// statusFields are the trimmed fields of a status that a rejection needs.
-type statusFields struct{ recipient string }
 
 // rawPayload is the payload down to each status, kept raw.
 type rawPayload struct {
