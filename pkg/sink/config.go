@@ -44,10 +44,12 @@ type Config struct {
 	// does not answer within it (frozen, partitioned, stuck in a long GC)
 	// is treated like one that refuses the batch: the sink stops being
 	// ready, counts the timeout, pauses fetching and writes the same batch
-	// again under the same deduplication token
-	// (WANOTIFY_SINK_INSERT_TIMEOUT, default 5s). A batch of the default
-	// size takes well under a second; raise it only with very large
-	// batches.
+	// again under the same deduplication token. It also bounds the ping
+	// the sink sends every second while no batch is being written, so a
+	// ClickHouse that hangs while the pipeline is idle makes the sink not
+	// ready too (WANOTIFY_SINK_INSERT_TIMEOUT, default 5s). A batch of the
+	// default size takes well under a second; raise it only with very
+	// large batches.
 	InsertTimeout time.Duration
 	// MaxValueBytes cuts the raw record values kept in ingest_errors and
 	// dead_letters (default 64 KiB).
@@ -75,7 +77,7 @@ func Load(e *config.Env) Config {
 		BatchInterval:   e.Duration("WANOTIFY_SINK_BATCH_INTERVAL", DefaultBatchInterval, "longest a record waits in a batch before the batch is written"),
 		RetryMaxBackoff: e.Duration("WANOTIFY_SINK_RETRY_MAX_BACKOFF", DefaultRetryMaxBackoff, "longest wait between attempts to write a batch ClickHouse refused"),
 		RetentionDays:   e.Int("WANOTIFY_SINK_RETENTION_DAYS", 0, "days ClickHouse keeps events, states and errors (TTL); 0 keeps everything"),
-		InsertTimeout:   e.Duration("WANOTIFY_SINK_INSERT_TIMEOUT", DefaultInsertTimeout, "longest ClickHouse may take to answer one batch insert before the sink reports not ready and writes the batch again"),
+		InsertTimeout:   e.Duration("WANOTIFY_SINK_INSERT_TIMEOUT", DefaultInsertTimeout, "longest ClickHouse may take to answer one batch insert (or the idle probe) before the sink reports not ready (and writes the batch again)"),
 	}
 	if c.Group == "" {
 		e.Fail("WANOTIFY_SINK_GROUP", "must not be empty")

@@ -14,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/testinfra"
@@ -183,12 +184,14 @@ func statusRecords(t testing.TB, prefix string, n int, at time.Time) []*kgo.Reco
 }
 
 // TestHungClickHouseMakesSinkNotReadyAndLosesNothing puts a proxy that
-// can freeze between the sink and ClickHouse, and freezes it while records
-// arrive. Within the insert timeout (not the driver's minutes) the sink is
-// not ready and counts the timeout; nothing is committed while the batch
-// is retried, and after the thaw every event is in notification_events
-// exactly once (merges are stopped, so a doubled insert would show) and
-// the sink is ready again.
+// can freeze between the sink and ClickHouse. Frozen while the pipeline is
+// idle, the sink's probe makes it not ready within the insert timeout and
+// a probe interval, counting a ping timeout, and ready again after the
+// thaw. Frozen while records arrive, the sink is not ready within the
+// insert timeout (not the driver's minutes) and counts insert timeouts;
+// nothing is committed while the batch is retried, and after the thaw
+// every event is in notification_events exactly once (merges are stopped,
+// so a doubled insert would show) and the sink is ready again.
 func TestHungClickHouseMakesSinkNotReadyAndLosesNothing(t *testing.T) {
 	// A server of its own: the test leaves connections half-answered.
 	ch := startOwnClickHouse(t)
@@ -219,10 +222,24 @@ func TestHungClickHouseMakesSinkNotReadyAndLosesNothing(t *testing.T) {
 		RetryInitialBackoff: 50 * time.Millisecond, RetryMaxBackoff: 300 * time.Millisecond}, opts, brokers)
 	waitFor(t, 60*time.Second, "sink ready", s.Ready)
 
+	timeouts := opCounter(t)
 	at := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 	before := statusRecords(t, "warm", 100, at)
 	produce(t, cl, before)
 	waitConsumed(t, adm, group, time.Minute)
+
+	// ClickHouse hangs while the pipeline is idle: the probe notices.
+	proxy.freeze()
+	frozenAt := time.Now()
+	waitFor(t, insertTimeout+10*time.Second, "sink not ready while idle and ClickHouse does not answer", func() bool { return !s.Ready() })
+	idleNotReady := time.Since(frozenAt)
+	t.Logf("idle: not ready %s after ClickHouse stopped answering (insert timeout %s)", idleNotReady.Round(time.Millisecond), insertTimeout)
+	if idleNotReady > insertTimeout+maxProbeInterval+2*time.Second {
+		t.Errorf("idle sink turned not ready %s after ClickHouse hung; want within the insert timeout %s and a probe interval", idleNotReady, insertTimeout)
+	}
+	waitFor(t, 10*time.Second, "ping timeouts counted", func() bool { return timeouts(t, "ping") >= 1 })
+	proxy.thaw()
+	waitFor(t, 30*time.Second, "sink ready again once ClickHouse answers", s.Ready)
 	conn, err := clickhouse.Open(ch.options(database))
 	if err != nil {
 		t.Fatal(err)
@@ -234,9 +251,9 @@ func TestHungClickHouseMakesSinkNotReadyAndLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// ClickHouse hangs while the sink is idle, then records arrive.
+	// ClickHouse hangs, then records arrive.
 	proxy.freeze()
-	frozenAt := time.Now()
+	frozenAt = time.Now()
 	during := statusRecords(t, "frozen", 1000, at.Add(time.Hour))
 	produce(t, cl, during)
 	waitFor(t, insertTimeout+10*time.Second, "sink not ready while ClickHouse does not answer", func() bool { return !s.Ready() })
@@ -245,7 +262,7 @@ func TestHungClickHouseMakesSinkNotReadyAndLosesNothing(t *testing.T) {
 	if notReadyAfter > insertTimeout+2*time.Second {
 		t.Errorf("sink turned not ready %s after ClickHouse hung; want within the insert timeout %s", notReadyAfter, insertTimeout)
 	}
-	waitFor(t, 10*time.Second, "insert timeouts counted", func() bool { return m.counter(t, "wanotify.sink.insert.timeouts") >= 1 })
+	waitFor(t, 10*time.Second, "insert timeouts counted", func() bool { return timeouts(t, "insert") >= 1 })
 	if errs := m.counter(t, "wanotify.sink.insert.errors"); errs < 1 {
 		t.Errorf("insert.errors = %d while ClickHouse hangs", errs)
 	}
@@ -265,14 +282,14 @@ func TestHungClickHouseMakesSinkNotReadyAndLosesNothing(t *testing.T) {
 	if c2 != c1 {
 		t.Errorf("offsets committed while ClickHouse did not answer: %d then %d", c1, c2)
 	}
-	timeouts := m.counter(t, "wanotify.sink.insert.timeouts")
+	inserts := timeouts(t, "insert")
 
 	proxy.thaw()
 	waitConsumed(t, adm, group, time.Minute)
 	waitFor(t, 10*time.Second, "sink ready again", s.Ready)
-	t.Logf("%d insert timeouts while frozen", timeouts)
-	if timeouts < 2 {
-		t.Errorf("insert.timeouts = %d; the frozen batch should have been retried", timeouts)
+	t.Logf("%d insert timeouts while frozen", inserts)
+	if inserts < 2 {
+		t.Errorf("clickhouse.timeouts{op=insert} = %d; the frozen batch should have been retried", inserts)
 	}
 
 	want := uint64(len(before) + len(during))
@@ -285,4 +302,33 @@ func TestHungClickHouseMakesSinkNotReadyAndLosesNothing(t *testing.T) {
 	if got := queryUint(t, conn, "SELECT count() FROM communication_logs WHERE status = 'accepted'"); got != want {
 		t.Errorf("communication_logs has %d accepted notifications, want %d", got, want)
 	}
+}
+
+// opCounter reads wanotify.sink.clickhouse.timeouts for one op, relative
+// to its value when opCounter was called.
+func opCounter(t testing.TB) func(testing.TB, string) int64 {
+	t.Helper()
+	collectMetrics(t)
+	read := func(t testing.TB, op string) int64 {
+		t.Helper()
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if d, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "wanotify.sink.clickhouse.timeouts" {
+					for _, dp := range d.DataPoints {
+						if v, ok := dp.Attributes.Value("op"); ok && v.AsString() == op {
+							n += dp.Value
+						}
+					}
+				}
+			}
+		}
+		return n
+	}
+	base := map[string]int64{"insert": read(t, "insert"), "ping": read(t, "ping")}
+	return func(t testing.TB, op string) int64 { return read(t, op) - base[op] }
 }

@@ -22,6 +22,10 @@
 // written and the one being filled get one bounded last flush and commit
 // (DrainTimeout for both together), then the client leaves the group.
 //
+// While no batch is being written, a probe pings ClickHouse every second
+// (health.go), so a server that hangs while the pipeline is idle also
+// makes the sink not ready.
+//
 // Delivery is at least once; the ClickHouse model (see package
 // migrations) makes a record written twice count once.
 package sink
@@ -73,8 +77,11 @@ type Sink struct {
 	dec       decoder
 	m         *metrics
 	tracer    trace.Tracer
-	ready     atomic.Bool
+	health    health
 	started   atomic.Bool
+	// writing is set while the writer holds a batch: the idle probe
+	// leaves ClickHouse to the insert then.
+	writing atomic.Bool
 	// rebalancing is set when a rebalance waits for the batches held;
 	// wake cuts the poll loop's current poll short (a rebalance waits, or
 	// the writer finished a batch).
@@ -148,14 +155,8 @@ func New(cfg Config, ch *clickhouse.Options, kafkaOpts []kgo.Opt, log *slog.Logg
 }
 
 // Ready reports whether migrations are applied, the sink is consuming and
-// ClickHouse accepts its inserts.
-func (s *Sink) Ready() bool { return s.ready.Load() }
-
-func (s *Sink) setReady(v bool) {
-	if s.ready.Swap(v) != v && s.cfg.OnReady != nil {
-		s.cfg.OnReady(v)
-	}
-}
+// ClickHouse accepts its inserts and answers within InsertTimeout.
+func (s *Sink) Ready() bool { return s.health.ready.Load() }
 
 // Run applies the migrations, then consumes until ctx ends. It returns nil
 // after a clean stop, or the error that stopped it (a migration that
@@ -164,7 +165,8 @@ func (s *Sink) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("sink: Run called twice")
 	}
-	defer s.setReady(false)
+	s.health.onChange = s.cfg.OnReady
+	defer s.health.update(func(h *health) { h.consuming = false })
 	m, err := newMetrics(s.cfg.Group)
 	if err != nil {
 		return fmt.Errorf("sink: metrics: %w", err)
@@ -192,7 +194,11 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer func() { stopTracking(); <-tracked }()
 	s.log.Info("sink consuming", "group", s.cfg.Group, "topics", s.topics, "database", s.ch.Auth.Database,
 		"batch_rows", s.cfg.BatchRows, "batch_interval", s.cfg.BatchInterval.String())
-	s.setReady(true)
+	pctx, stopProbe := context.WithCancel(ctx)
+	probed := make(chan struct{})
+	go func() { defer close(probed); s.probe(pctx, conn) }()
+	defer func() { stopProbe(); <-probed }()
+	s.health.update(func(h *health) { h.consuming = true })
 	return s.consume(ctx, cl, NewClickHouseWriter(conn, s.ch.Auth.Database))
 }
 
@@ -543,7 +549,10 @@ func (s *Sink) flush(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) er
 	))
 	defer span.End()
 	begin := time.Now()
-	if err := s.writeWithRetry(ctx, cl, w, b); err != nil {
+	s.writing.Store(true)
+	err := s.writeWithRetry(ctx, cl, w, b)
+	s.writing.Store(false)
+	if err != nil {
 		span.RecordError(err)
 		return err
 	}
@@ -619,7 +628,8 @@ func (s *Sink) writeWithRetry(ctx context.Context, cl *kgo.Client, w Writer, b *
 		if err == nil {
 			if paused {
 				cl.ResumeFetchTopics(s.topics...)
-				s.setReady(true)
+				// ClickHouse answered: the probe's failure is over too.
+				s.health.update(func(h *health) { h.insertsFailing, h.probeFailing = false, false })
 				s.log.Info("ClickHouse accepted the batch again; consuming resumed", "attempts", attempt, "records", b.records)
 			}
 			return nil
@@ -629,13 +639,13 @@ func (s *Sink) writeWithRetry(ctx context.Context, cl *kgo.Client, w Writer, b *
 			return ctx.Err()
 		}
 		if timedOut {
-			s.m.insertTimeouts.Add(ctx, 1)
+			s.m.timeouts.Add(ctx, 1, opInsert)
 			err = fmt.Errorf("ClickHouse did not answer within %s (WANOTIFY_SINK_INSERT_TIMEOUT): %w", s.cfg.InsertTimeout, err)
 		}
 		if !paused {
 			cl.PauseFetchTopics(s.topics...)
 			paused = true
-			s.setReady(false)
+			s.health.update(func(h *health) { h.insertsFailing = true })
 			bo = s.backoff()
 		}
 		wait := bo.NextBackOff()
