@@ -132,6 +132,10 @@ type Batch struct {
 	InboundMessages int
 	// Ignored counts what was accepted but not used, by kind.
 	Ignored map[string]int
+
+	// typeErrors are the statuses that could not be decoded (see
+	// statuswise.go), by location.
+	typeErrors map[location]contract.FieldError
 }
 
 func (b *Batch) ignore(kind string) {
@@ -153,9 +157,10 @@ type Parser struct {
 }
 
 // Parse reads one webhook body. A body that cannot be read as a webhook
-// (not JSON, no payload, a value of the wrong JSON type) fails with a
-// *Error naming each field. A status missing id, status, recipient_id or
-// timestamp, or carrying an unusable one, does not fail the body: it is
+// (not JSON, no payload, a value of the wrong JSON type outside the
+// statuses) fails with a *Error naming each field. A status missing id,
+// status, recipient_id or timestamp, or carrying an unusable one or one of
+// the wrong JSON type, does not fail the body: it is
 // returned in Batch.Rejected with the fields at fault, and every other
 // status still becomes an event (a refused batch would be resent for
 // days, good statuses included).
@@ -189,6 +194,11 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 				at := location{base: base, entry: i, change: j, status: k}
 				st := &change.Value.Statuses[k]
 				serr := &Error{}
+				if fe, bad := batch.typeErrors[at]; bad {
+					serr.add(fe.Field, fe.Reason)
+					batch.reject(at, "", serr, "")
+					continue
+				}
 				ev, skipped, ok := p.status(st, at, batch, serr)
 				if !ok {
 					batch.reject(at, st.RecipientID, serr, strings.ToLower(strings.TrimSpace(st.Status)))
@@ -212,6 +222,7 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 		}
 	}
 	p.fillRaw(body, batch)
+	batch.typeErrors = nil
 	return batch, nil
 }
 
@@ -249,7 +260,16 @@ func (p Parser) decodeDiagnosed(body []byte, batch *Batch) (payload metawebhook.
 	if strict(raw, &payload) != nil {
 		payload = metawebhook.Payload{}
 		if err := json.Unmarshal(raw, &payload); err != nil {
-			perr.add(jsonErrorField(base, raw, err), jsonErrorReason(err))
+			field := jsonErrorField(base, raw, err)
+			if statusPointer.MatchString(field) {
+				// A type error inside a status: that status is rejected,
+				// not the body (statuswise.go).
+				if pl, bad, ok := decodeStatuswise(raw, base); ok {
+					batch.typeErrors = bad
+					return pl, base, nil
+				}
+			}
+			perr.add(field, jsonErrorReason(err))
 			return payload, "", perr
 		}
 		batch.ignore(IgnoredUnknownFields)

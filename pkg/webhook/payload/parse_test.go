@@ -210,7 +210,7 @@ func TestParseNotJSON(t *testing.T) {
 		"garbage":       `not json`,
 		"array":         `[1,2]`,
 		"trailing":      `{"entry":[]} x`,
-		"wrong type":    `{"entry":[{"changes":[{"value":{"statuses":[{"id":5}]}}]}]}`,
+		"wrong type":    `{"entry":[{"id":5,"changes":[{"value":{"statuses":[{"id":"a"}]}}]}]}`,
 		"no entry":      `{"object":"whatsapp_business_account"}`,
 		"null entry":    `{"entry":null}`,
 		"null envelope": `{"data":null}`,
@@ -225,11 +225,21 @@ func TestParseNotJSON(t *testing.T) {
 }
 
 func TestParseTypeErrorNamesTheField(t *testing.T) {
-	cases := map[string]string{
+	// Inside a status, a type error rejects that status only, naming the
+	// field.
+	inStatus := map[string]string{
 		`{"entry":[{"changes":[{"value":{"statuses":[{"id":"a"},{"id":5}]}}]}]}`:                                   "/entry/0/changes/0/value/statuses/1/id",
-		`{"entry":[{"id":{"a":[{"b":1}]},"changes":[{"field":7}]}]}`:                                               "/entry/0/id",
 		`{"entry":[{"changes":[{"value":{"statuses":[{"id":"a","pricing":{"x":[1]},"timestamp":1764324002}]}}]}]}`: "/entry/0/changes/0/value/statuses/0/timestamp",
 		`{"entry":[{"changes":[{"value":{"statuses":[{"errors":[{"code":"131026"}]}]}}]}]}`:                        "/entry/0/changes/0/value/statuses/0/errors/0/code",
+	}
+	for body, want := range inStatus {
+		_, got := rejectedFields(t, testParser, []byte(body))
+		if _, ok := got[want]; !ok {
+			t.Errorf("%s: rejected fields %v, want %s", body, got, want)
+		}
+	}
+	cases := map[string]string{
+		`{"entry":[{"id":{"a":[{"b":1}]},"changes":[{"field":7}]}]}`: "/entry/0/id",
 		`{"entry":{"a":1}}`: "/entry",
 		`{"entry":[1]}`:     "/entry/0",
 		`{"success":true,"data":{"entry":[{"changes":"x"}]}}`: "/data/entry/0/changes",
@@ -365,6 +375,20 @@ func TestParseFormats(t *testing.T) {
 	}
 	if len(b.Rejected) != 1 || string(b.Rejected[0].Raw) != `{"status":"sent"}` {
 		t.Errorf("rejected %+v, want the raw status from inside the wrapper", b.Rejected)
+	}
+}
+
+func TestParseStatusOfTheWrongTypeDoesNotFailTheBatch(t *testing.T) {
+	body := `{"object":"whatsapp_business_account","entry":[{"id":"w","changes":[{"field":"messages","value":{"statuses":[` +
+		`{"id":"wamid.1","status":"sent","timestamp":"1764324002","recipient_id":"447700900123"},` +
+		`{"id":"wamid.2","status":"read","timestamp":1764324003,"recipient_id":"447700900123"}]}}]}]}`
+	b, got := rejectedFields(t, testParser, []byte(body))
+	if len(b.Events) != 1 || b.Events[0].Status.ProviderMessageID != "wamid.1" {
+		t.Errorf("events %+v, want the good status", b.Events)
+	}
+	if got["/entry/0/changes/0/value/statuses/1/timestamp"] != "must be a JSON string, got number" || len(b.Rejected) != 1 ||
+		string(b.Rejected[0].Raw) != `{"id":"wamid.2","status":"read","timestamp":1764324003,"recipient_id":"447700900123"}` {
+		t.Errorf("rejected %+v (fields %v), want the status with the numeric timestamp, raw", b.Rejected, got)
 	}
 }
 
