@@ -38,6 +38,11 @@ const (
 	HeaderEventType          = "wanotify-event-type"
 	HeaderReplayCount        = "wanotify-replay-count"
 	HeaderReplayedFromOffset = "wanotify-replayed-from-offset"
+	// HeaderRejected marks a notifications.status record whose value is a
+	// provider status the webhook receiver could not turn into a status
+	// event (kept raw); the header says why. The sink writes such records
+	// to ingest_errors with that reason.
+	HeaderRejected = "wanotify-rejected"
 )
 
 // DLQ reasons.

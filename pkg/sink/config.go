@@ -29,6 +29,8 @@ const (
 	// as long as the DLQ topic keeps the records themselves (30 days in
 	// topics.yaml): past that there is nothing left to replay.
 	DefaultErrorRetentionDays = 30
+	// DefaultInsertTimeout bounds one ClickHouse insert (or the idle probe).
+	DefaultInsertTimeout = 5 * time.Second
 )
 
 // KeepForever is the RetentionDays or ErrorRetentionDays that removes the
@@ -54,6 +56,17 @@ type Config struct {
 	// (WANOTIFY_SINK_RETRY_MAX_BACKOFF, default 30s; initial 200ms).
 	RetryInitialBackoff time.Duration
 	RetryMaxBackoff     time.Duration
+	// InsertTimeout bounds one attempt to write a batch: a ClickHouse that
+	// does not answer within it (frozen, partitioned, stuck in a long GC)
+	// is treated like one that refuses the batch: the sink stops being
+	// ready, counts the timeout, pauses fetching and writes the same batch
+	// again under the same deduplication token. It also bounds the ping
+	// the sink sends every second while no batch is being written, so a
+	// ClickHouse that hangs while the pipeline is idle makes the sink not
+	// ready too (WANOTIFY_SINK_INSERT_TIMEOUT, default 5s). A batch of the
+	// default size takes well under a second; raise it only with very
+	// large batches.
+	InsertTimeout time.Duration
 	// MaxValueBytes cuts the raw record values kept in ingest_errors and
 	// dead_letters (default 64 KiB).
 	MaxValueBytes int
@@ -100,6 +113,7 @@ func Load(e *config.Env) Config {
 		StoreContentTenants: e.List("WANOTIFY_SINK_STORE_CONTENT_TENANTS", nil,
 			"tenants whose message content (template parameters, text bodies, metadata) is stored in ClickHouse, comma-separated, * for all; one-time codes are never stored"),
 		ContentHashKey: []byte(privacy.HashKey(e)),
+		InsertTimeout:  e.Duration("WANOTIFY_SINK_INSERT_TIMEOUT", DefaultInsertTimeout, "longest ClickHouse may take to answer one batch insert (or the idle probe) before the sink reports not ready (and writes the batch again)"),
 	}
 	// In the environment 0 means forever, as it always has.
 	if c.RetentionDays < 0 {
@@ -125,6 +139,9 @@ func Load(e *config.Env) Config {
 	}
 	if c.RetryMaxBackoff <= 0 {
 		e.Fail("WANOTIFY_SINK_RETRY_MAX_BACKOFF", "%s is not a positive duration", c.RetryMaxBackoff)
+	}
+	if c.InsertTimeout <= 0 {
+		e.Fail("WANOTIFY_SINK_INSERT_TIMEOUT", "%s is not a positive duration", c.InsertTimeout)
 	}
 	return c
 }
@@ -167,6 +184,9 @@ func (c Config) withDefaults() Config {
 	if c.ErrorRetentionDays == 0 {
 		c.ErrorRetentionDays = DefaultErrorRetentionDays
 	}
+	if c.InsertTimeout == 0 {
+		c.InsertTimeout = DefaultInsertTimeout
+	}
 	return c
 }
 
@@ -202,6 +222,9 @@ func (c Config) Validate() error {
 	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, errors.New("DrainTimeout: negative"))
+	}
+	if c.InsertTimeout < 100*time.Millisecond || c.InsertTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_INSERT_TIMEOUT: %s is not between 100ms and 10m", c.InsertTimeout))
 	}
 	seen := map[string]bool{}
 	for _, t := range []string{c.RequestedTopic, c.StatusTopic, c.DLQTopic} {

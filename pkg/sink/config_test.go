@@ -20,6 +20,7 @@ func TestLoadAndValidate(t *testing.T) {
 		"WANOTIFY_SINK_ERROR_RETENTION_DAYS":  "0",
 		"WANOTIFY_SINK_STORE_CONTENT_TENANTS": "acme, globex",
 		"WANOTIFY_PRIVACY_HASH_KEY":           "k3y",
+		"WANOTIFY_SINK_INSERT_TIMEOUT":        "3s",
 	}
 	e := config.New(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	c := Load(e)
@@ -27,7 +28,8 @@ func TestLoadAndValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Group != "g1" || c.BatchRows != 2000 || c.BatchInterval != 250*time.Millisecond || c.RetryMaxBackoff != 5*time.Second || c.RetentionDays != 120 ||
-		c.ErrorRetentionDays != KeepForever || strings.Join(c.StoreContentTenants, "|") != "acme|globex" || string(c.ContentHashKey) != "k3y" {
+		c.ErrorRetentionDays != KeepForever || strings.Join(c.StoreContentTenants, "|") != "acme|globex" || string(c.ContentHashKey) != "k3y" ||
+		c.InsertTimeout != 3*time.Second {
 		t.Errorf("loaded %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -37,7 +39,8 @@ func TestLoadAndValidate(t *testing.T) {
 	d := Load(config.New(func(string) (string, bool) { return "", false }, nil)).withDefaults()
 	if d.Group != DefaultGroup || d.BatchRows != DefaultBatchRows || d.BatchInterval != DefaultBatchInterval ||
 		d.RetryMaxBackoff != DefaultRetryMaxBackoff || d.RetentionDays != DefaultRetentionDays || d.ErrorRetentionDays != DefaultErrorRetentionDays ||
-		len(d.StoreContentTenants) != 0 || len(d.ContentHashKey) != 0 || d.RequestedTopic != "notifications.requested" {
+		len(d.StoreContentTenants) != 0 || len(d.ContentHashKey) != 0 || d.RequestedTopic != "notifications.requested" ||
+		d.InsertTimeout != 5*time.Second {
 		t.Errorf("defaults %+v", d)
 	}
 }
@@ -53,6 +56,7 @@ func TestValidateNamesTheVariable(t *testing.T) {
 		{Config{RetentionDays: -3}, "WANOTIFY_SINK_RETENTION_DAYS"},
 		{Config{ErrorRetentionDays: 40000}, "WANOTIFY_SINK_ERROR_RETENTION_DAYS"},
 		{Config{StoreContentTenants: []string{"Acme Corp"}}, "WANOTIFY_SINK_STORE_CONTENT_TENANTS"},
+		{Config{InsertTimeout: time.Millisecond}, "WANOTIFY_SINK_INSERT_TIMEOUT"},
 		{Config{StatusTopic: "notifications.requested"}, "configured twice"},
 	}
 	for _, c := range cases {
@@ -75,7 +79,7 @@ func TestNewRefusesMissingDatabase(t *testing.T) {
 func TestLoadRefusesZeroFromTheEnvironment(t *testing.T) {
 	for name, v := range map[string]string{"WANOTIFY_SINK_BATCH_ROWS": "0", "WANOTIFY_SINK_BATCH_INTERVAL": "0s",
 		"WANOTIFY_SINK_RETRY_MAX_BACKOFF": "-1s", "WANOTIFY_SINK_GROUP": "", "WANOTIFY_SINK_RETENTION_DAYS": "-1",
-		"WANOTIFY_SINK_ERROR_RETENTION_DAYS": "-5"} {
+		"WANOTIFY_SINK_ERROR_RETENTION_DAYS": "-5", "WANOTIFY_SINK_INSERT_TIMEOUT": "0s"} {
 		e := config.New(func(k string) (string, bool) {
 			if k == name {
 				return v, true

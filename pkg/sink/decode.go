@@ -94,6 +94,9 @@ func (d *decoder) decodeRow(r *kgo.Record, ev *EventRow) (rowKind, *DeadLetterRo
 			return kindEvent, nil, nil
 		}
 	case d.status:
+		if err = rejectedByReceiver(r); err != nil {
+			break
+		}
 		if err = d.statusEvent(r.Value, ev); err == nil {
 			ev.Source = src
 			return kindEvent, nil, nil

@@ -16,11 +16,15 @@ type metrics struct {
 	batchSize     metric.Int64Histogram
 	batchDuration metric.Float64Histogram
 	insertErrors  metric.Int64Counter
-	decodeErrors  metric.Int64Counter
-	commitErrors  metric.Int64Counter
-	freshness     metric.Float64Histogram
-	lagGauge      metric.Int64ObservableGauge
-	reg           metric.Registration
+	// timeouts counts requests ClickHouse did not answer in time (op
+	// insert: also counted in insertErrors; op ping: the idle probe): a
+	// ClickHouse that hangs rather than refuses.
+	timeouts     metric.Int64Counter
+	decodeErrors metric.Int64Counter
+	commitErrors metric.Int64Counter
+	freshness    metric.Float64Histogram
+	lagGauge     metric.Int64ObservableGauge
+	reg          metric.Registration
 
 	mu        sync.Mutex
 	assigned  map[topicPartition]bool  // partitions this member owns
@@ -48,6 +52,10 @@ func newMetrics(group string) (*metrics, error) {
 	}
 	if m.insertErrors, err = meter.Int64Counter("wanotify.sink.insert.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("ClickHouse inserts that failed and were retried")); err != nil {
+		return nil, err
+	}
+	if m.timeouts, err = meter.Int64Counter("wanotify.sink.clickhouse.timeouts", metric.WithUnit("{error}"),
+		metric.WithDescription("ClickHouse requests that got no answer within WANOTIFY_SINK_INSERT_TIMEOUT, by op: insert (retried; also counted in insert errors) or ping (the idle probe)")); err != nil {
 		return nil, err
 	}
 	if m.decodeErrors, err = meter.Int64Counter("wanotify.sink.decode.errors", metric.WithUnit("{record}"),

@@ -12,7 +12,8 @@
 // one: at most two batches are held (one being written, one filling),
 // batches are written and committed in the order they were cut, and a
 // batch's offsets are committed only after ClickHouse accepted it and
-// every batch before it. A flush that ClickHouse refuses pauses fetching,
+// every batch before it. A flush that ClickHouse refuses, or does not
+// answer within InsertTimeout, makes the sink not ready, pauses fetching,
 // keeps the batch and retries it with exponential backoff and jitter until
 // it succeeds; nothing is committed meanwhile, and rebalances wait until
 // no batch is held (the records held belong to partitions still owned: a
@@ -20,6 +21,10 @@
 // and wait for the writer). When Run's context ends, the batch being
 // written and the one being filled get one bounded last flush and commit
 // (DrainTimeout for both together), then the client leaves the group.
+//
+// While no batch is being written, a probe pings ClickHouse every second
+// (health.go), so a server that hangs while the pipeline is idle also
+// makes the sink not ready.
 //
 // Delivery is at least once; the ClickHouse model (see package
 // migrations) makes a record written twice count once.
@@ -30,6 +35,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -60,10 +67,6 @@ func maskPhones(s string) string {
 	return phoneLike.ReplaceAllStringFunc(s, phone.Mask)
 }
 
-// insertTimeout bounds one insert attempt, so a ClickHouse that stops
-// answering (rather than refusing) is retried like one that is down.
-const insertTimeout = 60 * time.Second
-
 // Sink consumes the pipeline's topics into ClickHouse. Create it with New
 // and call Run once.
 type Sink struct {
@@ -75,8 +78,11 @@ type Sink struct {
 	dec       decoder
 	m         *metrics
 	tracer    trace.Tracer
-	ready     atomic.Bool
+	health    health
 	started   atomic.Bool
+	// writing is set while the writer holds a batch: the idle probe
+	// leaves ClickHouse to the insert then.
+	writing atomic.Bool
 	// rebalancing is set when a rebalance waits for the batches held;
 	// wake cuts the poll loop's current poll short (a rebalance waits, or
 	// the writer finished a batch).
@@ -151,14 +157,8 @@ func New(cfg Config, ch *clickhouse.Options, kafkaOpts []kgo.Opt, log *slog.Logg
 }
 
 // Ready reports whether migrations are applied, the sink is consuming and
-// ClickHouse accepts its inserts.
-func (s *Sink) Ready() bool { return s.ready.Load() }
-
-func (s *Sink) setReady(v bool) {
-	if s.ready.Swap(v) != v && s.cfg.OnReady != nil {
-		s.cfg.OnReady(v)
-	}
-}
+// ClickHouse accepts its inserts and answers within InsertTimeout.
+func (s *Sink) Ready() bool { return s.health.ready.Load() }
 
 // Run applies the migrations, then consumes until ctx ends. It returns nil
 // after a clean stop, or the error that stopped it (a migration that
@@ -167,7 +167,8 @@ func (s *Sink) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("sink: Run called twice")
 	}
-	defer s.setReady(false)
+	s.health.onChange = s.cfg.OnReady
+	defer s.health.update(func(h *health) { h.consuming = false })
 	m, err := newMetrics(s.cfg.Group)
 	if err != nil {
 		return fmt.Errorf("sink: metrics: %w", err)
@@ -195,7 +196,11 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer func() { stopTracking(); <-tracked }()
 	s.log.Info("sink consuming", "group", s.cfg.Group, "topics", s.topics, "database", s.ch.Auth.Database,
 		"batch_rows", s.cfg.BatchRows, "batch_interval", s.cfg.BatchInterval.String())
-	s.setReady(true)
+	pctx, stopProbe := context.WithCancel(ctx)
+	probed := make(chan struct{})
+	go func() { defer close(probed); s.probe(pctx, conn) }()
+	defer func() { stopProbe(); <-probed }()
+	s.health.update(func(h *health) { h.consuming = true })
 	return s.consume(ctx, cl, NewClickHouseWriter(conn, s.ch.Auth.Database))
 }
 
@@ -546,7 +551,10 @@ func (s *Sink) flush(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) er
 	))
 	defer span.End()
 	begin := time.Now()
-	if err := s.writeWithRetry(ctx, cl, w, b); err != nil {
+	s.writing.Store(true)
+	err := s.writeWithRetry(ctx, cl, w, b)
+	s.writing.Store(false)
+	if err != nil {
 		span.RecordError(err)
 		return err
 	}
@@ -589,22 +597,41 @@ func (s *Sink) flush(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) er
 	return nil
 }
 
+// isTimeout reports a server that did not answer in time: the driver puts
+// deadlines on the socket (the attempt's, and the dial timeout during a
+// connection's handshake), so the error may be a network timeout rather
+// than the context's own.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
 // writeWithRetry retries until success or ctx ends. While ClickHouse
-// refuses, fetching is paused (no more records pile up in memory),
-// readiness is false and nothing is committed.
+// refuses or does not answer within InsertTimeout, fetching is paused (no
+// more records pile up in memory), readiness is false and nothing is
+// committed. Every attempt writes the same batch under the same
+// deduplication token (Batch.Token), so an attempt that ClickHouse
+// completed after the sink gave up on it is dropped by the next one.
 func (s *Sink) writeWithRetry(ctx context.Context, cl *kgo.Client, w Writer, b *Batch) error {
 	var (
 		bo     *cappedBackoff
 		paused bool
 	)
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, insertTimeout)
+		// Each attempt is bounded, so a ClickHouse that stops answering
+		// (rather than refusing) turns the sink not ready within
+		// InsertTimeout instead of hanging on one insert.
+		deadline := time.Now().Add(s.cfg.InsertTimeout)
+		actx, cancel := context.WithDeadline(ctx, deadline)
 		err := w.Write(actx, b)
+		timedOut := err != nil && ctx.Err() == nil && (!time.Now().Before(deadline) || isTimeout(err))
 		cancel()
 		if err == nil {
 			if paused {
 				cl.ResumeFetchTopics(s.topics...)
-				s.setReady(true)
+				// ClickHouse answered: the probe's failure is over too.
+				s.health.update(func(h *health) { h.insertsFailing, h.probeFailing = false, false })
 				s.log.Info("ClickHouse accepted the batch again; consuming resumed", "attempts", attempt, "records", b.records)
 			}
 			return nil
@@ -613,10 +640,14 @@ func (s *Sink) writeWithRetry(ctx context.Context, cl *kgo.Client, w Writer, b *
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if timedOut {
+			s.m.timeouts.Add(ctx, 1, opInsert)
+			err = fmt.Errorf("ClickHouse did not answer within %s (WANOTIFY_SINK_INSERT_TIMEOUT): %w", s.cfg.InsertTimeout, err)
+		}
 		if !paused {
 			cl.PauseFetchTopics(s.topics...)
 			paused = true
-			s.setReady(false)
+			s.health.update(func(h *health) { h.insertsFailing = true })
 			bo = s.backoff()
 		}
 		wait := bo.NextBackOff()

@@ -452,14 +452,21 @@ func simulateTraffic(t testing.TB, seed uint64, minRecords int, base time.Time) 
 	return d
 }
 
-// funnelTotals is the model's delivery_funnel_hourly summed over all rows.
+// funnelTotals is the model's delivery_funnel_hourly summed over all rows:
+// every step counts only notifications whose request record was seen;
+// the others are orphans (see migration 0011).
 func (d *dataset) funnelTotals() map[string]uint64 {
 	out := map[string]uint64{}
 	for _, m := range d.notifications {
 		s := m.final()
-		if s.requested {
-			out["requested"]++
+		if !s.requested {
+			out["orphans"]++
+			if s.deliveredAt != nil || s.readAt != nil {
+				out["orphans_delivered"]++
+			}
+			continue
 		}
+		out["requested"]++
 		if s.acceptedAt != nil || s.sentAt != nil || s.deliveredAt != nil || s.readAt != nil {
 			out["accepted"]++
 		}

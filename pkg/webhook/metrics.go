@@ -59,6 +59,7 @@ type metrics struct {
 	byReason   map[string]metric.AddOption
 	produced   map[contract.Status]metric.AddOption
 	skipped    map[string]metric.AddOption // knownStatusValues and "other"
+	malformed  map[string]metric.AddOption // knownStatusValues and "other"
 	byKind     map[string]metric.AddOption
 	produceOK  metric.RecordOption
 	produceErr metric.RecordOption
@@ -81,7 +82,7 @@ func newMetrics(mp metric.MeterProvider, gate *edgehttp.BodyGate) (*metrics, err
 	}
 	out := &metrics{
 		requests:    c("wanotify.webhook.requests", "{request}", "webhook requests by outcome"),
-		statuses:    c("wanotify.webhook.statuses", "{status}", "statuses in accepted webhooks by value; result produced or skipped (not tracked)"),
+		statuses:    c("wanotify.webhook.statuses", "{status}", "statuses in accepted webhooks by value; result produced, skipped (not tracked) or malformed (both kept in ingest_errors)"),
 		verifyFails: c("wanotify.webhook.verification.failures", "{request}", "requests refused by signature or handshake verification, by reason"),
 		inbound:     c("wanotify.webhook.inbound.messages", "{message}", "inbound user messages in accepted webhooks (accepted, not processed)"),
 		ignored:     c("wanotify.webhook.ignored", "{item}", "parts of accepted webhooks that were not used, by kind"),
@@ -119,8 +120,10 @@ func newMetrics(mp metric.MeterProvider, gate *edgehttp.BodyGate) (*metrics, err
 		out.produced[s] = statusOption(string(s), "produced")
 	}
 	out.skipped = map[string]metric.AddOption{"other": statusOption("other", "skipped")}
+	out.malformed = map[string]metric.AddOption{"other": statusOption("other", "malformed")}
 	for v := range knownStatusValues {
 		out.skipped[v] = statusOption(v, "skipped")
+		out.malformed[v] = statusOption(v, "malformed")
 	}
 	out.byKind = map[string]metric.AddOption{}
 	for _, k := range []string{payload.IgnoredUnknownFields, payload.IgnoredChange, payload.IgnoredCallbackData, payload.IgnoredDuplicate} {
@@ -200,6 +203,16 @@ func (m *metrics) batch(ctx context.Context, b *payload.Batch) {
 		}
 		for v, n := range counts {
 			m.statuses.Add(ctx, n, m.skipped[v])
+		}
+	}
+	for i := range b.Rejected {
+		// Untracked values are counted as skipped above.
+		if r := &b.Rejected[i]; r.Kind == payload.RejectedMalformed {
+			v := r.Status
+			if !knownStatusValues[v] {
+				v = "other"
+			}
+			m.statuses.Add(ctx, 1, m.malformed[v])
 		}
 	}
 	if b.InboundMessages > 0 {

@@ -15,17 +15,21 @@
 // request (acks=all, idempotent producer): that is what lets a provider
 // stop resending. Everything else gets an error and produces no record:
 // 401 for a missing or bad signature (checked on the raw body before any
-// parsing), 400 for a body that is not JSON or a status missing a
-// required field, 413 above the size limit, 503 when Kafka did not
+// parsing), 400 for a body that is not JSON or not a webhook payload,
+// 413 above the size limit, 503 when Kafka did not
 // acknowledge within the produce timeout. A 503 may leave some events in
 // Kafka; the provider's retry produces them again under the same event
 // ids (contract.WebhookEventID), so downstream deduplication makes the
 // retry harmless, as it does for every webhook a provider resends.
 //
-// Status values the pipeline does not track ("deleted", "warning"),
-// inbound user messages, other change fields and unknown properties are
-// accepted and counted, never refused: a refused webhook is resent for
-// days.
+// One bad status does not sink its batch: a signed webhook whose statuses
+// are partly malformed (no id, an unusable timestamp or recipient) or of
+// a value the pipeline does not track ("deleted", "warning") is answered
+// 200 once every good status and every such part is in Kafka; each part
+// goes to notifications.status raw, marked with the reason
+// (rejected.go), and the sink keeps it in ingest_errors. Inbound user
+// messages, other change fields and unknown properties are accepted and
+// counted, never refused: a refused webhook is resent for days.
 package webhook
 
 import (
@@ -301,9 +305,9 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 	}
 	rx.annotate(span, batch)
 
-	if len(batch.Events) > 0 {
+	if len(batch.Events)+len(batch.Rejected) > 0 {
 		start := time.Now()
-		err := rx.produce(ctx, batch.Events)
+		err := rx.produce(ctx, batch.Events, batch.Rejected)
 		rx.metrics.produceDone(ctx, time.Since(start), err)
 		if err != nil {
 			done(OutcomeUnavailable)
@@ -325,17 +329,19 @@ func (rx *Receiver) statuses(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(acceptedBody(len(batch.Events), len(batch.Skipped), batch.InboundMessages))
+	_, _ = w.Write(acceptedBody(len(batch.Events), len(batch.Skipped), batch.InboundMessages, malformed(batch)))
 }
 
 // acceptedBody is the answer to an accepted webhook, as encoding/json
-// writes the object {events, inbound_messages, skipped}.
-func acceptedBody(events, skipped, inbound int) []byte {
-	b := make([]byte, 0, 64)
+// writes the object {events, inbound_messages, rejected, skipped}.
+func acceptedBody(events, skipped, inbound, rejected int) []byte {
+	b := make([]byte, 0, 80)
 	b = append(b, `{"events":`...)
 	b = strconv.AppendInt(b, int64(events), 10)
 	b = append(b, `,"inbound_messages":`...)
 	b = strconv.AppendInt(b, int64(inbound), 10)
+	b = append(b, `,"rejected":`...)
+	b = strconv.AppendInt(b, int64(rejected), 10)
 	b = append(b, `,"skipped":`...)
 	b = strconv.AppendInt(b, int64(skipped), 10)
 	return append(b, "}\n"...)
@@ -401,10 +407,10 @@ const produceGrace = time.Second
 // leaves nothing behind to land later. Records carry the request's
 // context, so the client's tracing hooks stamp its trace on them; a
 // provider hanging up does not cancel them, only the timeout does.
-func (rx *Receiver) produce(ctx context.Context, events []payload.Event) error {
+func (rx *Receiver) produce(ctx context.Context, events []payload.Event, rejected []payload.Rejected) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rx.cfg.ProduceTimeout)
 	defer cancel()
-	results := make(chan error, len(events)) // never blocks a late callback
+	results := make(chan error, len(events)+len(rejected)) // never blocks a late callback
 	for i := range events {
 		ev := &events[i]
 		rec := &kgo.Record{Topic: topics.Status, Key: ev.Key(), Value: ev.Value, Context: ctx}
@@ -413,10 +419,13 @@ func (rx *Receiver) produce(ctx context.Context, events []payload.Event) error {
 		}
 		rx.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { results <- err })
 	}
+	for i := range rejected {
+		rx.cl.Produce(ctx, rejectedRecord(ctx, &rejected[i]), func(_ *kgo.Record, err error) { results <- err })
+	}
 	var first error
 	var grace <-chan time.Time
 	done := ctx.Done()
-	for pending := len(events); pending > 0; {
+	for pending := len(events) + len(rejected); pending > 0; {
 		select {
 		case err := <-results:
 			pending--

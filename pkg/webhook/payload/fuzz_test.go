@@ -2,6 +2,7 @@ package payload
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -64,6 +65,13 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("%s: event %s twice in one batch", p.Format, got.EventID)
 				}
 				ids[got.EventID] = true
+			}
+			for _, r := range b.Rejected {
+				// Every status kept aside keeps its raw JSON and says why.
+				if (r.Kind != RejectedMalformed && r.Kind != RejectedUntracked) || r.Reason == "" || !json.Valid(r.Raw) ||
+					(r.Recipient != "" && !strings.HasPrefix(r.Recipient, "+")) {
+					t.Fatalf("%s: rejected status %+v", p.Format, r)
+				}
 			}
 		}
 	})

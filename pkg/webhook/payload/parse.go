@@ -122,12 +122,20 @@ type Batch struct {
 	// repeats.
 	Events []Event
 	// Skipped are status values this pipeline does not track ("deleted",
-	// "warning", …), accepted so the provider stops resending them.
+	// "warning", …), accepted so the provider stops resending them. Each
+	// is also in Rejected (RejectedUntracked), to be kept.
 	Skipped []string
+	// Rejected are the statuses that did not become events (malformed or
+	// untracked), in payload order.
+	Rejected []Rejected
 	// InboundMessages counts user messages (value.messages[]).
 	InboundMessages int
 	// Ignored counts what was accepted but not used, by kind.
 	Ignored map[string]int
+
+	// typeErrors are the statuses that could not be decoded (see
+	// statuswise.go), by location.
+	typeErrors map[location]contract.FieldError
 }
 
 func (b *Batch) ignore(kind string) {
@@ -148,10 +156,14 @@ type Parser struct {
 	EnvelopeField string
 }
 
-// Parse reads one webhook body. Any status missing id, status,
-// recipient_id or timestamp, or carrying an unusable one, fails the whole
-// body with a *Error naming each field: a request is produced
-// entirely or not at all.
+// Parse reads one webhook body. A body that cannot be read as a webhook
+// (not JSON, no payload, a value of the wrong JSON type outside the
+// statuses) fails with a *Error naming each field. A status missing id,
+// status, recipient_id or timestamp, or carrying an unusable one or one of
+// the wrong JSON type, does not fail the body: it is
+// returned in Batch.Rejected with the fields at fault, and every other
+// status still becomes an event (a refused batch would be resent for
+// days, good statuses included).
 //
 // A body is decoded once, straight into the typed payload (decode, in
 // decode.go). Only a body that pass leaves aside (not valid JSON, a field
@@ -168,7 +180,6 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 			return nil, perr
 		}
 	}
-	perr := &Error{}
 	seen := make(map[string]struct{}, statusCount(&payload))
 	for i := range payload.Entry {
 		entry := &payload.Entry[i]
@@ -181,12 +192,21 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 			batch.InboundMessages += len(change.Value.Messages)
 			for k := range change.Value.Statuses {
 				at := location{base: base, entry: i, change: j, status: k}
-				ev, skipped, ok := p.status(&change.Value.Statuses[k], at, batch, perr)
+				st := &change.Value.Statuses[k]
+				serr := &Error{}
+				if fe, bad := batch.typeErrors[at]; bad {
+					serr.add(fe.Field, fe.Reason)
+					batch.reject(at, "", serr, "")
+					continue
+				}
+				ev, skipped, ok := p.status(st, at, batch, serr)
 				if !ok {
+					batch.reject(at, st.RecipientID, serr, strings.ToLower(strings.TrimSpace(st.Status)))
 					continue
 				}
 				if skipped != "" {
 					batch.Skipped = append(batch.Skipped, skipped)
+					batch.reject(at, st.RecipientID, nil, skipped)
 					continue
 				}
 				if _, dup := seen[ev.Status.EventID]; dup {
@@ -201,9 +221,8 @@ func (p Parser) Parse(body []byte) (*Batch, error) {
 			}
 		}
 	}
-	if len(perr.Fields) > 0 {
-		return nil, perr
-	}
+	p.fillRaw(body, batch)
+	batch.typeErrors = nil
 	return batch, nil
 }
 
@@ -241,7 +260,16 @@ func (p Parser) decodeDiagnosed(body []byte, batch *Batch) (payload metawebhook.
 	if strict(raw, &payload) != nil {
 		payload = metawebhook.Payload{}
 		if err := json.Unmarshal(raw, &payload); err != nil {
-			perr.add(jsonErrorField(base, raw, err), jsonErrorReason(err))
+			field := jsonErrorField(base, raw, err)
+			if statusPointer.MatchString(field) {
+				// A type error inside a status: that status is rejected,
+				// not the body (statuswise.go).
+				if pl, bad, ok := decodeStatuswise(raw, base); ok {
+					batch.typeErrors = bad
+					return pl, base, nil
+				}
+			}
+			perr.add(field, jsonErrorReason(err))
 			return payload, "", perr
 		}
 		batch.ignore(IgnoredUnknownFields)

@@ -3,6 +3,7 @@ package payload
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +14,29 @@ import (
 )
 
 var testParser = Parser{Provider: "xpressbot", Format: FormatAuto, EnvelopeField: "data"}
+
+// rejectedFields parses body, which must succeed, and returns the field
+// errors of its malformed statuses.
+func rejectedFields(t *testing.T, p Parser, body []byte) (*Batch, map[string]string) {
+	t.Helper()
+	b, err := p.Parse(body)
+	if err != nil {
+		t.Fatalf("Parse: %v; a malformed status must not fail its batch", err)
+	}
+	out := map[string]string{}
+	for _, r := range b.Rejected {
+		if r.Kind != RejectedMalformed {
+			continue
+		}
+		if len(r.Raw) == 0 || r.Reason == "" {
+			t.Errorf("rejected status without its raw value or reason: %+v", r)
+		}
+		for _, f := range r.Fields {
+			out[f.Field] = f.Reason
+		}
+	}
+	return b, out
+}
 
 func fields(t *testing.T, err error) map[string]string {
 	t.Helper()
@@ -119,12 +143,18 @@ func TestParseMissingFieldsNamesEachOne(t *testing.T) {
 		"statuses":[{"id":"wamid.1","status":"sent","timestamp":"1764324002","recipient_id":"447700900123"},
 		            {"status":"delivered","timestamp":"1764324002"},
 		            {"id":"wamid.3","status":"read","recipient_id":"447700900123","timestamp":""}]}}]}]}`
-	_, err := testParser.Parse([]byte(body))
-	got := fields(t, err)
+	b, got := rejectedFields(t, testParser, []byte(body))
 	want := map[string]string{
 		"/entry/0/changes/0/value/statuses/1/id":           "is required",
 		"/entry/0/changes/0/value/statuses/1/recipient_id": "is required",
 		"/entry/0/changes/0/value/statuses/2/timestamp":    "is required",
+	}
+	if len(b.Events) != 1 || b.Events[0].Status.ProviderMessageID != "wamid.1" {
+		t.Errorf("events %+v, want the one good status", b.Events)
+	}
+	if len(b.Rejected) != 2 || string(b.Rejected[0].Raw) != `{"status":"delivered","timestamp":"1764324002"}` ||
+		b.Rejected[0].Recipient != "" || b.Rejected[1].Recipient != "+447700900123" || b.Rejected[1].Status != "read" {
+		t.Errorf("rejected %+v, want both bad statuses, raw, the second keyed by its recipient", b.Rejected)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("fields %v, want %v", got, want)
@@ -151,8 +181,7 @@ func TestParseBadValues(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := testParser.Parse(mustJSON(t, metaPayload(c.st)))
-			got := fields(t, err)
+			_, got := rejectedFields(t, testParser, mustJSON(t, metaPayload(c.st)))
 			f := "/entry/0/changes/0/value/statuses/0" + c.field
 			if _, ok := got[f]; !ok || len(got) != 1 {
 				t.Fatalf("fields %v, want only %s", got, f)
@@ -181,7 +210,7 @@ func TestParseNotJSON(t *testing.T) {
 		"garbage":       `not json`,
 		"array":         `[1,2]`,
 		"trailing":      `{"entry":[]} x`,
-		"wrong type":    `{"entry":[{"changes":[{"value":{"statuses":[{"id":5}]}}]}]}`,
+		"wrong type":    `{"entry":[{"id":5,"changes":[{"value":{"statuses":[{"id":"a"}]}}]}]}`,
 		"no entry":      `{"object":"whatsapp_business_account"}`,
 		"null entry":    `{"entry":null}`,
 		"null envelope": `{"data":null}`,
@@ -196,11 +225,21 @@ func TestParseNotJSON(t *testing.T) {
 }
 
 func TestParseTypeErrorNamesTheField(t *testing.T) {
-	cases := map[string]string{
+	// Inside a status, a type error rejects that status only, naming the
+	// field.
+	inStatus := map[string]string{
 		`{"entry":[{"changes":[{"value":{"statuses":[{"id":"a"},{"id":5}]}}]}]}`:                                   "/entry/0/changes/0/value/statuses/1/id",
-		`{"entry":[{"id":{"a":[{"b":1}]},"changes":[{"field":7}]}]}`:                                               "/entry/0/id",
 		`{"entry":[{"changes":[{"value":{"statuses":[{"id":"a","pricing":{"x":[1]},"timestamp":1764324002}]}}]}]}`: "/entry/0/changes/0/value/statuses/0/timestamp",
 		`{"entry":[{"changes":[{"value":{"statuses":[{"errors":[{"code":"131026"}]}]}}]}]}`:                        "/entry/0/changes/0/value/statuses/0/errors/0/code",
+	}
+	for body, want := range inStatus {
+		_, got := rejectedFields(t, testParser, []byte(body))
+		if _, ok := got[want]; !ok {
+			t.Errorf("%s: rejected fields %v, want %s", body, got, want)
+		}
+	}
+	cases := map[string]string{
+		`{"entry":[{"id":{"a":[{"b":1}]},"changes":[{"field":7}]}]}`: "/entry/0/id",
 		`{"entry":{"a":1}}`: "/entry",
 		`{"entry":[1]}`:     "/entry/0",
 		`{"success":true,"data":{"entry":[{"changes":"x"}]}}`: "/data/entry/0/changes",
@@ -213,7 +252,7 @@ func TestParseTypeErrorNamesTheField(t *testing.T) {
 	}
 }
 
-func TestParseUnknownStatusValuesAreSkippedNotRejected(t *testing.T) {
+func TestParseUnknownStatusValuesAreSkippedAndKept(t *testing.T) {
 	b, err := testParser.Parse(mustJSON(t, metaPayload(
 		metaStatus("wamid.1", "deleted", "447700900123", 1764324002),
 		metaStatus("wamid.2", "warning", "not-even-a-number", 1764324002),
@@ -227,6 +266,12 @@ func TestParseUnknownStatusValuesAreSkippedNotRejected(t *testing.T) {
 	}
 	if strings.Join(b.Skipped, ",") != "deleted,warning" {
 		t.Fatalf("skipped %v, want deleted, warning", b.Skipped)
+	}
+	// Both are kept, as untracked.
+	if len(b.Rejected) != 2 || b.Rejected[0].Kind != RejectedUntracked || b.Rejected[1].Kind != RejectedUntracked ||
+		!strings.Contains(b.Rejected[0].Reason, `"deleted" is not a status the pipeline tracks`) ||
+		!strings.Contains(string(b.Rejected[1].Raw), `"wamid.2"`) || b.Rejected[1].Recipient != "" || b.Rejected[0].Recipient != "+447700900123" {
+		t.Fatalf("rejected %+v, want both kept as untracked", b.Rejected)
 	}
 }
 
@@ -324,21 +369,46 @@ func TestParseFormats(t *testing.T) {
 	}
 	// Errors inside a wrapper point into it.
 	bad := []byte(`{"data":{"entry":[{"changes":[{"value":{"statuses":[{"status":"sent"}]}}]}]}}`)
-	_, err := Parser{Provider: "x", Format: FormatEnvelope, EnvelopeField: "data"}.Parse(bad)
-	if _, ok := fields(t, err)["/data/entry/0/changes/0/value/statuses/0/id"]; !ok {
-		t.Errorf("%v: want the pointer to go through /data", err)
+	b, got := rejectedFields(t, Parser{Provider: "x", Format: FormatEnvelope, EnvelopeField: "data"}, bad)
+	if _, ok := got["/data/entry/0/changes/0/value/statuses/0/id"]; !ok {
+		t.Errorf("%v: want the pointer to go through /data", got)
+	}
+	if len(b.Rejected) != 1 || string(b.Rejected[0].Raw) != `{"status":"sent"}` {
+		t.Errorf("rejected %+v, want the raw status from inside the wrapper", b.Rejected)
 	}
 }
 
-func TestParseCapsTheErrorList(t *testing.T) {
+func TestParseStatusOfTheWrongTypeDoesNotFailTheBatch(t *testing.T) {
+	body := `{"object":"whatsapp_business_account","entry":[{"id":"w","changes":[{"field":"messages","value":{"statuses":[` +
+		`{"id":"wamid.1","status":"sent","timestamp":"1764324002","recipient_id":"447700900123"},` +
+		`{"id":"wamid.2","status":"read","timestamp":1764324003,"recipient_id":"447700900123"}]}}]}]}`
+	b, got := rejectedFields(t, testParser, []byte(body))
+	if len(b.Events) != 1 || b.Events[0].Status.ProviderMessageID != "wamid.1" {
+		t.Errorf("events %+v, want the good status", b.Events)
+	}
+	if got["/entry/0/changes/0/value/statuses/1/timestamp"] != "must be a JSON string, got number" || len(b.Rejected) != 1 ||
+		string(b.Rejected[0].Raw) != `{"id":"wamid.2","status":"read","timestamp":1764324003,"recipient_id":"447700900123"}` {
+		t.Errorf("rejected %+v (fields %v), want the status with the numeric timestamp, raw", b.Rejected, got)
+	}
+}
+
+func TestParseKeepsEveryMalformedStatus(t *testing.T) {
 	var sts []metawebhook.Status
 	for range 50 {
 		sts = append(sts, metawebhook.Status{Status: "sent"})
 	}
-	_, err := testParser.Parse(mustJSON(t, metaPayload(sts...)))
-	var pe *Error
-	if !errors.As(err, &pe) || len(pe.Fields) != MaxFieldErrors || pe.Omitted != 150-MaxFieldErrors {
-		t.Fatalf("err %v: want %d listed and %d omitted", err, MaxFieldErrors, 150-MaxFieldErrors)
+	sts = append(sts, metaStatus("wamid.ok", "read", "447700900123", 1764324002))
+	b, err := testParser.Parse(mustJSON(t, metaPayload(sts...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Rejected) != 50 || len(b.Events) != 1 {
+		t.Fatalf("%d rejected and %d events, want 50 and 1", len(b.Rejected), len(b.Events))
+	}
+	for i, r := range b.Rejected {
+		if len(r.Fields) != 3 || !strings.Contains(r.Reason, fmt.Sprintf("/statuses/%d/id: is required", i)) {
+			t.Fatalf("rejected %d: %+v", i, r)
+		}
 	}
 }
 
