@@ -9,6 +9,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
+	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sdk"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	// ClockSkew is how far in the past expires_at may lie and still be
 	// accepted (the notification is then recorded as expired).
 	ClockSkew time.Duration
+	// PhoneValidation is the recipient rule: "valid" (the number must be
+	// in use in its region) or "possible" (of a possible length only).
+	PhoneValidation string
 	// Linger is the producer's linger. Every request waits for its own
 	// records, so the default is 0: records go out at once, and batching
 	// happens by itself while a produce request is in flight.
@@ -73,6 +77,7 @@ func Load(e *config.Env) Config {
 		DefaultSender:        e.String("WANOTIFY_INGEST_DEFAULT_SENDER", "default", "sender account of requests that name none"),
 		DefaultSourceService: e.String("WANOTIFY_INGEST_DEFAULT_SOURCE_SERVICE", "api", "source service of requests that name none"),
 		ClockSkew:            e.Duration("WANOTIFY_INGEST_CLOCK_SKEW", sdk.DefaultClockSkew, "how far in the past expires_at may lie and still be accepted (it is then recorded as expired)"),
+		PhoneValidation:      e.String("WANOTIFY_PHONE_VALIDATION", "valid", "recipient check: valid (the number must be in use in its region, libphonenumber's IsValidNumber) or possible (of a possible length only, for numbering plans newer than the library)"),
 		Linger:               e.Duration("WANOTIFY_INGEST_PRODUCE_LINGER", 0, "how long the producer waits to fill a batch (requests wait for their records, so 0 is usually best)"),
 		Kafka:                kafkaconf.Load(e, "wanotify-ingest"),
 		StatusReads:          e.Bool("WANOTIFY_INGEST_STATUS_READS", true, "serve GET /v1/notifications/{id} from the ClickHouse communication logs (WANOTIFY_CLICKHOUSE_*); off: the route answers 501"),
@@ -112,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClockSkew < 0 {
 		errs = append(errs, errors.New("WANOTIFY_INGEST_CLOCK_SKEW: must not be negative"))
+	}
+	if _, err := phone.ParseRule(c.PhoneValidation); err != nil {
+		errs = append(errs, fmt.Errorf("WANOTIFY_PHONE_VALIDATION: %w", err))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, errors.New("WANOTIFY_INGEST_PRODUCE_LINGER: must not be negative"))

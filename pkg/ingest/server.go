@@ -116,9 +116,10 @@ func NewServer(c Config, cl *kgo.Client, reader StatusReader, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	rule, _ := phone.ParseRule(c.PhoneValidation) // Validate checked it
 	return &Server{
 		cfg: c, keys: keys, cl: cl, reader: reader, log: log, m: m,
-		build:      sdk.BuildOptions{SourceService: c.DefaultSourceService, Sender: c.DefaultSender, ClockSkew: c.ClockSkew},
+		build:      sdk.BuildOptions{SourceService: c.DefaultSourceService, Sender: c.DefaultSender, ClockSkew: c.ClockSkew, PhoneRule: rule},
 		retryAfter: strconv.Itoa(int(math.Ceil(c.RetryAfter.Seconds()))),
 		now:        time.Now,
 	}, nil

@@ -110,7 +110,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		out.skipped[v] = statusOption(v, "skipped")
 	}
 	out.byKind = map[string]metric.AddOption{}
-	for _, k := range []string{payload.IgnoredUnknownFields, payload.IgnoredChange, payload.IgnoredCallbackData, payload.IgnoredDuplicate} {
+	for _, k := range []string{payload.IgnoredUnknownFields, payload.IgnoredChange, payload.IgnoredCallbackData, payload.IgnoredDuplicate, payload.IgnoredRecipient} {
 		out.byKind[k] = kindOption(k)
 	}
 	out.produceOK = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "ok")))

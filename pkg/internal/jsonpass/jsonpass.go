@@ -92,23 +92,52 @@ func (r *Reader) Token() (tok []byte, plain, ok bool) {
 }
 
 // String decodes a string value. Strings without escapes in valid UTF-8
-// are what encoding/json returns for them, and are taken as they are; the
-// others (escapes, invalid UTF-8, which encoding/json turns into U+FFFD)
-// are decoded by encoding/json itself.
+// are what encoding/json returns for them, and are taken as they are;
+// strings with escapes are decoded by encoding/json itself. Strings that
+// are not text are refused: invalid UTF-8, and escaped UTF-16 surrogates
+// (a lone half is not a character; a pair is decoded by the slow path),
+// which encoding/json would both turn into U+FFFD.
 func (r *Reader) String() (string, bool) {
 	tok, plain, ok := r.Token()
 	if !ok {
 		return "", false
 	}
 	body := tok[1 : len(tok)-1]
-	if plain || (!containsByte(body, '\\') && utf8.Valid(body)) {
+	if plain {
 		return string(body), true
+	}
+	if !utf8.Valid(body) {
+		return "", false
+	}
+	if !containsByte(body, '\\') {
+		return string(body), true
+	}
+	if escapedSurrogate(body) {
+		return "", false
 	}
 	var s string
 	if json.Unmarshal(tok, &s) != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// escapedSurrogate reports whether the body of a string holds an escape
+// \uD800 to \uDFFF.
+func escapedSurrogate(b []byte) bool {
+	for i := 0; i+5 < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] == 'u' && (b[i+2] == 'd' || b[i+2] == 'D') {
+			switch b[i+3] {
+			case '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'A', 'B', 'C', 'D', 'E', 'F':
+				return true
+			}
+		}
+		i++ // the escaped character
+	}
+	return false
 }
 
 func containsByte(b []byte, c byte) bool {
@@ -296,7 +325,8 @@ func (r *Reader) Strings() ([]string, bool) {
 }
 
 // StringMap decodes an object of strings into a map, as encoding/json
-// does: names may be any string, and a repeated name keeps its last value.
+// does: names may be any string. An object that repeats a name is
+// refused (encoding/json would keep the last value).
 func (r *Reader) StringMap() (map[string]string, bool) {
 	if !r.Next('{') {
 		return nil, false
@@ -312,6 +342,9 @@ func (r *Reader) StringMap() (map[string]string, bool) {
 		}
 		v, ok := r.String()
 		if !ok {
+			return nil, false
+		}
+		if _, dup := out[k]; dup {
 			return nil, false
 		}
 		out[k] = v
