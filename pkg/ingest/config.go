@@ -49,6 +49,11 @@ type Config struct {
 	// ClockSkew is how far in the past expires_at may lie and still be
 	// accepted (the notification is then recorded as expired).
 	ClockSkew time.Duration
+	// IdempotencyMemory is how many recently accepted notifications this
+	// instance remembers the fingerprint of, to answer 422 to a key
+	// reused for another message (0: none; the dispatcher still records
+	// such a reuse).
+	IdempotencyMemory int
 	// PhoneValidation is the recipient rule: "valid" (the number must be
 	// in use in its region) or "possible" (of a possible length only).
 	PhoneValidation string
@@ -77,6 +82,7 @@ func Load(e *config.Env) Config {
 		DefaultSender:        e.String("WANOTIFY_INGEST_DEFAULT_SENDER", "default", "sender account of requests that name none"),
 		DefaultSourceService: e.String("WANOTIFY_INGEST_DEFAULT_SOURCE_SERVICE", "api", "source service of requests that name none"),
 		ClockSkew:            e.Duration("WANOTIFY_INGEST_CLOCK_SKEW", sdk.DefaultClockSkew, "how far in the past expires_at may lie and still be accepted (it is then recorded as expired)"),
+		IdempotencyMemory:    e.Int("WANOTIFY_INGEST_IDEMPOTENCY_MEMORY", 100000, "how many recently accepted notifications each ingest instance remembers, to answer 422 when an idempotency key is reused for another message (about 150 bytes each; 0 turns it off)"),
 		PhoneValidation:      e.String("WANOTIFY_PHONE_VALIDATION", "valid", "recipient check: valid (the number must be in use in its region, libphonenumber's IsValidNumber) or possible (of a possible length only, for numbering plans newer than the library)"),
 		Linger:               e.Duration("WANOTIFY_INGEST_PRODUCE_LINGER", 0, "how long the producer waits to fill a batch (requests wait for their records, so 0 is usually best)"),
 		Kafka:                kafkaconf.Load(e, "wanotify-ingest"),
@@ -117,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClockSkew < 0 {
 		errs = append(errs, errors.New("WANOTIFY_INGEST_CLOCK_SKEW: must not be negative"))
+	}
+	if c.IdempotencyMemory < 0 {
+		errs = append(errs, errors.New("WANOTIFY_INGEST_IDEMPOTENCY_MEMORY: must not be negative"))
 	}
 	if _, err := phone.ParseRule(c.PhoneValidation); err != nil {
 		errs = append(errs, fmt.Errorf("WANOTIFY_PHONE_VALIDATION: %w", err))

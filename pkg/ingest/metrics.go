@@ -16,6 +16,7 @@ const (
 	reasonMediaType    = "unsupported_media_type"
 	reasonUnavailable  = "unavailable"
 	reasonInternal     = "internal"
+	reasonKeyReused    = "idempotency_key_reused"
 )
 
 type metrics struct {
@@ -57,7 +58,7 @@ func newMetrics() (*metrics, error) {
 		}
 		ms.byRouteCode[rt.name] = codes
 	}
-	for _, r := range []string{reasonUnauthorized, reasonInvalid, reasonTooLarge, reasonMediaType, reasonUnavailable, reasonInternal} {
+	for _, r := range []string{reasonUnauthorized, reasonInvalid, reasonTooLarge, reasonMediaType, reasonUnavailable, reasonInternal, reasonKeyReused} {
 		ms.byReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	return ms, nil

@@ -66,7 +66,7 @@ type route struct {
 }
 
 var apiRoutes = []route{
-	{RoutePublish, http.MethodPost, "/v1/notifications", []int{202, 400, 401, 413, 415, 500, 503}, (*Server).publish},
+	{RoutePublish, http.MethodPost, "/v1/notifications", []int{202, 400, 401, 413, 415, 422, 500, 503}, (*Server).publish},
 	{RouteBatch, http.MethodPost, "/v1/notifications/batch", []int{200, 400, 401, 413, 415, 500, 503}, (*Server).publishBatch},
 	{RouteStatus, http.MethodGet, "/v1/notifications/{id}", []int{200, 401, 404, 500, 501, 503}, (*Server).status},
 }
@@ -93,6 +93,7 @@ type Server struct {
 	build      sdk.BuildOptions
 	retryAfter string
 	now        func() time.Time
+	recent     *recentKeys // idempotency keys accepted lately (idempotency.go)
 }
 
 // NewServer returns the API on top of cl, which must produce with acks=all
@@ -122,6 +123,7 @@ func NewServer(c Config, cl *kgo.Client, reader StatusReader, log *slog.Logger) 
 		build:      sdk.BuildOptions{SourceService: c.DefaultSourceService, Sender: c.DefaultSender, ClockSkew: c.ClockSkew, PhoneRule: rule},
 		retryAfter: strconv.Itoa(int(math.Ceil(c.RetryAfter.Seconds()))),
 		now:        time.Now,
+		recent:     newRecentKeys(c.IdempotencyMemory),
 	}, nil
 }
 
@@ -292,10 +294,16 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) int {
 		return code
 	}
 	ctx := r.Context()
-	rec, n, err := s.prepare(tenant, buf.Bytes(), r.Header.Get("Idempotency-Key"))
+	headerKey := r.Header.Get("Idempotency-Key")
+	rec, n, err := s.prepare(tenant, buf.Bytes(), headerKey)
 	bodies.Release(buf)
 	if err != nil {
 		return s.refuse(ctx, w, err, 1)
+	}
+	fp := contract.Fingerprint(n)
+	if s.recent.conflicts(n.ID, fp) {
+		s.m.reject(ctx, reasonKeyReused, 1)
+		return writeProblem(w, keyConflict(n, headerKey != "", !isDefaultKey(n)))
 	}
 	trace.SpanFromContext(ctx).SetAttributes(
 		attribute.String("wanotify.notification_id", n.ID),
@@ -306,6 +314,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Retry-After", s.retryAfter)
 		return writeProblem(w, unavailable("Kafka did not acknowledge the notification in time; retry with the same Idempotency-Key (or event_time) to keep its id"))
 	}
+	s.recent.remember(n.ID, fp)
 	s.m.accepted.Add(ctx, 1)
 	w.Header().Set("Location", "/v1/notifications/"+n.ID)
 	return writeJSON(w, http.StatusAccepted, Accepted{ID: n.ID, IdempotencyKey: n.IdempotencyKey})
@@ -390,6 +399,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 	}
 	resp := BatchResponse{Results: make([]BatchResult, len(items))}
 	recs := make([]*kgo.Record, 0, len(items))
+	notes := make([]*contract.Notification, 0, len(items))
 	idx := make([]int, 0, len(items))
 	invalidN := 0
 	now := s.now() // one clock reading: every item of a batch is created together
@@ -411,8 +421,16 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 			invalidN++
 			continue
 		}
+		if fp := contract.Fingerprint(n); s.recent.conflicts(n.ID, fp) {
+			p := keyConflict(n, false, !isDefaultKey(n))
+			p.Errors[0].Field = "/notifications/" + strconv.Itoa(i) + p.Errors[0].Field
+			resp.Results[i].Status, resp.Results[i].Error = p.Status, p
+			s.m.reject(ctx, reasonKeyReused, 1)
+			continue
+		}
 		resp.Results[i].Status, resp.Results[i].ID = http.StatusAccepted, n.ID
 		recs = append(recs, rec)
+		notes = append(notes, n)
 		idx = append(idx, i)
 	}
 	s.m.reject(ctx, reasonInvalid, invalidN)
@@ -420,6 +438,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 	if len(recs) > 0 {
 		for j, err := range s.produce(ctx, recs) {
 			if err == nil {
+				s.recent.remember(resp.Results[idx[j]].ID, contract.Fingerprint(notes[j]))
 				continue
 			}
 			if unavailableN == 0 {
