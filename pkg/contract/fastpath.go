@@ -221,7 +221,7 @@ var (
 // fastDecodeNotification returns the notification and true only if raw
 // is certainly valid; false means "ask the schema".
 func fastDecodeNotification(raw []byte) (*Notification, bool) {
-	d := decoder{jsonpass.NewReader(raw)}
+	d := decoder{jsonpass.NewStrictReader(raw)}
 	n := new(Notification)
 	var p present
 	top, ok := d.object(notificationMembers, func(i int) (ok bool) {
@@ -293,7 +293,7 @@ func fastDecodeNotification(raw []byte) (*Notification, bool) {
 
 // fastDecodeStatusEvent is fastDecodeNotification for status events.
 func fastDecodeStatusEvent(raw []byte) (*StatusEvent, bool) {
-	d := decoder{jsonpass.NewReader(raw)}
+	d := decoder{jsonpass.NewStrictReader(raw)}
 	e := new(StatusEvent)
 	var p present
 	top, ok := d.object(statusMembers, func(i int) (ok bool) {

@@ -367,7 +367,7 @@ func checkBatchSize(n int) error {
 // fastRequest reads one request body in one pass. ok is false for any
 // body it leaves to decodeStrict (see above).
 func fastRequest(raw []byte) (w wireRequest, ok bool) {
-	d := fastDecoder{jsonpass.NewReader(raw)}
+	d := fastDecoder{jsonpass.NewStrictReader(raw)}
 	if !d.request(&w) || !d.End() {
 		return wireRequest{}, false
 	}
@@ -377,7 +377,7 @@ func fastRequest(raw []byte) (w wireRequest, ok bool) {
 // fastBatch reads a batch body in one pass, every item straight into its
 // request shape. ok is false for any body it leaves to decodeStrict.
 func fastBatch(raw []byte) (b wireBatchRequests, ok bool) {
-	d := fastDecoder{jsonpass.NewReader(raw)}
+	d := fastDecoder{jsonpass.NewStrictReader(raw)}
 	_, ok = d.Object(batchNames, func(int) bool {
 		if d.Null() {
 			return true

@@ -75,6 +75,13 @@ func dump(w wireRequest) string {
 // fastDecodeSeeds are the documents the one pass must get right, taken
 // or declined: the cases where encoding/json is easy to mistake.
 var fastDecodeSeeds = []string{
+	// not text, or a repeated name: both paths refuse
+	"{\"template\":{\"name\":\"a\",\"parameters\":[\"ok\",\"a\xffb\"]}}",
+	`{"template":{"name":"a","parameters":["ok","\ud800"]}}`,
+	`{"text":{"body":"\ud83d\ude00"}}`,
+	`{"text":{"body":"a\u0000b"}}`,
+	`{"metadata":{"k":"1","k":"2"}}`,
+	`{"text":{"body":"a","body":"b"}}`,
 	// taken
 	otpBody,
 	`{"idempotency_key":"k","source_service":"s","event_type":"otp","user_id":"u","event_time":"2026-11-28T10:00:00Z","recipient":"+447100900123",` +
@@ -178,7 +185,7 @@ func TestFastDecodeTakesOrDeclines(t *testing.T) {
 		{"white space everywhere", " \t\n\r{ \"event_type\" : \"otp\" ,\n\"ttl\" :\t-0 , \"metadata\" : { } }\r\n ", true},
 		{"nulls", `{"event_type":null,"template":null,"text":{"body":null},"ttl":null,"metadata":null}`, true},
 		{"escapes", `{"recipient":"\u002b44\t\"7700\"","text":{"body":"\u00e9 \n"}}`, true},
-		{"an escaped surrogate pair", `{"text":{"body":"\ud83d\ude00"}}`, false},
+		{"an escaped surrogate pair", `{"text":{"body":"\ud83d\ude00"}}`, true},
 		{"a lone surrogate", `{"text":{"body":"\ud800"}}`, false},
 		{"invalid UTF-8", "{\"text\":{\"body\":\"a\xffb\"}}", false},
 		{"a repeated metadata key", `{"metadata":{"a":"1","a":"2"}}`, false},
