@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sdk"
 	"github.com/wanotify/wanotify/schemas"
 )
@@ -76,6 +77,28 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		if n.ID != contract.NotificationID("acme", n.IdempotencyKey) {
 			t.Fatal("id not derived from the key")
+		}
+		// The recipient rule and the text rule hold for whatever is taken.
+		if again, err := phone.Valid.Normalize(n.Recipient); err != nil || again != n.Recipient {
+			t.Fatalf("accepted recipient %q is not a valid number: %v", n.Recipient, err)
+		}
+		if digits, _ := phone.Digits(strings.TrimSpace(r.Recipient)); "+"+digits != n.Recipient {
+			t.Fatalf("recipient %q became %q: not the digits written", r.Recipient, n.Recipient)
+		}
+		texts := []string{n.IdempotencyKey, n.SourceService, n.UserID, n.Sender}
+		if n.Template != nil {
+			texts = append(texts, n.Template.Parameters...)
+		}
+		if n.Text != nil {
+			texts = append(texts, n.Text.Body)
+		}
+		for k, v := range n.Metadata {
+			texts = append(texts, k, v)
+		}
+		for _, s := range texts {
+			if !contract.IsText(s) {
+				t.Fatalf("accepted %q with %q, which is not text", raw, s)
+			}
 		}
 	})
 }
