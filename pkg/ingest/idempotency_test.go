@@ -45,7 +45,7 @@ func TestIdempotencyKeyReusedForAnotherMessageIs422(t *testing.T) {
 	// In a batch, the item is answered 422 and the others are taken.
 	batch := `{"notifications":[` + inBody + `,` + strings.Replace(paid("+447100900125", "1.00"), `{"event_type"`, `{"idempotency_key":"order-43-paid","event_type"`, 1) + `]}`
 	br := h.do(http.MethodPost, "/v1/notifications/batch", keyAcme, []byte(batch))
-	if br.code != http.StatusOK || !strings.Contains(string(br.body), `"status":422`) || !strings.Contains(string(br.body), `"/notifications/0/idempotency_key"`) {
+	if br.code != http.StatusOK || !strings.Contains(string(br.body), `"status":422`) || !strings.Contains(string(br.body), `"field":"/idempotency_key"`) {
 		t.Fatalf("batch: %d %s", br.code, br.body)
 	}
 	ids := map[string]int{}

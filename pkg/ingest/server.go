@@ -423,7 +423,6 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 		}
 		if fp := contract.Fingerprint(n); s.recent.conflicts(n.ID, fp) {
 			p := keyConflict(n, false, !isDefaultKey(n))
-			p.Errors[0].Field = "/notifications/" + strconv.Itoa(i) + p.Errors[0].Field
 			resp.Results[i].Status, resp.Results[i].Error = p.Status, p
 			s.m.reject(ctx, reasonKeyReused, 1)
 			continue
