@@ -89,8 +89,10 @@ func canonicalAgrees(t *testing.T, rule Rule) {
 			}
 		}
 	}
-	if decided < 500 {
-		t.Fatalf("the shortcut accepted only %d of %d numbers it decided", decided, checked)
+	t.Logf("%v: the shortcut accepted %d of %d numbers it decided", rule, decided, checked)
+	// Random national numbers are possible far more often than valid.
+	if least := map[Rule]int{Possible: 1000, Valid: 500}[rule]; decided < least {
+		t.Fatalf("the shortcut accepted only %d of %d numbers it decided, want at least %d", decided, checked, least)
 	}
 	// The common shapes take the shortcut (countries whose prefix rule is a
 	// pattern, such as China or Brazil, always take the full parse).
