@@ -77,6 +77,7 @@ func TestBadInputGetsItsAnswerAndWritesNothing(t *testing.T) {
 		{name: "a repeated member", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","recipient":"+447100900124","text":{"body":"hi"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
 		{name: "a repeated nested member", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi","body":"ho"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/text/body"},
 		{name: "a repeated metadata key", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"metadata":{"k":"1","k":"2"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/metadata/k"},
+		{name: "a member repeated in another case", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","Recipient":"+447100900124","text":{"body":"hi"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/Recipient"},
 		{name: "a repeated member (slow path)", key: keyAcme, body: `{"Event_Type":"otp","recipient":"+447100900123","text":{"body":"hi"},"text":{"body":"ho"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/text"},
 		// Template fields.
 		{name: "unknown template field", key: keyAcme,

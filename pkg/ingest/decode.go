@@ -180,7 +180,13 @@ func present(m json.RawMessage) bool {
 // silently: a member name given twice (encoding/json keeps the last) and
 // strings that are not UTF-8 text (encoding/json makes them U+FFFD).
 func decodeStrict(raw []byte, v any, prefix string) error {
-	if p, ok := strictjson.Check(raw); !ok {
+	p, ok := strictjson.Check(raw)
+	if ok {
+		// encoding/json also takes "Recipient" for recipient: two names
+		// that differ only in case are one member given twice.
+		p, ok = strictjson.CheckFolded(raw)
+	}
+	if !ok {
 		return &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: prefix + p.Pointer, Reason: p.Reason}}}
 	}
 	return decodeJSON(raw, v, prefix)

@@ -253,9 +253,15 @@ func TestDeclinedBodiesGoToEncodingJSON(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "/ttl") {
 		t.Fatalf("ttl 1e3: %v, want an error naming /ttl", err)
 	}
-	items, err := decodeBatch([]byte(`{"notifications":[{"event_type":"otp","Event_Type":"alert"}]}`))
+	items, err := decodeBatch([]byte(`{"notifications":[{"Event_Type":"alert"}]}`))
 	if err != nil || len(items) != 1 || items[0].err != nil || items[0].req.EventType != "alert" {
 		t.Fatalf("batch: %+v, %v; want one item of event type alert", items, err)
+	}
+	// One member in two cases is refused in its item, not last-wins.
+	items, err = decodeBatch([]byte(`{"notifications":[{"event_type":"otp","Event_Type":"alert"},{"event_type":"otp"}]}`))
+	if err != nil || len(items) != 2 || items[0].err == nil || !strings.Contains(items[0].err.Error(), "/Event_Type: is given more than once") ||
+		items[1].err != nil || items[1].req.EventType != "otp" {
+		t.Fatalf("batch: %+v, %v; want the first item refused naming /Event_Type, the second taken", items, err)
 	}
 }
 

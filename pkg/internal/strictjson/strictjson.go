@@ -14,6 +14,7 @@ package strictjson
 import (
 	"bytes"
 	"errors"
+	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -56,9 +57,10 @@ func Check(raw []byte) (p Problem, ok bool) {
 	return Problem{}, true
 }
 
-// CheckTop is Check for the members of the top-level object only: their
-// names may not repeat; their values are not looked into (a batch's
-// items are checked one by one, each with its own answer).
+// CheckTop is Check and CheckFolded for the members of the top-level
+// object only: their names may not repeat, even in another case; their
+// values are not looked into (a batch's items are checked one by one,
+// each with its own answer).
 func CheckTop(raw []byte) (p Problem, ok bool) {
 	d := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
@@ -71,15 +73,81 @@ func CheckTop(raw []byte) (p Problem, ok bool) {
 			return Problem{}, true
 		}
 		n := name.String()
-		if seen[n] {
+		key := foldKey(n)
+		if seen[key] {
 			return Problem{Pointer: string(jsontext.Pointer("").AppendToken(n)), Reason: ReasonRepeated}, false
 		}
-		seen[n] = true
+		seen[key] = true
 		if d.SkipValue() != nil {
 			return Problem{}, true
 		}
 	}
 	return Problem{}, true
+}
+
+// CheckFolded reports the first member name that repeats another of its
+// object under case folding ("recipient" and "Recipient", "sender" and
+// "ſender"): encoding/json matches a struct field by such names too, and
+// keeps the last of them. Check must have passed first; anything else
+// wrong with raw is left to the decoder (ok true).
+func CheckFolded(raw []byte) (p Problem, ok bool) {
+	d := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	var stack []map[string]bool // one per open object; nil for arrays
+	for {
+		tok, err := d.ReadToken()
+		if err != nil {
+			return Problem{}, true
+		}
+		switch tok.Kind() {
+		case '{':
+			stack = append(stack, map[string]bool{})
+			if !objectMembers(d, &stack, &p) {
+				return p, false
+			}
+		case '[':
+			stack = append(stack, nil)
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 && stack[len(stack)-1] != nil && !objectMembers(d, &stack, &p) {
+				return p, false
+			}
+		default:
+			if len(stack) > 0 && stack[len(stack)-1] != nil && !objectMembers(d, &stack, &p) {
+				return p, false
+			}
+		}
+		if len(stack) == 0 {
+			return Problem{}, true
+		}
+	}
+}
+
+// objectMembers reads the names of the object on top of the stack up to
+// its next value that is an object or an array (or its end), refusing a
+// name that folds to one seen before in that object. Scalars are read
+// here; the caller reads what opens or closes a level.
+func objectMembers(d *jsontext.Decoder, stack *[]map[string]bool, p *Problem) bool {
+	seen := (*stack)[len(*stack)-1]
+	for d.PeekKind() == '"' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return true
+		}
+		key := foldKey(name.String())
+		if seen[key] {
+			*p = Problem{Pointer: string(d.StackPointer()), Reason: ReasonRepeated}
+			return false
+		}
+		seen[key] = true
+		switch d.PeekKind() {
+		case '{', '[':
+			return true
+		}
+		if d.SkipValue() != nil {
+			return true
+		}
+	}
+	return true
 }
 
 // read reads the first value of raw; what follows it is for the
@@ -88,3 +156,7 @@ func read(raw []byte, opts ...jsontext.Options) error {
 	_, err := jsontext.NewDecoder(bytes.NewReader(raw), opts...).ReadValue()
 	return err
 }
+
+// foldKey is the same for names encoding/json matches to one field: equal
+// under Unicode case folding ("ſ" and "s", the Kelvin sign and "k").
+func foldKey(s string) string { return strings.ToLower(strings.ToUpper(s)) }

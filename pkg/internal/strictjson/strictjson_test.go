@@ -44,6 +44,7 @@ func TestCheckTop(t *testing.T) {
 		{`{"notifications":[{"a":1,"a":2},"\ud800"]}`, ""},
 		{`{"notifications":[],"notifications":[]}`, "/notifications"},
 		{`{"x":1,"y":{"x":1},"x":2}`, "/x"},
+		{`{"notifications":[],"Notifications":[]}`, "/Notifications"},
 		{`[1,1]`, ""},
 		{`{"a":`, ""},
 	} {
@@ -54,7 +55,7 @@ func TestCheckTop(t *testing.T) {
 	}
 }
 
-// FuzzCheck: Check and CheckTop never panic on any input, and a refusal
+// FuzzCheck: Check, CheckTop and CheckFolded never panic on any input, and a refusal
 // gives one of the two reasons.
 func FuzzCheck(f *testing.F) {
 	for _, s := range []string{`{"a":1,"a":2}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{"a":[{"b":1},{"b":1}]}`, `{}`} {
@@ -66,5 +67,27 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("%q: reason %q", doc, p.Reason)
 		}
 		CheckTop(doc)
+		CheckFolded(doc)
 	})
+}
+
+func TestCheckFolded(t *testing.T) {
+	for _, c := range []struct {
+		doc, pointer string
+	}{
+		{`{"recipient":"a","sender":"b","template":{"name":"x","parameters":["a",{"n":1}]},"m":[{"a":1},{"a":2}]}`, ""},
+		{`{"recipient":"a","Recipient":"b"}`, "/Recipient"},
+		{`{"sender":"a","ſender":"b"}`, "/ſender"},
+		{`{"t":{"name":"a","x":[1,{"k":1}],"NAME":"b"}}`, "/t/NAME"},
+		{`{"t":[{"a":1},{"b":{"c":1,"C":2}}]}`, "/t/1/b/C"},
+		{`{"a":{"x":1},"A":2}`, "/A"},
+		{`[1,"x",{"a":1,"b":[]}]`, ""},
+		{`{"a":`, ""},
+		{`7`, ""},
+	} {
+		p, ok := CheckFolded([]byte(c.doc))
+		if ok != (c.pointer == "") || p.Pointer != c.pointer {
+			t.Errorf("CheckFolded(%q) = %+v, %v; want %q", c.doc, p, ok, c.pointer)
+		}
+	}
 }
