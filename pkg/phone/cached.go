@@ -158,7 +158,14 @@ func canonicalE164(raw string, rule Rule) (e164 string, decided bool, err error)
 	if !phonenumbers.IsPossibleNumber(num) {
 		return "", true, fmt.Errorf("%w: %s is not a possible number", ErrInvalid, Mask(s))
 	}
-	if !rule.accepts(num) {
+	accepted := true
+	if rule == Valid {
+		var decided bool
+		if accepted, decided = validForCode(cc, national); !decided {
+			accepted = rule.accepts(num)
+		}
+	}
+	if !accepted {
 		return "", true, fmt.Errorf("%w: %s is not a valid number for its region", ErrInvalid, Mask(s))
 	}
 	// E.164 formatting of the number read from s gives s back: the calling

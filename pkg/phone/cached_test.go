@@ -156,3 +156,33 @@ func FuzzRecipient(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkNormalizeCached: the cost of a recipient by rule, for numbers
+// seen before (the cache) and new ones (the E.164 shortcut, whose region
+// check is the valid rule's extra cost).
+func BenchmarkNormalizeCached(b *testing.B) {
+	for _, rule := range []Rule{Valid, Possible} {
+		for _, seen := range []bool{true, false} {
+			name := rule.String() + "/new"
+			if seen {
+				name = rule.String() + "/seen"
+			}
+			b.Run(name, func(b *testing.B) {
+				c := newRecipientCache(rule, recipientShardSize)
+				i := 0
+				for b.Loop() {
+					n := i
+					if seen {
+						n = i % 1000
+					} else if i%(recipientShards*recipientShardSize/2) == 0 {
+						c = newRecipientCache(rule, recipientShardSize)
+					}
+					if _, err := c.normalize(fmt.Sprintf("+4471%08d", n)); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}
