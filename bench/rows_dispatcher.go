@@ -34,7 +34,7 @@ func requests(prefix string, n int, params ...string) ([]*kgo.Record, error) {
 	out := make([]*kgo.Record, n)
 	for i := range out {
 		req := sdk.Request{IdempotencyKey: fmt.Sprintf("%s-%d", prefix, i), EventType: "otp", UserID: fmt.Sprintf("user-%d", i),
-			Recipient: fmt.Sprintf("+4477%08d", i%100000000), Sender: benchSender,
+			Recipient: fmt.Sprintf("+4471%08d", i%100000000), Sender: benchSender,
 			Template: &contract.Template{Name: "otp_code", Language: "en_US", Parameters: params}}
 		rec, _, err := sdk.BuildRecord(ingestTenant, &req, sdk.BuildOptions{SourceService: "bench", Sender: benchSender}, now, "")
 		if err != nil {

@@ -26,7 +26,7 @@ const (
 
 // publishBody is the Go generator's twin of bench/wrk/publish.lua.
 func publishBody(prefix string, i int64) []byte {
-	return fmt.Appendf(nil, `{"idempotency_key":"%s-%d","event_type":"otp","user_id":"user-%d","recipient":"+4477%08d",`+
+	return fmt.Appendf(nil, `{"idempotency_key":"%s-%d","event_type":"otp","user_id":"user-%d","recipient":"+4471%08d",`+
 		`"template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"ttl":300,`+
 		`"metadata":{"order_id":"ord-%d","channel":"checkout","region":"eu-west"}}`, prefix, i, i, i%100000000, i)
 }

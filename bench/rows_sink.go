@@ -28,7 +28,7 @@ const sinkBatchRows = 5000 // WANOTIFY_SINK_BATCH_ROWS' default; the raw baselin
 func Lifecycle(prefix string, i int, at time.Time) ([]*kgo.Record, error) {
 	req := sdk.Request{
 		IdempotencyKey: fmt.Sprintf("%s-%d", prefix, i), EventType: "invoice.reminder", UserID: fmt.Sprintf("user-%d", i),
-		Recipient: fmt.Sprintf("+4477%08d", i%100000000), Sender: benchSender,
+		Recipient: fmt.Sprintf("+4471%08d", i%100000000), Sender: benchSender,
 		Template: &contract.Template{Name: "invoice_due", Language: "en_US", Parameters: []string{fmt.Sprintf("INV-%d", i), "49.00"}},
 		Metadata: map[string]string{"invoice": fmt.Sprint(i), "channel": "billing"},
 	}

@@ -20,7 +20,7 @@ import (
 // one poison record with a notification id.
 func healthy() *evidence {
 	it := func(id string, k kind) item {
-		return item{kind: k, id: id, recipient: "+447700000001", sender: "sender-00"}
+		return item{kind: k, id: id, recipient: "+447100000001", sender: "sender-00"}
 	}
 	poisonAt := origin{topics.Requested, 3, 17}
 	ev := &evidence{
@@ -31,9 +31,9 @@ func healthy() *evidence {
 		poison: map[origin]string{poisonAt: "p1"},
 		ledger: simulator.Snapshot{
 			Entries: []simulator.Entry{
-				{NotificationID: "n1", MessageID: "m1", Recipient: "+447700000001", Sender: numberID("sender-00")},
-				{NotificationID: "n5", MessageID: "m5", Recipient: "+447700000001", Sender: numberID("sender-00")},
-				{NotificationID: "n7", MessageID: "m7", Recipient: "+447700000001", Sender: numberID("sender-00")},
+				{NotificationID: "n1", MessageID: "m1", Recipient: "+447100000001", Sender: numberID("sender-00")},
+				{NotificationID: "n5", MessageID: "m5", Recipient: "+447100000001", Sender: numberID("sender-00")},
+				{NotificationID: "n7", MessageID: "m7", Recipient: "+447100000001", Sender: numberID("sender-00")},
 			},
 			MaxPerSecond: map[string]int{"sender-00": 3},
 			Failures:     map[string]int{"http_503": 4, "meta_131026": 1},
@@ -100,7 +100,7 @@ func TestResolvedInterruptedCallsAreOneOutcome(t *testing.T) {
 	ev := healthy()
 	ev.outcomes["n6"] = []string{"accepted", "outcome_unknown"}
 	ev.logs["n6"] = logRow{status: "delivered", providerMessageID: "m6", accepted: true, sent: true, outcomeUnknown: true}
-	ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "n6", MessageID: "m6", Recipient: "+447700000001", Sender: "sender-00"})
+	ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "n6", MessageID: "m6", Recipient: "+447100000001", Sender: numberID("sender-00")})
 	invs := check(ev, true)
 	r := &Report{Invariants: invs}
 	var b strings.Builder
@@ -137,7 +137,7 @@ func TestEachViolationFailsItsInvariant(t *testing.T) {
 		{"acknowledged but not in the topic", func(ev *evidence) { delete(ev.requestedIDs, "n6") },
 			[]string{InvTerminal}, "acknowledged but not in notifications.requested"},
 		{"sent twice", func(ev *evidence) {
-			ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "n1", MessageID: "m1b", Recipient: "+447700000001", Sender: numberID("sender-00")})
+			ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "n1", MessageID: "m1b", Recipient: "+447100000001", Sender: numberID("sender-00")})
 		}, []string{InvNoDupSend, InvLedger}, "n1 sent 2 times"},
 		{"sent though never accepted", func(ev *evidence) {
 			ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "p1", MessageID: "mp"})
@@ -167,7 +167,7 @@ func TestEachViolationFailsItsInvariant(t *testing.T) {
 		{"webhooks lost", func(ev *evidence) { r := ev.logs["n7"]; r.sent, r.status = false, "accepted"; ev.logs["n7"] = r },
 			[]string{InvLedger}, "no sent_at"},
 		{"expired though sent", func(ev *evidence) {
-			ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "n4", MessageID: "m4", Recipient: "+447700000001", Sender: numberID("sender-00")})
+			ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "n4", MessageID: "m4", Recipient: "+447100000001", Sender: numberID("sender-00")})
 		}, []string{InvLedger}, "the provider took it (m4) but the dispatcher recorded expired"},
 		{"exhausted one delivered", func(ev *evidence) {
 			ev.outcomes["n3"] = []string{"failed"}

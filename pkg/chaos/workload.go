@@ -72,7 +72,7 @@ func workload(cfg Config) []item {
 }
 
 // recipientNumber is a UK mobile number in E.164.
-func recipientNumber(n int) string { return fmt.Sprintf("+4477%08d", n) }
+func recipientNumber(n int) string { return fmt.Sprintf("+4471%08d", n) }
 
 // request renders it as the SDK request, at now (a skewed expiry is
 // relative to the moment of each publish attempt).

@@ -60,10 +60,10 @@ func TestDLQListFiltersAndPages(t *testing.T) {
 	brokers := cluster(t)
 	cl := testinfra.Client(t, brokers)
 	recs := writeDLQ(t, cl,
-		dead{n: note(t, "acme", "otp", "+447700900101", "a1"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true},
-		dead{n: note(t, "acme", "invoice.reminder", "+447700900102", "a2"), reason: envelope.ReasonPermanent, code: "meta_131026"},
-		dead{n: note(t, "globex", "otp", "+447700900103", "g1"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true},
-		dead{raw: []byte("{not json"), key: "+447700900104", reason: envelope.ReasonPoison, code: "poison"},
+		dead{n: note(t, "acme", "otp", "+447100900101", "a1"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true},
+		dead{n: note(t, "acme", "invoice.reminder", "+447100900102", "a2"), reason: envelope.ReasonPermanent, code: "meta_131026"},
+		dead{n: note(t, "globex", "otp", "+447100900103", "g1"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true},
+		dead{raw: []byte("{not json"), key: "+447100900104", reason: envelope.ReasonPoison, code: "poison"},
 	)
 
 	var all listOut
@@ -158,16 +158,16 @@ func equal(a, b []string) bool {
 func TestDLQShowPayloadHeadersAndHistory(t *testing.T) {
 	brokers := cluster(t)
 	cl := testinfra.Client(t, brokers)
-	n := note(t, "acme", "otp", "+447700900201", "s1")
+	n := note(t, "acme", "otp", "+447100900201", "s1")
 	// The attempts before the DLQ: two records on retry topics, in the
 	// recipient's partition as the dispatcher writes them.
 	writeRetry(t, cl, topics.Retry5s, n, 1)
 	writeRetry(t, cl, topics.Retry15s, n, 2)
 	// Noise: another notification's retry must not appear.
-	writeRetry(t, cl, topics.Retry5s, note(t, "acme", "otp", "+447700900201", "s2"), 1)
+	writeRetry(t, cl, topics.Retry5s, note(t, "acme", "otp", "+447100900201", "s2"), 1)
 	recs := writeDLQ(t, cl,
 		dead{n: n, reason: envelope.ReasonExhausted, code: "http_503", retryable: true},
-		dead{raw: []byte{0xff, 0x00, 0x01}, key: "+447700900299", reason: envelope.ReasonPoison, code: "poison"},
+		dead{raw: []byte{0xff, 0x00, 0x01}, key: "+447100900299", reason: envelope.ReasonPoison, code: "poison"},
 	)
 
 	var out struct {
@@ -285,13 +285,13 @@ func TestDLQReplayFilteredSetExactlyOnce(t *testing.T) {
 	cl := testinfra.Client(t, brokers)
 	// Records already on notifications.requested before the replay: they
 	// must not confuse the already-replayed check.
-	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topics.Requested, Key: []byte("+447700900300"), Value: []byte("{}")}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topics.Requested, Key: []byte("+447100900300"), Value: []byte("{}")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	var ds []dead
 	for i, tenant := range []string{"acme", "acme", "acme", "globex", "acme", "globex"} {
 		code := []string{"http_503", "http_503", "timeout", "http_503", "http_503", "timeout"}[i]
-		ds = append(ds, dead{n: note(t, tenant, "otp", "+4477009003"+strconv.Itoa(10+i), "r"+strconv.Itoa(i)),
+		ds = append(ds, dead{n: note(t, tenant, "otp", "+4471009003"+strconv.Itoa(10+i), "r"+strconv.Itoa(i)),
 			reason: envelope.ReasonExhausted, code: code, retryable: true,
 			extra: []kgo.RecordHeader{{Key: "x-foreign", Value: []byte("kept")}}})
 	}
@@ -415,10 +415,10 @@ func TestDLQReplayRefusesPermanentAndPoisonWithoutForce(t *testing.T) {
 	brokers := cluster(t)
 	cl := testinfra.Client(t, brokers)
 	dl := writeDLQ(t, cl,
-		dead{n: note(t, "acme", "otp", "+447700900401", "p1"), reason: envelope.ReasonPermanent, code: "meta_132001"},
+		dead{n: note(t, "acme", "otp", "+447100900401", "p1"), reason: envelope.ReasonPermanent, code: "meta_132001"},
 		// Exhausted, but the last error was not retryable.
-		dead{n: note(t, "acme", "otp", "+447700900402", "p2"), reason: envelope.ReasonExhausted, code: "meta_131026"},
-		dead{raw: []byte("garbage"), key: "+447700900403", reason: envelope.ReasonPoison, code: "poison"},
+		dead{n: note(t, "acme", "otp", "+447100900402", "p2"), reason: envelope.ReasonExhausted, code: "meta_131026"},
+		dead{raw: []byte("garbage"), key: "+447100900403", reason: envelope.ReasonPoison, code: "poison"},
 	)
 	id := mustHeader(t, dl[0], envelope.HeaderNotificationID)
 
@@ -457,7 +457,7 @@ func TestDLQReplayRefusesPermanentAndPoisonWithoutForce(t *testing.T) {
 		t.Fatalf("after --force: %d replays, want 2", len(got))
 	}
 	for _, r := range got {
-		if string(r.Key) == "+447700900403" && (string(r.Value) != "garbage" || r.Partition != dl[2].Partition) {
+		if string(r.Key) == "+447100900403" && (string(r.Value) != "garbage" || r.Partition != dl[2].Partition) {
 			t.Errorf("poison replay changed the record: %q partition %d", r.Value, r.Partition)
 		}
 	}
@@ -468,7 +468,7 @@ func TestDLQReplayDryRunLimitAndRate(t *testing.T) {
 	cl := testinfra.Client(t, brokers)
 	var ds []dead
 	for i := 0; i < 10; i++ {
-		ds = append(ds, dead{n: note(t, "acme", "otp", "+4477009005"+strconv.Itoa(10+i), "d"+strconv.Itoa(i)),
+		ds = append(ds, dead{n: note(t, "acme", "otp", "+4471009005"+strconv.Itoa(10+i), "d"+strconv.Itoa(i)),
 			reason: envelope.ReasonExhausted, code: "http_503", retryable: true})
 	}
 	writeDLQ(t, cl, ds...)
@@ -501,7 +501,7 @@ func TestDLQReplayDryRunLimitAndRate(t *testing.T) {
 func TestDLQReplaySupersededAndUsage(t *testing.T) {
 	brokers := cluster(t)
 	cl := testinfra.Client(t, brokers)
-	n := note(t, "acme", "otp", "+447700900601", "x1")
+	n := note(t, "acme", "otp", "+447100900601", "x1")
 	// The same notification dead-lettered twice (no replay in between is
 	// visible, e.g. it fell out of retention): only the newest goes.
 	dl := writeDLQ(t, cl,
@@ -546,7 +546,7 @@ func TestDLQPurgeNeedsConfirmation(t *testing.T) {
 	cl := testinfra.Client(t, brokers)
 	var ds []dead
 	for i := 0; i < 6; i++ {
-		ds = append(ds, dead{n: note(t, "acme", "otp", "+4477009007"+strconv.Itoa(10+i), "u"+strconv.Itoa(i)),
+		ds = append(ds, dead{n: note(t, "acme", "otp", "+4471009007"+strconv.Itoa(10+i), "u"+strconv.Itoa(i)),
 			reason: envelope.ReasonExhausted, code: "http_503", retryable: true})
 	}
 	writeDLQ(t, cl, ds...)
@@ -569,7 +569,7 @@ func TestDLQPurgeNeedsConfirmation(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	cut := time.Now()
 	time.Sleep(20 * time.Millisecond)
-	later := writeDLQ(t, cl, dead{n: note(t, "acme", "otp", "+447700900799", "late"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true})
+	later := writeDLQ(t, cl, dead{n: note(t, "acme", "otp", "+447100900799", "late"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true})
 	r := run(t, "yes\n", "dlq", "purge", "--before", cut.UTC().Format(time.RFC3339Nano))
 	if r.code != 0 || !strings.Contains(r.stdout, "deleted 6 records") {
 		t.Fatalf("confirmed purge: %s", r)

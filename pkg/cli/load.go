@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sdk"
 )
 
@@ -87,7 +88,10 @@ status is 1 when any notification could not be published.`,
 				_, _ = rand.Read(b[:])
 				runID = time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 			}
-			build := sdk.BuildOptions{SourceService: defaultSourceService, Sender: sender}
+			// The pool is Ofcom's drama range on purpose: a load run aimed at
+			// a real provider by mistake reaches nobody. Those numbers are
+			// possible but never valid, hence the relaxed rule.
+			build := sdk.BuildOptions{SourceService: defaultSourceService, Sender: sender, PhoneRule: phone.Possible}
 			// Validate the shape once before producing anything.
 			if _, _, err := sdk.BuildRecord(tenant, loadRequest(runID, 0, recipients, eventType, template, ttl), build, time.Now(), ""); err != nil {
 				return &UsageError{fmt.Errorf("invalid notification: %w", err)}

@@ -138,7 +138,7 @@ func has(ss []contract.Status, s contract.Status) int {
 func TestDLQReplayThroughTheDispatcherSendsExactlyOnce(t *testing.T) {
 	p := startPipeline(t, simulator.Behavior{RetryableRate: 1})
 	var ids = map[string]string{}
-	for _, c := range []struct{ tenant, recipient string }{{"acme", "+447700900801"}, {"acme", "+447700900802"}, {"globex", "+447700900803"}} {
+	for _, c := range []struct{ tenant, recipient string }{{"acme", "+447100900801"}, {"acme", "+447100900802"}, {"globex", "+447100900803"}} {
 		var out sendOut
 		runJSON(t, cli.ExitOK, &out, "send", "--tenant", c.tenant, "--recipient", c.recipient, "--template", "otp_code", "--param", "1234")
 		ids[out.NotificationID] = c.tenant

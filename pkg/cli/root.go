@@ -67,6 +67,9 @@ type App struct {
 	Err    io.Writer
 	Output string // table or json
 	Kafka  kafkaconf.Config
+	// PhoneValidation is the recipient rule of send
+	// (WANOTIFY_PHONE_VALIDATION: valid or possible).
+	PhoneValidation string
 	// Timeout bounds each command's work against Kafka and ClickHouse
 	// (--timeout).
 	Timeout time.Duration
@@ -83,7 +86,7 @@ variables as the services (WANOTIFY_KAFKA_BROKERS, WANOTIFY_CLICKHOUSE_ADDR, ...
 Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 not found.
 docs/operator.md walks through finding, inspecting and replaying a failure.`,
 		Example: `  notifyctl topics apply
-  notifyctl send --recipient +447700900123 --template otp_code --param 482913
+  notifyctl send --recipient +14155550123 --template otp_code --param 482913
   notifyctl status 5b0c8f0e-8a43-5d1e-9a57-0b2c0a6c2d11
   notifyctl trace 5b0c8f0e-8a43-5d1e-9a57-0b2c0a6c2d11
   notifyctl dlq list --since 2h
@@ -129,6 +132,7 @@ func MainIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := &App{Env: env, In: stdin, Out: stdout, Err: stderr}
 	app.Kafka = kafkaconf.Load(env, "notifyctl")
 	app.Kafka.Tracing = false
+	app.PhoneValidation = env.String("WANOTIFY_PHONE_VALIDATION", "valid", "recipient check: valid (the number must be in use in its region, libphonenumber's IsValidNumber) or possible (of a possible length only, for numbering plans newer than the library)")
 	if len(args) == 1 && args[0] == "--help-markdown" {
 		// The variables notifyctl reads, for README's configuration table.
 		chconf.Load(env)

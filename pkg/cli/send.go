@@ -155,10 +155,10 @@ next to --file override the file.
 
 The tenant is never read from the file: it is --tenant, as ingest takes it from
 the API key. Follow the notification with "notifyctl status <id>".`,
-		Example: `  notifyctl send --recipient +447700900123 --template otp_code --param 482913
-  notifyctl send --tenant acme --recipient +447700900123 --text "Your invoice is ready" --ttl 10m
+		Example: `  notifyctl send --recipient +14155550123 --template otp_code --param 482913
+  notifyctl send --tenant acme --recipient +14155550123 --text "Your invoice is ready" --ttl 10m
   notifyctl send --file request.json --tenant acme -o json
-  echo '{"event_type":"otp","recipient":"+447700900123","template":{"name":"otp_code","language":"en_US"}}' | notifyctl send --file -`,
+  echo '{"event_type":"otp","recipient":"+14155550123","template":{"name":"otp_code","language":"en_US"}}' | notifyctl send --file -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !sdk.IsTenant(sf.tenant) {
@@ -168,7 +168,11 @@ the API key. Follow the notification with "notifyctl status <id>".`,
 			if err != nil {
 				return err
 			}
-			rec, n, err := sdk.BuildRecord(sf.tenant, &r, sdk.BuildOptions{SourceService: sf.sourceService, Sender: sf.sender}, time.Now(), "")
+			rule, err := phone.ParseRule(app.PhoneValidation)
+			if err != nil {
+				return &UsageError{fmt.Errorf("WANOTIFY_PHONE_VALIDATION: %w", err)}
+			}
+			rec, n, err := sdk.BuildRecord(sf.tenant, &r, sdk.BuildOptions{SourceService: sf.sourceService, Sender: sf.sender, PhoneRule: rule}, time.Now(), "")
 			if err != nil {
 				return &UsageError{fmt.Errorf("invalid notification: %w", err)}
 			}
@@ -200,7 +204,7 @@ the API key. Follow the notification with "notifyctl status <id>".`,
 	f := cmd.Flags()
 	f.StringVar(&sf.file, "file", "", `JSON request (the body of POST /v1/notifications); "-" reads stdin`)
 	f.StringVar(&sf.tenant, "tenant", defaultTenant, "tenant the notification belongs to")
-	f.StringVar(&sf.recipient, "recipient", "", "WhatsApp number in international form, e.g. +447700900123")
+	f.StringVar(&sf.recipient, "recipient", "", "WhatsApp number in international form, e.g. +14155550123")
 	f.StringVar(&sf.eventType, "event-type", "smoke_test", "event type")
 	f.StringVar(&sf.template, "template", "", "approved template name (or --text)")
 	f.StringVar(&sf.language, "language", "en_US", "template language")

@@ -26,7 +26,7 @@ type sendOut struct {
 func TestSendFromFlagsIsWhatIngestWouldProduce(t *testing.T) {
 	brokers := cluster(t)
 	var out sendOut
-	runJSON(t, cli.ExitOK, &out, "send", "--tenant", "acme", "--recipient", "+44 7700 900123", "--template", "otp_code",
+	runJSON(t, cli.ExitOK, &out, "send", "--tenant", "acme", "--recipient", "+44 7100 900123", "--template", "otp_code",
 		"--param", "482913", "--param", "a,b", "--idempotency-key", "smoke-1", "--ttl", "5m", "--metadata", "k=v")
 	if want := contract.NotificationID("acme", "smoke-1"); out.NotificationID != want {
 		t.Fatalf("id %s, want the deterministic %s", out.NotificationID, want)
@@ -44,13 +44,13 @@ func TestSendFromFlagsIsWhatIngestWouldProduce(t *testing.T) {
 		t.Fatalf("value is not a valid notification: %v", err)
 	}
 	// The record is the one the SDK (and so ingest) builds for the request.
-	want, _, err := sdk.BuildRecord("acme", &sdk.Request{IdempotencyKey: "smoke-1", EventType: "smoke_test", Recipient: "+447700900123",
+	want, _, err := sdk.BuildRecord("acme", &sdk.Request{IdempotencyKey: "smoke-1", EventType: "smoke_test", Recipient: "+447100900123",
 		Template: &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"482913", "a,b"}},
 		TTL:      5 * time.Minute, Metadata: map[string]string{"k": "v"}}, sdk.BuildOptions{SourceService: "notifyctl", Sender: "default"}, n.CreatedAt, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(r.Key) != "+447700900123" || r.Partition != out.Partition || r.Offset != out.Offset {
+	if string(r.Key) != "+447100900123" || r.Partition != out.Partition || r.Offset != out.Offset {
 		t.Errorf("record key %q at %d/%d; send said %d/%d", r.Key, r.Partition, r.Offset, out.Partition, out.Offset)
 	}
 	wn, _ := contract.DecodeNotification(want.Value)
@@ -66,7 +66,7 @@ func TestSendFromFlagsIsWhatIngestWouldProduce(t *testing.T) {
 
 	// Sending the same idempotency key again yields the same id.
 	var again sendOut
-	runJSON(t, cli.ExitOK, &again, "send", "--tenant", "acme", "--recipient", "+447700900123", "--template", "otp_code", "--idempotency-key", "smoke-1")
+	runJSON(t, cli.ExitOK, &again, "send", "--tenant", "acme", "--recipient", "+447100900123", "--template", "otp_code", "--idempotency-key", "smoke-1")
 	if again.NotificationID != out.NotificationID {
 		t.Errorf("same key, different ids: %s and %s", again.NotificationID, out.NotificationID)
 	}
@@ -75,7 +75,7 @@ func TestSendFromFlagsIsWhatIngestWouldProduce(t *testing.T) {
 func TestSendFromFileAndStdin(t *testing.T) {
 	brokers := cluster(t)
 	file := filepath.Join(t.TempDir(), "request.json")
-	body := `{"event_type":"invoice.reminder","recipient":"+447700900124","user_id":"u-7","event_time":"2026-11-28T10:00:00Z",
+	body := `{"event_type":"invoice.reminder","recipient":"+447100900124","user_id":"u-7","event_time":"2026-11-28T10:00:00Z",
 	  "text":{"body":"Your invoice is ready"},"metadata":{"invoice":"INV-1"}}`
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestSendFromFileAndStdin(t *testing.T) {
 	}
 	// A flag next to --file overrides the file's field.
 	var over sendOut
-	runJSON(t, cli.ExitOK, &over, "send", "--file", file, "--recipient", "+447700900125")
+	runJSON(t, cli.ExitOK, &over, "send", "--file", file, "--recipient", "+447100900125")
 	recs := readAll(t, brokers, topics.Requested)
 	if len(recs) != 2 {
 		t.Fatalf("%d records, want 2", len(recs))
@@ -100,11 +100,11 @@ func TestSendFromFileAndStdin(t *testing.T) {
 			t.Errorf("default tenant: %q", tn)
 		}
 	}
-	if !strings.Contains(strings.Join(keys, " "), "+447700900125") {
+	if !strings.Contains(strings.Join(keys, " "), "+447100900125") {
 		t.Errorf("--recipient did not override the file: keys %v", keys)
 	}
 
-	r := run(t, `{"event_type":"otp","recipient":"+447700900126","template":{"name":"otp_code","language":"en_US"}}`, "send", "--file", "-")
+	r := run(t, `{"event_type":"otp","recipient":"+447100900126","template":{"name":"otp_code","language":"en_US"}}`, "send", "--file", "-")
 	if r.code != 0 || !strings.Contains(r.stdout, "published") {
 		t.Fatalf("stdin: %s", r)
 	}
@@ -116,11 +116,11 @@ func TestSendFromFileAndStdin(t *testing.T) {
 		want  string
 	}{
 		{"", []string{"send", "--recipient", "12", "--template", "otp_code"}, "/recipient"},
-		{"", []string{"send", "--recipient", "+447700900127"}, "template or text"},
+		{"", []string{"send", "--recipient", "+447100900127"}, "template or text"},
 		{`{"tenant":"evil","event_type":"otp"}`, []string{"send", "--file", "-"}, "/tenant"},
 		{"", []string{"send", "--file", filepath.Join(t.TempDir(), "missing.json")}, "--file"},
-		{"", []string{"send", "--tenant", "Not A Tenant", "--recipient", "+447700900127", "--text", "x"}, "--tenant"},
-		{"", []string{"send", "--recipient", "+447700900127", "--text", "x", "--expires-at", "soon"}, "--expires-at"},
+		{"", []string{"send", "--tenant", "Not A Tenant", "--recipient", "+447100900127", "--text", "x"}, "--tenant"},
+		{"", []string{"send", "--recipient", "+447100900127", "--text", "x", "--expires-at", "soon"}, "--expires-at"},
 	} {
 		r := run(t, c.stdin, c.args...)
 		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, c.want) {

@@ -134,7 +134,7 @@ func TestOperatorWalkThrough(t *testing.T) {
 	startSink(t, p.brokers)
 
 	var sent sendOut
-	runJSON(t, cli.ExitOK, &sent, "send", "--tenant", "acme", "--recipient", "+447700900901", "--template", "invoice_ready", "--param", "INV-7")
+	runJSON(t, cli.ExitOK, &sent, "send", "--tenant", "acme", "--recipient", "+447100900901", "--template", "invoice_ready", "--param", "INV-7")
 	id := sent.NotificationID
 	if r := run(t, "", "status", "00000000-0000-5000-8000-000000000000"); r.code != cli.ExitNotFound {
 		t.Fatalf("status of an unknown id: %s", r)
@@ -162,7 +162,7 @@ func TestOperatorWalkThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	var bad sendOut
-	runJSON(t, cli.ExitOK, &bad, "send", "--tenant", "acme", "--recipient", "+447700900902", "--template", "invoice_ready", "--param", "[sim:meta_132001]")
+	runJSON(t, cli.ExitOK, &bad, "send", "--tenant", "acme", "--recipient", "+447100900902", "--template", "invoice_ready", "--param", "[sim:meta_132001]")
 
 	var rep replayOut
 	runJSON(t, cli.ExitOK, &rep, "dlq", "replay", id)
@@ -178,7 +178,7 @@ func TestOperatorWalkThrough(t *testing.T) {
 		}
 		return pmid != ""
 	})
-	webhook(t, p.brokers, dead, "+447700900901", pmid, contract.StatusSent, contract.StatusDelivered)
+	webhook(t, p.brokers, dead, "+447100900901", pmid, contract.StatusSent, contract.StatusDelivered)
 
 	done := status(t, id, "delivered after the replay", func(s statusOut) bool { return s.AfterDeadLetter == "delivered" })
 	if !strings.Contains(done.statuses(), "dead_lettered") || !strings.Contains(done.statuses(), "accepted") {

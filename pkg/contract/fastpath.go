@@ -59,7 +59,7 @@ import (
 // been reviewed against the new schema and the digest updated
 // (TestFastPathIsPinnedToTheSchemas fails until then).
 const (
-	notificationSchemaDigest = "58c1bec0c5a69453217dc2dc8c61d40c309db0b5801a37b4e26c8cd99203db27"
+	notificationSchemaDigest = "195f30b01400c65b9bf7461d2d80013f3d3872a9998d8f5585003155669db731"
 	statusSchemaDigest       = "8250edce5d340be87905de169aada306a490d244abc3fb90bab451ba13ff7e9d"
 )
 
@@ -221,7 +221,7 @@ var (
 // fastDecodeNotification returns the notification and true only if raw
 // is certainly valid; false means "ask the schema".
 func fastDecodeNotification(raw []byte) (*Notification, bool) {
-	d := decoder{jsonpass.NewReader(raw)}
+	d := decoder{jsonpass.NewStrictReader(raw)}
 	n := new(Notification)
 	var p present
 	top, ok := d.object(notificationMembers, func(i int) (ok bool) {
@@ -293,7 +293,7 @@ func fastDecodeNotification(raw []byte) (*Notification, bool) {
 
 // fastDecodeStatusEvent is fastDecodeNotification for status events.
 func fastDecodeStatusEvent(raw []byte) (*StatusEvent, bool) {
-	d := decoder{jsonpass.NewReader(raw)}
+	d := decoder{jsonpass.NewStrictReader(raw)}
 	e := new(StatusEvent)
 	var p present
 	top, ok := d.object(statusMembers, func(i int) (ok bool) {
@@ -409,13 +409,13 @@ func notificationValid(n *Notification, p present) bool {
 	}
 	if n.SchemaVersion != 1 ||
 		!runesIn(n.ID, 1, 64) || !notificationIDSyntax(n.ID) ||
-		!runesIn(n.IdempotencyKey, 1, 256) ||
+		!runesIn(n.IdempotencyKey, 1, 256) || !IsText(n.IdempotencyKey) ||
 		!runesIn(n.Tenant, 1, 64) || !tenantSyntax(n.Tenant) ||
-		!runesIn(n.SourceService, 1, 128) ||
+		!runesIn(n.SourceService, 1, 128) || !IsText(n.SourceService) ||
 		!runesIn(n.EventType, 1, 64) || !eventTypeSyntax(n.EventType) ||
-		!runesIn(n.UserID, 0, 128) ||
+		!runesIn(n.UserID, 0, 128) || !IsText(n.UserID) ||
 		!e164(n.Recipient) ||
-		!runesIn(n.Sender, 1, 64) {
+		!runesIn(n.Sender, 1, 64) || !IsText(n.Sender) {
 		return false
 	}
 	// oneOf: exactly one of template and text.
@@ -431,14 +431,14 @@ func notificationValid(n *Notification, p present) bool {
 			return false
 		}
 		for _, p := range t.Parameters {
-			if !runesIn(p, 0, 1024) {
+			if !runesIn(p, 0, 1024) || !IsText(p) {
 				return false
 			}
 		}
 	}
 	if top.has(nText) {
 		x := n.Text
-		if x == nil || !p.sub[slotText].hasAll(textRequired) || !runesIn(x.Body, 1, 4096) {
+		if x == nil || !p.sub[slotText].hasAll(textRequired) || !runesIn(x.Body, 1, 4096) || !IsText(x.Body) {
 			return false
 		}
 	}
@@ -447,7 +447,7 @@ func notificationValid(n *Notification, p present) bool {
 			return false
 		}
 		for k, v := range n.Metadata {
-			if !runesIn(k, 1, 64) || !runesIn(v, 0, 512) {
+			if !runesIn(k, 1, 64) || !runesIn(v, 0, 512) || !IsText(k) || !IsText(v) {
 				return false
 			}
 		}

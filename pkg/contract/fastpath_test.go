@@ -801,9 +801,10 @@ func TestEncodeAgreesWithTheSchemaOnGeneratedValues(t *testing.T) {
 }
 
 // encoding/json merges an object member that appears twice; the schema
-// judges only the last one. A decoded value never breaks the schema
-// through that: the document is refused, saying why.
-func TestRepeatedMembersCannotMergeIntoAnInvalidValue(t *testing.T) {
+// judges only the last one. Such a document is refused, naming the
+// member, on the fast path and the schema path alike: what reaches the
+// provider is never a merge the producer did not write.
+func TestRepeatedMembersAreRefused(t *testing.T) {
 	open := func(name string) string {
 		raw, err := schemas.FS.ReadFile("examples/valid/" + name)
 		if err != nil {
@@ -816,9 +817,11 @@ func TestRepeatedMembersCannotMergeIntoAnInvalidValue(t *testing.T) {
 		doc, field string
 		status     bool
 	}{
-		{tm + `,"metadata":{"":"x"},"metadata":{}}`, "", false},
-		{tm + `,"template":{"name":"otp","language":"en","parameters":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q","r","s","t","u"]},"template":{"name":"otp","language":"en"}}`, "/template/parameters", false},
-		{retry + `,"error":{"code":"x","message":"` + strings.Repeat("m", 2049) + `","retryable":true},"error":{"code":"x","retryable":true}}`, "/error/message", true},
+		{tm + `,"metadata":{"":"x"},"metadata":{}}`, "/metadata", false},
+		{tm + `,"template":{"name":"otp","language":"en","parameters":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q","r","s","t","u"]},"template":{"name":"otp","language":"en"}}`, "/template", false},
+		{retry + `,"error":{"code":"x","message":"` + strings.Repeat("m", 2049) + `","retryable":true},"error":{"code":"x","retryable":true}}`, "/error", true},
+		{tm + `,"metadata":{"a":"1"},"metadata":{"b":"2"}}`, "/metadata", false},
+		{strings.Replace(tm, `"request_id":"r-77"`, `"a":"1","a":"2"`, 1) + `}`, "/metadata/a", false},
 	} {
 		var err error
 		if c.status {
@@ -828,19 +831,43 @@ func TestRepeatedMembersCannotMergeIntoAnInvalidValue(t *testing.T) {
 			agreeNotification(t, []byte(c.doc))
 			_, err = DecodeNotification([]byte(c.doc))
 		}
-		if !errors.Is(err, ErrInvalid) || !strings.Contains(errText(err), "repeated") {
-			t.Errorf("%s: err = %v, want a refusal naming the repeated members", c.doc, err)
-			continue
-		}
-		if c.field != "" && !fieldNamed(err, c.field) {
-			t.Errorf("%s: error %v does not name %s", c.doc, err, c.field)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(errText(err), "more than once") || !fieldNamed(err, c.field) {
+			t.Errorf("%s: err = %v, want a refusal naming the repeated member %s", c.doc, err, c.field)
 		}
 	}
-	// A repeat that merges into a valid value decodes as before.
-	doc := tm + `,"metadata":{"a":"1"},"metadata":{"b":"2"}}`
-	agreeNotification(t, []byte(doc))
-	n, err := DecodeNotification([]byte(doc))
-	if err != nil || len(n.Metadata) != 3 {
-		t.Fatalf("merged metadata: %v, %v", n, err)
+}
+
+// A notification record whose text could not reach WhatsApp as written
+// is refused naming the field, on both paths: the dispatcher treats it as
+// poison, with this reason.
+func TestNotificationTextMustBeText(t *testing.T) {
+	raw, err := schemas.FS.ReadFile("examples/valid/requested-template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(raw)
+	if !strings.Contains(good, `"parameters": ["482913"]`) && !strings.Contains(good, `"parameters":["482913"]`) {
+		t.Fatalf("the example changed: %s", good)
+	}
+	for _, c := range []struct{ param, field string }{
+		{`"a\u0000b"`, "/template/parameters/1"},
+		{`"a\rb"`, "/template/parameters/1"},
+		{`"a\u007fb"`, "/template/parameters/1"},
+		{`"a\u0085b"`, "/template/parameters/1"},
+		{"\"a\xffb\"", "/template/parameters/1"},
+		{`"\ud800"`, "/template/parameters/1"},
+	} {
+		doc := strings.Replace(strings.Replace(good, `"parameters": ["482913"]`, `"parameters": ["482913", `+c.param+`]`, 1), `"parameters":["482913"]`, `"parameters":["482913",`+c.param+`]`, 1)
+		agreeNotification(t, []byte(doc))
+		_, err := DecodeNotification([]byte(doc))
+		if !errors.Is(err, ErrInvalid) || !fieldNamed(err, c.field) {
+			t.Errorf("%s: err = %v, want a refusal naming %s", c.param, err, c.field)
+		}
+	}
+	for _, ok := range []string{`"line 1\nline 2\tend"`, `"é ☃ 😀"`, `"\ud83d\ude00"`} {
+		doc := strings.Replace(strings.Replace(good, `"parameters": ["482913"]`, `"parameters": ["482913", `+ok+`]`, 1), `"parameters":["482913"]`, `"parameters":["482913",`+ok+`]`, 1)
+		if _, err := DecodeNotification([]byte(doc)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -115,4 +116,30 @@ func NotificationID(tenant, idempotencyKey string) string {
 // id + event type + event timestamp.
 func DefaultIdempotencyKey(userID, eventType string, eventTime time.Time) string {
 	return userID + ":" + eventType + ":" + eventTime.UTC().Format(time.RFC3339Nano)
+}
+
+// IsText reports whether s may reach WhatsApp (or a log line, or an
+// analyst's query) as it is: valid UTF-8, and no control character but
+// newline and tab. Refused: NUL and the other C0 controls (carriage
+// return too: WhatsApp breaks lines with newline), DEL and the C1
+// controls (U+0080 to U+009F), none of which is meant to be seen, and
+// invalid UTF-8, which would be sent as U+FFFD. It is the "text" rule of
+// schemas/notification-requested.v1.json, which every free-form string
+// of a notification follows.
+func IsText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x20 && c < 0x7f, c == '\n', c == '\t':
+			continue
+		case c < 0x80:
+			return false // C0 or DEL
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r >= 0x80 && r <= 0x9f {
+			return false
+		}
+		i += size - 1
+	}
+	return true
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/wanotify/wanotify/pkg/internal/strictjson"
 	"github.com/wanotify/wanotify/schemas"
 )
 
@@ -107,7 +108,15 @@ func schemaFor(name string) (*jsonschema.Schema, error) {
 // ValidateJSON checks raw JSON against one of the embedded schemas (see the
 // constants of package schemas). A document that is not JSON yields a
 // *ValidationError with an empty field.
+//
+// Before the schema, a member name given twice in one object and a string
+// that is not UTF-8 text are refused, naming the member (strictjson): the
+// validator would see only the last of the repeated members, and
+// encoding/json would decode such a string as U+FFFD.
 func ValidateJSON(schemaName string, raw []byte) error {
+	if p, ok := strictjson.Check(raw); !ok {
+		return &ValidationError{Schema: schemaName, Fields: []FieldError{{Field: p.Pointer, Reason: p.Reason}}}
+	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return &ValidationError{Schema: schemaName, Fields: []FieldError{{Reason: "not valid JSON: " + jsonErrorReason(err)}}}

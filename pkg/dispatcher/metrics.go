@@ -19,10 +19,13 @@ type metrics struct {
 	statuses metric.Int64Counter
 	retries  metric.Int64Counter
 	dlq      metric.Int64Counter
-	wait     metric.Float64Histogram
-	lateness metric.Float64Histogram
-	unknown  metric.Int64Counter
-	reg      metric.Registration
+	// keyReused counts requests whose idempotency key was used before
+	// for another message (recorded as duplicate, not sent).
+	keyReused metric.Int64Counter
+	wait      metric.Float64Histogram
+	lateness  metric.Float64Histogram
+	unknown   metric.Int64Counter
+	reg       metric.Registration
 
 	mu       sync.Mutex
 	breakers map[string]int64 // breaker name -> 0 closed, 1 half-open, 2 open
@@ -47,6 +50,10 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 	}
 	if m.dlq, err = meter.Int64Counter("wanotify.dispatcher.dlq", metric.WithUnit("{notification}"),
 		metric.WithDescription("records sent to the dead-letter topic, by reason")); err != nil {
+		return nil, err
+	}
+	if m.keyReused, err = meter.Int64Counter("wanotify.dispatcher.idempotency_key_reused", metric.WithUnit("{notification}"),
+		metric.WithDescription("requests whose idempotency key was used before for another message: recorded as duplicate with error code idempotency_key_reused, not sent")); err != nil {
 		return nil, err
 	}
 	if m.wait, err = meter.Float64Histogram("wanotify.dispatcher.limiter.wait", metric.WithUnit("s"),

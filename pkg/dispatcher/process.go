@@ -80,7 +80,14 @@ func (d *Dispatcher) prepare(rc *rec) {
 			// (dead-lettered, failed, expired or of unknown outcome): a
 			// new delivery of the same key. An accepted one never is.
 		case !same:
-			d.finish(rc, d.outputs(rc, outcome{state: dedupe.StateNone, at: time.Now()}))
+			// A duplicate, or a key reused for another message (dedupe.Reuse).
+			o := outcome{state: dedupe.StateNone, at: time.Now(), err: dedupe.Reuse(e, contract.Fingerprint(n))}
+			if o.err != nil {
+				d.log.Warn("idempotency key reused for another message: not sent", "notification_id", n.ID, "tenant", n.Tenant,
+					"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "first_offset", e.Origin)
+				d.met.keyReused.Add(context.Background(), 1)
+			}
+			d.finish(rc, d.outputs(rc, o))
 			return
 		case e.State == dedupe.StateAccepted && int(e.Attempt) < rc.attempt && rc.env != nil && rc.env.Class == envelope.ClassOutcomeUnknown:
 			// Parked as interrupted, but the call did finish: its instance
@@ -488,7 +495,7 @@ func (d *Dispatcher) writeMarker(rc *rec, o outcome, tries int) error {
 	}
 	r := dedupe.Record{
 		Hash:  rc.hash,
-		Entry: dedupe.Entry{Origin: rc.origin.Offset, Created: created, State: o.state, Attempt: uint8(rc.attempt)},
+		Entry: dedupe.Entry{Origin: rc.origin.Offset, Fingerprint: dedupe.Fold(contract.Fingerprint(rc.n)), Created: created, State: o.state, Attempt: uint8(rc.attempt)},
 		Detail: dedupe.Detail{NotificationID: rc.n.ID, ProviderMessageID: o.providerID, ErrorClass: o.class,
 			FailedAt: o.failedAt, DueAt: o.due, UpdatedAt: o.at, SourceTopic: rc.r.Topic, SourceOffset: rc.r.Offset},
 	}

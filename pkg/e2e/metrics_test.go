@@ -131,10 +131,10 @@ func TestMetricsCatalogue(t *testing.T) {
 	}
 	want := map[string]string{}
 	for _, c := range []struct{ key, recipient, text, final string }{
-		{"m-ok", "+447700900201", "hello", "read"},
-		{"m-permanent", "+447700900202", "x [sim:meta_131026]", "failed"},
-		{"m-throttled", "+447700900203", "x [sim:meta_130429:1]", "dead_lettered"},
-		{"m-retryable", "+447700900204", "x [sim:http_503]", "dead_lettered"},
+		{"m-ok", "+447100900201", "hello", "read"},
+		{"m-permanent", "+447100900202", "x [sim:meta_131026]", "failed"},
+		{"m-throttled", "+447100900203", "x [sim:meta_130429:1]", "dead_lettered"},
+		{"m-retryable", "+447100900204", "x [sim:http_503]", "dead_lettered"},
 	} {
 		code, id := post(`{"event_type":"metrics.check","idempotency_key":"`+c.key+`","recipient":"`+c.recipient+`","text":{"body":"`+c.text+`"}}`, apiKey)
 		if code != http.StatusAccepted {
@@ -145,14 +145,14 @@ func TestMetricsCatalogue(t *testing.T) {
 	if code, _ := post(`{"event_type":"metrics.check"}`, apiKey); code != http.StatusBadRequest {
 		t.Errorf("invalid request: %d, want 400", code)
 	}
-	if code, _ := post(`{"event_type":"metrics.check","recipient":"+447700900205","text":{"body":"x"}}`, ""); code != http.StatusUnauthorized {
+	if code, _ := post(`{"event_type":"metrics.check","recipient":"+447100900205","text":{"body":"x"}}`, ""); code != http.StatusUnauthorized {
 		t.Errorf("request without a key: %d, want 401", code)
 	}
 	// A poison record straight onto the topic: dead-lettered by the
 	// dispatcher, written to ingest_errors by the sink.
 	prod := testinfra.Client(t, brokers, kgo.ProducerLinger(0))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	must(t, prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Requested, Key: []byte("+447700900206"), Value: []byte("not json")}).FirstErr(), "produce poison")
+	must(t, prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Requested, Key: []byte("+447100900206"), Value: []byte("not json")}).FirstErr(), "produce poison")
 	cancel()
 	// Webhooks: a forged one, and a signed one carrying an inbound message
 	// and a change the receiver does not use.

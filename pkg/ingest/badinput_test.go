@@ -9,11 +9,21 @@ import (
 	"github.com/wanotify/wanotify/pkg/contract"
 )
 
+// textBody is a template request whose second parameter is param (JSON);
+// slow sends it to encoding/json's path (a member name in another case).
+func textBody(param string, slow bool) string {
+	et := `"event_type"`
+	if slow {
+		et = `"Event_Type"`
+	}
+	return `{` + et + `:"otp","recipient":"+447100900123","template":{"name":"otp_code","language":"en","parameters":["ok",` + param + `]}}`
+}
+
 // Bad input tried on purpose, each with the answer it must get. Whatever
 // is refused writes nothing; what is accepted is exactly what was asked.
 func TestBadInputGetsItsAnswerAndWritesNothing(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxBody = 2048 })
-	valid := `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"}}`
+	valid := `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"}}`
 	withRecipient := func(r string) string {
 		return `{"event_type":"otp","recipient":` + r + `,"text":{"body":"hi"}}`
 	}
@@ -32,24 +42,49 @@ func TestBadInputGetsItsAnswerAndWritesNothing(t *testing.T) {
 		{name: "API key of one tenant, prefix only", key: keyAcme[:len(keyAcme)-1], body: valid, status: http.StatusUnauthorized},
 		{name: "empty X-API-Key", hdr: []string{"X-API-Key", " "}, body: valid, status: http.StatusUnauthorized},
 		// Size.
-		{name: "oversized body", key: keyAcme, body: `{"event_type":"otp","recipient":"+447700900123","text":{"body":"` + strings.Repeat("x", 2100) + `"}}`,
+		{name: "oversized body", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","text":{"body":"` + strings.Repeat("x", 2100) + `"}}`,
 			status: http.StatusRequestEntityTooLarge, typ: TypeTooLarge},
 		// Phone numbers.
 		{name: "letters", key: keyAcme, body: withRecipient(`"+44abc900123"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
 		{name: "too short", key: keyAcme, body: withRecipient(`"+441"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
-		{name: "too long", key: keyAcme, body: withRecipient(`"+4477009001234567890"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
+		{name: "too long", key: keyAcme, body: withRecipient(`"+4471009001234567890"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
 		{name: "no country code", key: keyAcme, body: withRecipient(`"7700900123"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
 		{name: "country code 0", key: keyAcme, body: withRecipient(`"+0447700900123"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
 		{name: "unassigned country code", key: keyAcme, body: withRecipient(`"+9997700900123"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
 		{name: "only punctuation", key: keyAcme, body: withRecipient(`"+-() "`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
 		{name: "number as a JSON number", key: keyAcme, body: withRecipient(`447700900123`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
-		{name: "control characters", key: keyAcme, body: withRecipient(`"+44770090\u0000123"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
+		{name: "control characters", key: keyAcme, body: withRecipient(`"+44710090\u0000123"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
+		// A number that is not the one written: letters O for zeros would
+		// have been read as +4477901118, another person's number.
+		{name: "letters O for zeros", key: keyAcme, body: withRecipient(`"+44 77OO 901118"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
+		{name: "an extension", key: keyAcme, body: withRecipient(`"+44 7100 900123 ext 7"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
+		{name: "a national prefix kept", key: keyAcme, body: withRecipient(`"+44 (0)7100 900123"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
+		{name: "possible but not valid", key: keyAcme, body: withRecipient(`"+447700900123"`), status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
+		// Text that should not reach WhatsApp, on the one pass (plain
+		// bodies and escapes) and on encoding/json's path (a name in
+		// another case sends the body there) alike.
+		{name: "invalid UTF-8 in a parameter", key: keyAcme, body: textBody("\"a\xffb\"", false), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "invalid UTF-8 in a parameter (slow path)", key: keyAcme, body: textBody("\"a\xffb\"", true), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "a lone surrogate in a parameter", key: keyAcme, body: textBody(`"\ud800"`, false), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "a lone surrogate in a parameter (slow path)", key: keyAcme, body: textBody(`"\ud800"`, true), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "NUL in a parameter", key: keyAcme, body: textBody(`"a\u0000b"`, false), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "NUL in a parameter (slow path)", key: keyAcme, body: textBody(`"a\u0000b"`, true), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "escape character in a parameter", key: keyAcme, body: textBody(`"a\u001b[31mb"`, false), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "DEL in a parameter", key: keyAcme, body: textBody("\"a\x7fb\"", false), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "a C1 control in a parameter", key: keyAcme, body: textBody("\"a\u0085b\"", false), status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/parameters/1"},
+		{name: "NUL in a text body", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","text":{"body":"a\u0000"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/text/body"},
+		{name: "a carriage return in a metadata value", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","text":{"body":"a"},"metadata":{"k":"a\rb"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/metadata/k"},
+		{name: "a repeated member", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","recipient":"+447100900124","text":{"body":"hi"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/recipient"},
+		{name: "a repeated nested member", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi","body":"ho"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/text/body"},
+		{name: "a repeated metadata key", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"metadata":{"k":"1","k":"2"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/metadata/k"},
+		{name: "a member repeated in another case", key: keyAcme, body: `{"event_type":"otp","recipient":"+447100900123","Recipient":"+447100900124","text":{"body":"hi"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/Recipient"},
+		{name: "a repeated member (slow path)", key: keyAcme, body: `{"Event_Type":"otp","recipient":"+447100900123","text":{"body":"hi"},"text":{"body":"ho"}}`, status: http.StatusBadRequest, typ: TypeInvalid, field: "/text"},
 		// Template fields.
 		{name: "unknown template field", key: keyAcme,
-			body:   `{"event_type":"otp","recipient":"+447700900123","template":{"name":"otp_code","language":"en","header":"x"}}`,
+			body:   `{"event_type":"otp","recipient":"+447100900123","template":{"name":"otp_code","language":"en","header":"x"}}`,
 			status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/header"},
 		{name: "template field of the wrong type", key: keyAcme,
-			body:   `{"event_type":"otp","recipient":"+447700900123","template":{"name":"otp_code","language":["en"]}}`,
+			body:   `{"event_type":"otp","recipient":"+447100900123","template":{"name":"otp_code","language":["en"]}}`,
 			status: http.StatusBadRequest, typ: TypeInvalid, field: "/template/language"},
 		// Malformed JSON.
 		{name: "empty body", key: keyAcme, body: ``, status: http.StatusBadRequest, typ: TypeInvalid},
@@ -60,7 +95,7 @@ func TestBadInputGetsItsAnswerAndWritesNothing(t *testing.T) {
 		{name: "deep nesting", key: keyAcme, body: strings.Repeat("[", 1000) + strings.Repeat("]", 1000), status: http.StatusBadRequest, typ: TypeInvalid},
 		// Expiry against our clock.
 		{name: "expiry long past", key: keyAcme,
-			body:   `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"expires_at":"` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `"}`,
+			body:   `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"expires_at":"` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `"}`,
 			status: http.StatusBadRequest, typ: TypeInvalid, field: "/expires_at"},
 	}
 	for _, c := range cases {
@@ -109,7 +144,7 @@ func TestEveryTruncationOfAValidBodyIsRefused(t *testing.T) {
 func TestClockSkewedExpiry(t *testing.T) {
 	h := newHarness(t, nil)
 	body := func(exp time.Time) string {
-		return `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"idempotency_key":"skew-` +
+		return `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"idempotency_key":"skew-` +
 			exp.Format(time.RFC3339Nano) + `","expires_at":"` + exp.UTC().Format(time.RFC3339Nano) + `"}`
 	}
 	justPast := time.Now().Add(-2 * time.Second)

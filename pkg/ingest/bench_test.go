@@ -22,7 +22,7 @@ import (
 // benchBody is a typical request with a distinct key per call, so every
 // request is a new notification.
 func benchBody(i int64) []byte {
-	return fmt.Appendf(nil, `{"idempotency_key":"bench-%d","event_type":"otp","user_id":"u-%d","recipient":"+4477009%05d",`+
+	return fmt.Appendf(nil, `{"idempotency_key":"bench-%d","event_type":"otp","user_id":"u-%d","recipient":"+4471009%05d",`+
 		`"template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"ttl":300}`, i, i, i%100000)
 }
 
@@ -136,7 +136,7 @@ func batch100Body(i int) []byte {
 	items := make([]string, batch100Items)
 	for j := range items {
 		n := i*batch100Items + j
-		items[j] = fmt.Sprintf(`{"idempotency_key":"bench-%d","event_type":"invoice.reminder","user_id":"user-%d","recipient":"+4477%08d",`+
+		items[j] = fmt.Sprintf(`{"idempotency_key":"bench-%d","event_type":"invoice.reminder","user_id":"user-%d","recipient":"+4471%08d",`+
 			`"template":{"name":"invoice_due","language":"en_US","parameters":["INV-%d","49.00"]},`+
 			`"metadata":{"invoice":"%d","channel":"billing"}}`, n, n, n, n, n)
 	}

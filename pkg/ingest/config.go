@@ -10,6 +10,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
+	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sdk"
 	"github.com/wanotify/wanotify/pkg/secretcheck"
 	"github.com/wanotify/wanotify/pkg/senders"
@@ -70,6 +71,14 @@ type Config struct {
 	// ClockSkew is how far in the past expires_at may lie and still be
 	// accepted (the notification is then recorded as expired).
 	ClockSkew time.Duration
+	// IdempotencyMemory is how many recently accepted notifications this
+	// instance remembers the fingerprint of, to answer 422 to a key
+	// reused for another message (0: none; the dispatcher still records
+	// such a reuse).
+	IdempotencyMemory int
+	// PhoneValidation is the recipient rule: "valid" (the number must be
+	// in use in its region) or "possible" (of a possible length only).
+	PhoneValidation string
 	// Linger is the producer's linger. Every request waits for its own
 	// records, so the default is 0: records go out at once, and batching
 	// happens by itself while a produce request is in flight.
@@ -95,6 +104,8 @@ func Load(e *config.Env) Config {
 		Senders:              loadSenders(e),
 		DefaultSourceService: e.String("WANOTIFY_INGEST_DEFAULT_SOURCE_SERVICE", "api", "source service of requests that name none"),
 		ClockSkew:            e.Duration("WANOTIFY_INGEST_CLOCK_SKEW", sdk.DefaultClockSkew, "how far in the past expires_at may lie and still be accepted (it is then recorded as expired)"),
+		IdempotencyMemory:    e.Int("WANOTIFY_INGEST_IDEMPOTENCY_MEMORY", 100000, "how many recently accepted notifications each ingest instance remembers, to answer 422 when an idempotency key is reused for another message (about 150 bytes each; 0 turns it off)"),
+		PhoneValidation:      e.String("WANOTIFY_PHONE_VALIDATION", "valid", "recipient check: valid (the number must be in use in its region, libphonenumber's IsValidNumber) or possible (of a possible length only, for numbering plans newer than the library)"),
 		Linger:               e.Duration("WANOTIFY_INGEST_PRODUCE_LINGER", 0, "how long the producer waits to fill a batch (requests wait for their records, so 0 is usually best)"),
 		Kafka:                kafkaconf.Load(e, "wanotify-ingest"),
 		StatusReads:          e.Bool("WANOTIFY_INGEST_STATUS_READS", true, "serve GET /v1/notifications/{id} from the ClickHouse communication logs (WANOTIFY_CLICKHOUSE_*); off: the route answers 501"),
@@ -136,6 +147,12 @@ func (c Config) Validate() error {
 	}
 	if c.ClockSkew < 0 {
 		errs = append(errs, errors.New("WANOTIFY_INGEST_CLOCK_SKEW: must not be negative"))
+	}
+	if c.IdempotencyMemory < 0 {
+		errs = append(errs, errors.New("WANOTIFY_INGEST_IDEMPOTENCY_MEMORY: must not be negative"))
+	}
+	if _, err := phone.ParseRule(c.PhoneValidation); err != nil {
+		errs = append(errs, fmt.Errorf("WANOTIFY_PHONE_VALIDATION: %w", err))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, errors.New("WANOTIFY_INGEST_PRODUCE_LINGER: must not be negative"))

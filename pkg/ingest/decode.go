@@ -11,6 +11,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/internal/jsonpass"
+	"github.com/wanotify/wanotify/pkg/internal/strictjson"
 	"github.com/wanotify/wanotify/pkg/sdk"
 )
 
@@ -174,7 +175,34 @@ func present(m json.RawMessage) bool {
 // decodeStrict decodes one JSON object into v, rejecting unknown fields
 // and trailing data. Errors are *contract.ValidationError naming the field
 // by JSON pointer under prefix.
+//
+// Before encoding/json, strictjson refuses what it would let through
+// silently: a member name given twice (encoding/json keeps the last) and
+// strings that are not UTF-8 text (encoding/json makes them U+FFFD).
 func decodeStrict(raw []byte, v any, prefix string) error {
+	p, ok := strictjson.Check(raw)
+	if ok {
+		// encoding/json also takes "Recipient" for recipient: two names
+		// that differ only in case are one member given twice.
+		p, ok = strictjson.CheckFolded(raw)
+	}
+	if !ok {
+		return &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: prefix + p.Pointer, Reason: p.Reason}}}
+	}
+	return decodeJSON(raw, v, prefix)
+}
+
+// decodeEnvelope is decodeStrict for a batch body read with its items
+// raw: only the envelope's own member names are checked here, each item
+// is checked when it is decoded, with its own answer.
+func decodeEnvelope(raw []byte, b *wireBatch) error {
+	if p, ok := strictjson.CheckTop(raw); !ok {
+		return &contract.ValidationError{Schema: sdk.RequestSchema, Fields: []contract.FieldError{{Field: p.Pointer, Reason: p.Reason}}}
+	}
+	return decodeJSON(raw, b, "")
+}
+
+func decodeJSON(raw []byte, v any, prefix string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -286,7 +314,7 @@ func decodeBatch(raw []byte) ([]batchItem, error) {
 // each on its own.
 func decodeBatchEach(raw []byte) ([]batchItem, error) {
 	var b wireBatch
-	if err := decodeStrict(raw, &b, ""); err != nil {
+	if err := decodeEnvelope(raw, &b); err != nil {
 		return nil, err
 	}
 	if err := checkBatchSize(len(b.Notifications)); err != nil {
@@ -327,14 +355,17 @@ func checkBatchSize(n int) error {
 //   - objects whose members are all fields of their type, spelled exactly
 //     (encoding/json would also match "Recipient" or "ſender" to a field),
 //     without escapes, each at most once (encoding/json merges a repeated
-//     member into the value decoded before it);
+//     member into the value decoded before it; the slow path refuses it),
+//     metadata keys too;
 //   - values of the JSON type of their field, or null, which leaves the
 //     field at its zero value as it does in encoding/json for a member
 //     seen once;
 //   - ttl only as an integer in plain form of at most 18 digits (1.0 and
 //     1e3 are refused by encoding/json for an integer);
 //   - strings without escapes in valid UTF-8 as they are, other strings
-//     as encoding/json itself decodes them;
+//     as encoding/json itself decodes them, except strings that are not
+//     UTF-8 text (invalid bytes, escaped surrogates), which the slow path
+//     refuses (strictjson);
 //   - nothing but white space after the body.
 //
 // Every string is a copy: the body's buffer is reused once it is decoded.
@@ -342,7 +373,7 @@ func checkBatchSize(n int) error {
 // fastRequest reads one request body in one pass. ok is false for any
 // body it leaves to decodeStrict (see above).
 func fastRequest(raw []byte) (w wireRequest, ok bool) {
-	d := fastDecoder{jsonpass.NewReader(raw)}
+	d := fastDecoder{jsonpass.NewStrictReader(raw)}
 	if !d.request(&w) || !d.End() {
 		return wireRequest{}, false
 	}
@@ -352,7 +383,7 @@ func fastRequest(raw []byte) (w wireRequest, ok bool) {
 // fastBatch reads a batch body in one pass, every item straight into its
 // request shape. ok is false for any body it leaves to decodeStrict.
 func fastBatch(raw []byte) (b wireBatchRequests, ok bool) {
-	d := fastDecoder{jsonpass.NewReader(raw)}
+	d := fastDecoder{jsonpass.NewStrictReader(raw)}
 	_, ok = d.Object(batchNames, func(int) bool {
 		if d.Null() {
 			return true

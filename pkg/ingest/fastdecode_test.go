@@ -75,9 +75,16 @@ func dump(w wireRequest) string {
 // fastDecodeSeeds are the documents the one pass must get right, taken
 // or declined: the cases where encoding/json is easy to mistake.
 var fastDecodeSeeds = []string{
+	// not text, or a repeated name: both paths refuse
+	"{\"template\":{\"name\":\"a\",\"parameters\":[\"ok\",\"a\xffb\"]}}",
+	`{"template":{"name":"a","parameters":["ok","\ud800"]}}`,
+	`{"text":{"body":"\ud83d\ude00"}}`,
+	`{"text":{"body":"a\u0000b"}}`,
+	`{"metadata":{"k":"1","k":"2"}}`,
+	`{"text":{"body":"a","body":"b"}}`,
 	// taken
 	otpBody,
-	`{"idempotency_key":"k","source_service":"s","event_type":"otp","user_id":"u","event_time":"2026-11-28T10:00:00Z","recipient":"+447700900123",` +
+	`{"idempotency_key":"k","source_service":"s","event_type":"otp","user_id":"u","event_time":"2026-11-28T10:00:00Z","recipient":"+447100900123",` +
 		`"sender":"x","template":{"name":"n","language":"en","parameters":["a","b"]},"text":{"body":"b","preview_url":true},"expires_at":"2099-01-01T00:00:00Z","ttl":60,"metadata":{"a":"1"}}`,
 	" \t\n\r{ \"event_type\" : \"otp\" ,\n\"ttl\" :\t-0 , \"template\" : { \"parameters\" : [ ] } , \"metadata\" : { } }\r\n ",
 	`{}`,
@@ -90,13 +97,13 @@ var fastDecodeSeeds = []string{
 	`{"ttl":-999999999999999999}`,
 	`{"text":{"preview_url":false}}`,
 	// declined: names encoding/json matches to a field regardless of case
-	`{"Recipient":"+447700900123"}`,
+	`{"Recipient":"+447100900123"}`,
 	`{"EVENT_TYPE":"otp"}`,
 	`{"ſender":"s"}`,
 	`{"template":{"Name":"n"}}`,
 	`{"text":{"Preview_URL":true}}`,
 	// declined: escaped or unknown names
-	`{"recip\u0069ent":"+447700900123"}`,
+	`{"recip\u0069ent":"+447100900123"}`,
 	`{"tenant":"other"}`,
 	`{"template":{"name":"n","x":1}}`,
 	// declined: repeated members (encoding/json keeps the last, merges objects)
@@ -177,14 +184,16 @@ func TestFastDecodeTakesOrDeclines(t *testing.T) {
 		{"the benchmark's request", string(benchBody(7)), true},
 		{"white space everywhere", " \t\n\r{ \"event_type\" : \"otp\" ,\n\"ttl\" :\t-0 , \"metadata\" : { } }\r\n ", true},
 		{"nulls", `{"event_type":null,"template":null,"text":{"body":null},"ttl":null,"metadata":null}`, true},
-		{"escapes", `{"recipient":"\u002b44\t\"7700\"","text":{"body":"\ud83d\ude00 \ud800"}}`, true},
-		{"invalid UTF-8", "{\"text\":{\"body\":\"a\xffb\"}}", true},
-		{"a repeated metadata key", `{"metadata":{"a":"1","a":"2"}}`, true},
+		{"escapes", `{"recipient":"\u002b44\t\"7700\"","text":{"body":"\u00e9 \n"}}`, true},
+		{"an escaped surrogate pair", `{"text":{"body":"\ud83d\ude00"}}`, true},
+		{"a lone surrogate", `{"text":{"body":"\ud800"}}`, false},
+		{"invalid UTF-8", "{\"text\":{\"body\":\"a\xffb\"}}", false},
+		{"a repeated metadata key", `{"metadata":{"a":"1","a":"2"}}`, false},
 		{"the longest ttl taken", `{"ttl":999999999999999999}`, true},
-		{"a name in another case", `{"Recipient":"+447700900123"}`, false},
+		{"a name in another case", `{"Recipient":"+447100900123"}`, false},
 		{"a name with a folding letter", `{"ſender":"s"}`, false},
 		{"a nested name in another case", `{"template":{"Name":"n"}}`, false},
-		{"an escaped name", `{"recip\u0069ent":"+447700900123"}`, false},
+		{"an escaped name", `{"recip\u0069ent":"+447100900123"}`, false},
 		{"an unknown field", `{"tenant":"other"}`, false},
 		{"a repeated member", `{"recipient":"+1","recipient":"+2"}`, false},
 		{"a repeated object", `{"template":{"name":"a"},"template":{"language":"b"}}`, false},
@@ -226,21 +235,33 @@ func TestFastDecodeTakesOrDeclines(t *testing.T) {
 // A body the one pass declines is still decoded, by encoding/json, with
 // its answers: taken after all, or refused naming the field.
 func TestDeclinedBodiesGoToEncodingJSON(t *testing.T) {
-	r, err := DecodeRequest([]byte(`{"event_type":"otp","Recipient":"+447700900123","text":{"body":"x"},"ttl":5,"ttl":60}`))
-	if err != nil || r.Recipient != "+447700900123" || r.TTL.Seconds() != 60 {
-		t.Fatalf("got %+v, %v; want the recipient and the last ttl", r, err)
+	r, err := DecodeRequest([]byte(`{"event_type":"otp","Recipient":"+447100900123","text":{"body":"x"},"ttl":60}`))
+	if err != nil || r.Recipient != "+447100900123" || r.TTL.Seconds() != 60 {
+		t.Fatalf("got %+v, %v; want the recipient and the ttl", r, err)
 	}
-	r, err = DecodeRequest([]byte(`{"template":{"name":"a"},"template":{"language":"b"}}`))
-	if err != nil || r.Template == nil || r.Template.Name != "a" || r.Template.Language != "b" {
-		t.Fatalf("got %+v, %v; want the two templates merged", r.Template, err)
+	// encoding/json would keep the last ttl, and merge the two templates:
+	// refused instead, naming the member.
+	_, err = DecodeRequest([]byte(`{"event_type":"otp","text":{"body":"x"},"ttl":5,"ttl":60}`))
+	if err == nil || !strings.Contains(err.Error(), "/ttl: is given more than once") {
+		t.Fatalf("a repeated ttl: %v", err)
+	}
+	_, err = DecodeRequest([]byte(`{"template":{"name":"a"},"template":{"language":"b"}}`))
+	if err == nil || !strings.Contains(err.Error(), "/template: is given more than once") {
+		t.Fatalf("a repeated template: %v", err)
 	}
 	_, err = DecodeRequest([]byte(`{"ttl":1e3}`))
 	if err == nil || !strings.Contains(err.Error(), "/ttl") {
 		t.Fatalf("ttl 1e3: %v, want an error naming /ttl", err)
 	}
-	items, err := decodeBatch([]byte(`{"notifications":[{"event_type":"otp","Event_Type":"alert"}]}`))
+	items, err := decodeBatch([]byte(`{"notifications":[{"Event_Type":"alert"}]}`))
 	if err != nil || len(items) != 1 || items[0].err != nil || items[0].req.EventType != "alert" {
 		t.Fatalf("batch: %+v, %v; want one item of event type alert", items, err)
+	}
+	// One member in two cases is refused in its item, not last-wins.
+	items, err = decodeBatch([]byte(`{"notifications":[{"event_type":"otp","Event_Type":"alert"},{"event_type":"otp"}]}`))
+	if err != nil || len(items) != 2 || items[0].err == nil || !strings.Contains(items[0].err.Error(), "/Event_Type: is given more than once") ||
+		items[1].err != nil || items[1].req.EventType != "otp" {
+		t.Fatalf("batch: %+v, %v; want the first item refused naming /Event_Type, the second taken", items, err)
 	}
 }
 
@@ -286,7 +307,7 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 // Ingest reads bodies into recycled buffers (pkg/internal/bodypool): a
 // decoded request must not refer to the body's bytes.
 func TestDecodedRequestsOutliveTheBody(t *testing.T) {
-	one := []byte(`{"idempotency_key":"k-1","event_type":"otp","user_id":"u-1","recipient":"+447700900123","sender":"s",` +
+	one := []byte(`{"idempotency_key":"k-1","event_type":"otp","user_id":"u-1","recipient":"+447100900123","sender":"s",` +
 		`"template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"text":{"body":"hi"},` +
 		`"event_time":"2026-11-28T10:00:00Z","ttl":300,"metadata":{"a":"b"}}`)
 	for _, body := range [][]byte{one, []byte(`{"notifications":[` + string(one) + `,` + string(one) + `]}`)} {

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sdk"
 	"github.com/wanotify/wanotify/schemas"
 )
@@ -27,14 +28,14 @@ var fuzzSeeds = []string{
 	otpBody,
 	`{"event_type":"invoice.reminder","recipient":"+14155550123","text":{"body":"Invoice 42 is due","preview_url":true},"expires_at":"2099-01-01T00:00:00Z"}`,
 	`{"event_type":"alert","user_id":"","recipient":"+8613800138000","template":{"name":"server_down","language":"zh_Hant_TW","parameters":["db-1",""]},"metadata":{"a/b":"~"}}`,
-	`{"idempotency_key":"k","event_type":"otp","recipient":"+447700900123","text":{"body":"x"},"ttl":2592000}`,
-	`{"tenant":"other","event_type":"otp","recipient":"+447700900123","text":{"body":"x"}}`,
-	`{"event_type":"otp","recipient":"+447700900123","text":{"body":"x"},"template":null,"event_time":null}`,
-	`{"event_type":"otp","recipient":"+447700900123","template":{"name":"a","language":"en","x":1}}`,
+	`{"idempotency_key":"k","event_type":"otp","recipient":"+447100900123","text":{"body":"x"},"ttl":2592000}`,
+	`{"tenant":"other","event_type":"otp","recipient":"+447100900123","text":{"body":"x"}}`,
+	`{"event_type":"otp","recipient":"+447100900123","text":{"body":"x"},"template":null,"event_time":null}`,
+	`{"event_type":"otp","recipient":"+447100900123","template":{"name":"a","language":"en","x":1}}`,
 	`{"event_type":"otp","recipient":"+44 (0)7700 900123 ext. 7","text":{"body":"\u0000\ud800"}}`,
-	`{"event_type":"otp","recipient":"+447700900123","text":{"body":"x"},"ttl":-1,"expires_at":"0000-01-01T00:00:00Z"}`,
-	`{"notifications":[{"event_type":"otp","recipient":"+447700900123","text":{"body":"x"}},{}]}`,
-	`{"event_type":"otp","recipient":"+447700900123","text":{"body":"x"}} trailing`,
+	`{"event_type":"otp","recipient":"+447100900123","text":{"body":"x"},"ttl":-1,"expires_at":"0000-01-01T00:00:00Z"}`,
+	`{"notifications":[{"event_type":"otp","recipient":"+447100900123","text":{"body":"x"}},{}]}`,
+	`{"event_type":"otp","recipient":"+447100900123","text":{"body":"x"}} trailing`,
 	`[]`, `null`, `""`, `{`, ``,
 }
 
@@ -76,6 +77,28 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		if n.ID != contract.NotificationID("acme", n.IdempotencyKey) {
 			t.Fatal("id not derived from the key")
+		}
+		// The recipient rule and the text rule hold for whatever is taken.
+		if again, err := phone.Valid.Normalize(n.Recipient); err != nil || again != n.Recipient {
+			t.Fatalf("accepted recipient %q is not a valid number: %v", n.Recipient, err)
+		}
+		if digits, _ := phone.Digits(strings.TrimSpace(r.Recipient)); "+"+digits != n.Recipient {
+			t.Fatalf("recipient %q became %q: not the digits written", r.Recipient, n.Recipient)
+		}
+		texts := []string{n.IdempotencyKey, n.SourceService, n.UserID, n.Sender}
+		if n.Template != nil {
+			texts = append(texts, n.Template.Parameters...)
+		}
+		if n.Text != nil {
+			texts = append(texts, n.Text.Body)
+		}
+		for k, v := range n.Metadata {
+			texts = append(texts, k, v)
+		}
+		for _, s := range texts {
+			if !contract.IsText(s) {
+				t.Fatalf("accepted %q with %q, which is not text", raw, s)
+			}
 		}
 	})
 }

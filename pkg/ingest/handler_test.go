@@ -47,7 +47,7 @@ func TestAcceptedNotificationIsOnTheTopicStampedWithTheKeysTenant(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.ID != a.ID || n.Tenant != "acme" || n.Recipient != "+447700900123" || n.Sender != "acme-main" || n.SourceService != "api" {
+	if n.ID != a.ID || n.Tenant != "acme" || n.Recipient != "+447100900123" || n.Sender != "acme-main" || n.SourceService != "api" {
 		t.Fatalf("record %+v", n)
 	}
 	if n.ExpiresAt == nil || n.ExpiresAt.Sub(n.CreatedAt) != 300*time.Second {
@@ -121,37 +121,37 @@ func TestValidationNamesEachField(t *testing.T) {
 		{"not an object", `[1,2]`, ""},
 		{"trailing data", `{"event_type":"otp"} {}`, ""},
 		{"unknown field", `{"event_typo":"otp"}`, "/event_typo"},
-		{"unknown template field", `{"event_type":"otp","recipient":"+447700900123","template":{"name":"a","language":"en","footer":"x"}}`, "/template/footer"},
-		{"unknown text field", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"a","bold":true}}`, "/text/bold"},
-		{"template not object", `{"event_type":"otp","recipient":"+447700900123","template":"otp_code"}`, "/template"},
+		{"unknown template field", `{"event_type":"otp","recipient":"+447100900123","template":{"name":"a","language":"en","footer":"x"}}`, "/template/footer"},
+		{"unknown text field", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"a","bold":true}}`, "/text/bold"},
+		{"template not object", `{"event_type":"otp","recipient":"+447100900123","template":"otp_code"}`, "/template"},
 		{"wrong type", `{"event_type":7}`, "/event_type"},
-		{"param type", `{"event_type":"otp","recipient":"+447700900123","template":{"name":"a","language":"en","parameters":[1]}}`, "/template/parameters"},
-		{"metadata type", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"a"},"metadata":{"a":1}}`, "/metadata"},
+		{"param type", `{"event_type":"otp","recipient":"+447100900123","template":{"name":"a","language":"en","parameters":[1]}}`, "/template/parameters"},
+		{"metadata type", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"a"},"metadata":{"a":1}}`, "/metadata"},
 		{"no recipient", `{"event_type":"otp","text":{"body":"hi"}}`, "/recipient"},
 		{"recipient not E.164", `{"event_type":"otp","recipient":"07700900123","text":{"body":"hi"}}`, "/recipient"},
 		{"impossible recipient", `{"event_type":"otp","recipient":"+4412","text":{"body":"hi"}}`, "/recipient"},
-		{"no event type", `{"recipient":"+447700900123","text":{"body":"hi"}}`, "/event_type"},
-		{"bad event type", `{"event_type":"O T P","recipient":"+447700900123","text":{"body":"hi"}}`, "/event_type"},
-		{"no body", `{"event_type":"otp","recipient":"+447700900123"}`, ""},
-		{"both bodies", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"template":{"name":"a","language":"en"}}`, "/text"},
-		{"empty text", `{"event_type":"otp","recipient":"+447700900123","text":{"body":""}}`, "/text/body"},
-		{"text too long", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"` + strings.Repeat("x", 4097) + `"}}`, "/text/body"},
-		{"template name", `{"event_type":"otp","recipient":"+447700900123","template":{"name":"Bad Name","language":"en"}}`, "/template/name"},
-		{"template language", `{"event_type":"otp","recipient":"+447700900123","template":{"name":"a","language":"English"}}`, "/template/language"},
-		{"too many params", `{"event_type":"otp","recipient":"+447700900123","template":{"name":"a","language":"en","parameters":[` + strings.Repeat(`"p",`, 20) + `"p"]}}`, "/template/parameters"},
-		{"bad event time", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"event_time":"yesterday"}`, "/event_time"},
-		{"bad expiry", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"expires_at":"2026-13-01T00:00:00Z"}`, "/expires_at"},
-		{"expiry in the past", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"expires_at":"2020-01-01T00:00:00Z"}`, "/expires_at"},
-		{"ttl and expiry", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"ttl":60,"expires_at":"2099-01-01T00:00:00Z"}`, "/ttl"},
-		{"ttl zero", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"ttl":0}`, "/ttl"},
-		{"ttl fraction", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"ttl":1.5}`, "/ttl"},
-		{"ttl huge", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"ttl":99999999999}`, "/ttl"},
-		{"metadata too many", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"metadata":{` + manyMeta(33) + `}}`, "/metadata"},
-		{"metadata value", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"metadata":{"k":"` + strings.Repeat("v", 513) + `"}}`, "/metadata/k"},
-		{"sender too long", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"sender":"` + strings.Repeat("s", 65) + `"}`, "/sender"},
-		{"key too long", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"idempotency_key":"` + strings.Repeat("k", 257) + `"}`, "/idempotency_key"},
-		{"user too long", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"user_id":"` + strings.Repeat("u", 129) + `"}`, "/user_id"},
-		{"source too long", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"},"source_service":"` + strings.Repeat("s", 129) + `"}`, "/source_service"},
+		{"no event type", `{"recipient":"+447100900123","text":{"body":"hi"}}`, "/event_type"},
+		{"bad event type", `{"event_type":"O T P","recipient":"+447100900123","text":{"body":"hi"}}`, "/event_type"},
+		{"no body", `{"event_type":"otp","recipient":"+447100900123"}`, ""},
+		{"both bodies", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"template":{"name":"a","language":"en"}}`, "/text"},
+		{"empty text", `{"event_type":"otp","recipient":"+447100900123","text":{"body":""}}`, "/text/body"},
+		{"text too long", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"` + strings.Repeat("x", 4097) + `"}}`, "/text/body"},
+		{"template name", `{"event_type":"otp","recipient":"+447100900123","template":{"name":"Bad Name","language":"en"}}`, "/template/name"},
+		{"template language", `{"event_type":"otp","recipient":"+447100900123","template":{"name":"a","language":"English"}}`, "/template/language"},
+		{"too many params", `{"event_type":"otp","recipient":"+447100900123","template":{"name":"a","language":"en","parameters":[` + strings.Repeat(`"p",`, 20) + `"p"]}}`, "/template/parameters"},
+		{"bad event time", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"event_time":"yesterday"}`, "/event_time"},
+		{"bad expiry", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"expires_at":"2026-13-01T00:00:00Z"}`, "/expires_at"},
+		{"expiry in the past", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"expires_at":"2020-01-01T00:00:00Z"}`, "/expires_at"},
+		{"ttl and expiry", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"ttl":60,"expires_at":"2099-01-01T00:00:00Z"}`, "/ttl"},
+		{"ttl zero", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"ttl":0}`, "/ttl"},
+		{"ttl fraction", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"ttl":1.5}`, "/ttl"},
+		{"ttl huge", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"ttl":99999999999}`, "/ttl"},
+		{"metadata too many", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"metadata":{` + manyMeta(33) + `}}`, "/metadata"},
+		{"metadata value", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"metadata":{"k":"` + strings.Repeat("v", 513) + `"}}`, "/metadata/k"},
+		{"sender too long", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"sender":"` + strings.Repeat("s", 65) + `"}`, "/sender"},
+		{"key too long", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"idempotency_key":"` + strings.Repeat("k", 257) + `"}`, "/idempotency_key"},
+		{"user too long", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"user_id":"` + strings.Repeat("u", 129) + `"}`, "/user_id"},
+		{"source too long", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"},"source_service":"` + strings.Repeat("s", 129) + `"}`, "/source_service"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -196,7 +196,7 @@ func TestEveryFieldErrorIsReportedAtOnce(t *testing.T) {
 
 func TestBodySizeIsLimited(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxBody = 4096; c.MaxBatchBody = 8192 })
-	big := `{"event_type":"otp","recipient":"+447700900123","text":{"body":"` + strings.Repeat("x", 5000) + `"}}`
+	big := `{"event_type":"otp","recipient":"+447100900123","text":{"body":"` + strings.Repeat("x", 5000) + `"}}`
 	if r := h.post(keyAcme, big); r.code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d", r.code)
 	} else if r.problem(t).Type != TypeTooLarge {
@@ -213,7 +213,7 @@ func TestBodySizeIsLimited(t *testing.T) {
 		t.Fatalf("chunked: status %d", w.Code)
 	}
 	noteAnswer(t, h.router, req, w.Code)
-	items := strings.Repeat(`{"event_type":"otp","recipient":"+447700900123","text":{"body":"`+strings.Repeat("x", 3000)+`"}},`, 3)
+	items := strings.Repeat(`{"event_type":"otp","recipient":"+447100900123","text":{"body":"`+strings.Repeat("x", 3000)+`"}},`, 3)
 	if r := h.do(http.MethodPost, "/v1/notifications/batch", keyAcme, []byte(`{"notifications":[`+strings.TrimSuffix(items, ",")+`]}`)); r.code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("batch: status %d", r.code)
 	}
@@ -329,7 +329,7 @@ func TestNoBrokerAtAllAnswers503(t *testing.T) {
 func TestBatchKeepsValidItemsAndReportsEachInvalidOne(t *testing.T) {
 	h := newHarness(t, nil)
 	body := `{"notifications":[
-	  {"event_type":"otp","recipient":"+447700900123","text":{"body":"one"},"idempotency_key":"b-1"},
+	  {"event_type":"otp","recipient":"+447100900123","text":{"body":"one"},"idempotency_key":"b-1"},
 	  {"event_type":"otp","recipient":"not a number","text":{"body":"two"}},
 	  {"event_type":"otp","recipient":"+14155550123","text":{"body":"three"},"colour":"red"},
 	  {"event_type":"otp","recipient":"+14155550123","template":{"name":"otp_code","language":"en"},"idempotency_key":"b-4"}
@@ -368,14 +368,14 @@ func TestBatchKeepsValidItemsAndReportsEachInvalidOne(t *testing.T) {
 	for _, rec := range consume(t, h.brokers, 2) {
 		keys[envelope.Get(rec.Headers, envelope.HeaderNotificationID)] = string(rec.Key)
 	}
-	if keys[want[0].id] != "+447700900123" || keys[want[3].id] != "+14155550123" {
+	if keys[want[0].id] != "+447100900123" || keys[want[3].id] != "+14155550123" {
 		t.Fatalf("records %v", keys)
 	}
 }
 
 func TestBatchEnvelopeErrors(t *testing.T) {
 	h := newHarness(t, nil)
-	item := `{"event_type":"otp","recipient":"+447700900123","text":{"body":"x"}}`
+	item := `{"event_type":"otp","recipient":"+447100900123","text":{"body":"x"}}`
 	for name, c := range map[string]struct {
 		body  string
 		hdr   []string
@@ -405,7 +405,7 @@ func TestBatchEnvelopeErrors(t *testing.T) {
 	// A full batch of 1,000 is fine.
 	items := make([]string, MaxBatchItems)
 	for i := range items {
-		items[i] = fmt.Sprintf(`{"event_type":"otp","recipient":"+4477009%05d","text":{"body":"x"},"idempotency_key":"k%d"}`, i, i)
+		items[i] = fmt.Sprintf(`{"event_type":"otp","recipient":"+4471009%05d","text":{"body":"x"},"idempotency_key":"k%d"}`, i, i)
 	}
 	r := h.do(http.MethodPost, "/v1/notifications/batch", keyAcme, []byte(`{"notifications":[`+strings.Join(items, ",")+`]}`))
 	var br BatchResponse
@@ -451,7 +451,7 @@ func TestPanicsBecome500Problems(t *testing.T) {
 func TestStatusRoute(t *testing.T) {
 	created := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	views := map[string]*View{
-		"n-1": {NotificationID: "n-1", Tenant: "acme", EventType: "otp", Recipient: "+447700900123", Status: "delivered",
+		"n-1": {NotificationID: "n-1", Tenant: "acme", EventType: "otp", Recipient: "+447100900123", Status: "delivered",
 			Attempts: 1, CreatedAt: created, UpdatedAt: created.Add(3 * time.Second),
 			Timeline: []TimelineEvent{{Status: "accepted", OccurredAt: created.Add(time.Second), Emitter: "dispatcher", Attempt: 1},
 				{Status: "delivered", OccurredAt: created.Add(3 * time.Second), Emitter: "webhook"}}},
@@ -480,10 +480,10 @@ func TestStatusRoute(t *testing.T) {
 	if v.Status != "delivered" || len(v.Timeline) != 2 || v.Timeline[1].Emitter != "webhook" {
 		t.Fatalf("view %+v", v)
 	}
-	if v.Recipient == "+447700900123" || strings.Contains(string(r.body), "900123") {
+	if v.Recipient == "+447100900123" || strings.Contains(string(r.body), "900123") {
 		t.Fatalf("the phone number is shown unmasked: %s", r.body)
 	}
-	if views["n-1"].Recipient != "+447700900123" {
+	if views["n-1"].Recipient != "+447100900123" {
 		t.Fatal("the reader's view was modified")
 	}
 	// Another tenant sees nothing, exactly as for an unknown id.

@@ -93,7 +93,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 
 	rec := consume(t, brokers, 1)[0]
-	if string(rec.Key) != "+447700900123" {
+	if string(rec.Key) != "+447100900123" {
 		t.Fatalf("key %q", rec.Key)
 	}
 	if envelope.Get(rec.Headers, envelope.HeaderTenant) != "acme" || envelope.Get(rec.Headers, envelope.HeaderNotificationID) != wantID {

@@ -86,8 +86,8 @@ func TestStatusFromTheCommunicationLogs(t *testing.T) {
 func TestLogstoreViewsAreMappedFieldByField(t *testing.T) {
 	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	in := &logstore.View{NotificationID: "n-1", Tenant: "acme", SourceService: "auth", EventType: "otp", Template: "otp_code",
-		TemplateLanguage: "en", Recipient: "+447700900123", Sender: "s", Provider: "xpressbot", ProviderMessageID: "pm",
-		IdempotencyKey: "k", Status: "delivered", Error: &contract.ErrorInfo{Code: "x"}, Payload: json.RawMessage(`{"recipient":"+447700900123"}`),
+		TemplateLanguage: "en", Recipient: "+447100900123", Sender: "s", Provider: "xpressbot", ProviderMessageID: "pm",
+		IdempotencyKey: "k", Status: "delivered", Error: &contract.ErrorInfo{Code: "x"}, Payload: json.RawMessage(`{"recipient":"+447100900123"}`),
 		Attempts: 2, Retries: 1, Duplicates: 3, CreatedAt: at, UpdatedAt: at, AcceptedAt: &at, DeliveredAt: &at,
 		Timeline: []logstore.Event{{EventID: "e", Status: "accepted", OccurredAt: at, Emitter: "dispatcher", Attempt: 2,
 			RetryTier: "retry-5s", ProviderMessageID: "pm", Source: logstore.Source{Topic: "t", Offset: 9}}}}

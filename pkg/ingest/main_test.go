@@ -302,7 +302,7 @@ func consume(t *testing.T, brokers []string, want int) []*kgo.Record {
 	return out
 }
 
-const otpBody = `{"event_type":"otp","user_id":"u-1001","event_time":"2026-11-28T10:00:00Z","recipient":"+44 7700 900123",
+const otpBody = `{"event_type":"otp","user_id":"u-1001","event_time":"2026-11-28T10:00:00Z","recipient":"+44 7100 900123",
  "template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"ttl":300,"metadata":{"request_id":"r-77"}}`
 
 func testinfraBrokers(t testing.TB) []string {

@@ -17,6 +17,7 @@ const (
 	reasonUnavailable  = "unavailable"
 	reasonInternal     = "internal"
 	reasonForbidden    = "forbidden"
+	reasonKeyReused    = "idempotency_key_reused"
 )
 
 type metrics struct {
@@ -58,7 +59,7 @@ func newMetrics() (*metrics, error) {
 		}
 		ms.byRouteCode[rt.name] = codes
 	}
-	for _, r := range []string{reasonUnauthorized, reasonInvalid, reasonTooLarge, reasonMediaType, reasonUnavailable, reasonInternal, reasonForbidden} {
+	for _, r := range []string{reasonUnauthorized, reasonInvalid, reasonTooLarge, reasonMediaType, reasonUnavailable, reasonInternal, reasonForbidden, reasonKeyReused} {
 		ms.byReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	return ms, nil

@@ -31,7 +31,7 @@ func TestTheSDKAndTheAPIWriteTheSameRecord(t *testing.T) {
 	}
 	id, err := pub.Publish(context.Background(), sdk.Request{
 		IdempotencyKey: "parity-1", EventType: "otp", UserID: "u-1001",
-		EventTime: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), Recipient: "+44 7700 900123",
+		EventTime: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), Recipient: "+44 7100 900123",
 		Template: &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"482913"}},
 		TTL:      300 * time.Second, Metadata: map[string]string{"request_id": "r-77"},
 	})

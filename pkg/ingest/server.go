@@ -68,7 +68,7 @@ type route struct {
 }
 
 var apiRoutes = []route{
-	{RoutePublish, http.MethodPost, "/v1/notifications", []int{202, 400, 401, 403, 413, 415, 500, 503}, (*Server).publish},
+	{RoutePublish, http.MethodPost, "/v1/notifications", []int{202, 400, 401, 403, 413, 415, 422, 500, 503}, (*Server).publish},
 	{RouteBatch, http.MethodPost, "/v1/notifications/batch", []int{200, 400, 401, 413, 415, 500, 503}, (*Server).publishBatch},
 	{RouteStatus, http.MethodGet, "/v1/notifications/{id}", []int{200, 401, 404, 500, 501, 503}, (*Server).status},
 }
@@ -95,6 +95,7 @@ type Server struct {
 	build      sdk.BuildOptions
 	retryAfter string
 	now        func() time.Time
+	recent     *recentKeys // idempotency keys accepted lately (idempotency.go)
 }
 
 // NewServer returns the API on top of cl, which must produce with acks=all
@@ -118,11 +119,13 @@ func NewServer(c Config, cl *kgo.Client, reader StatusReader, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	rule, _ := phone.ParseRule(c.PhoneValidation) // Validate checked it
 	return &Server{
 		cfg: c, keys: keys, cl: cl, reader: reader, log: log, m: m,
-		build:      sdk.BuildOptions{SourceService: c.DefaultSourceService, ClockSkew: c.ClockSkew},
+		build:      sdk.BuildOptions{SourceService: c.DefaultSourceService, ClockSkew: c.ClockSkew, PhoneRule: rule},
 		retryAfter: strconv.Itoa(int(math.Ceil(c.RetryAfter.Seconds()))),
 		now:        time.Now,
+		recent:     newRecentKeys(c.IdempotencyMemory),
 	}, nil
 }
 
@@ -313,10 +316,16 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) int {
 		return code
 	}
 	ctx := r.Context()
-	rec, n, err := s.prepare(tenant, buf.Bytes(), r.Header.Get("Idempotency-Key"))
+	headerKey := r.Header.Get("Idempotency-Key")
+	rec, n, err := s.prepare(tenant, buf.Bytes(), headerKey)
 	bodies.Release(buf)
 	if err != nil {
 		return s.refuse(ctx, w, err, 1)
+	}
+	fp := contract.Fingerprint(n)
+	if s.recent.conflicts(n.ID, fp) {
+		s.m.reject(ctx, reasonKeyReused, 1)
+		return writeProblem(w, keyConflict(n, headerKey != "", !isDefaultKey(n)))
 	}
 	trace.SpanFromContext(ctx).SetAttributes(
 		attribute.String("wanotify.notification_id", n.ID),
@@ -327,6 +336,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Retry-After", s.retryAfter)
 		return writeProblem(w, unavailable("Kafka did not acknowledge the notification in time; retry with the same Idempotency-Key (or event_time) to keep its id"))
 	}
+	s.recent.remember(n.ID, fp)
 	s.m.accepted.Add(ctx, 1)
 	w.Header().Set("Location", "/v1/notifications/"+n.ID)
 	return writeJSON(w, http.StatusAccepted, Accepted{NotificationID: n.ID, ID: n.ID, IdempotencyKey: n.IdempotencyKey})
@@ -418,6 +428,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 	}
 	resp := BatchResponse{Results: make([]BatchResult, len(items))}
 	recs := make([]*kgo.Record, 0, len(items))
+	notes := make([]*contract.Notification, 0, len(items))
 	idx := make([]int, 0, len(items))
 	invalidN, forbiddenN := 0, 0
 	now := s.now() // one clock reading: every item of a batch is created together
@@ -444,8 +455,15 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 			invalidN++
 			continue
 		}
+		if fp := contract.Fingerprint(n); s.recent.conflicts(n.ID, fp) {
+			p := keyConflict(n, false, !isDefaultKey(n))
+			resp.Results[i].Status, resp.Results[i].Error = p.Status, p
+			s.m.reject(ctx, reasonKeyReused, 1)
+			continue
+		}
 		resp.Results[i].Status, resp.Results[i].NotificationID, resp.Results[i].ID = http.StatusAccepted, n.ID, n.ID
 		recs = append(recs, rec)
+		notes = append(notes, n)
 		idx = append(idx, i)
 	}
 	s.m.reject(ctx, reasonInvalid, invalidN)
@@ -454,6 +472,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 	if len(recs) > 0 {
 		for j, err := range s.produce(ctx, recs) {
 			if err == nil {
+				s.recent.remember(resp.Results[idx[j]].ID, contract.Fingerprint(notes[j]))
 				continue
 			}
 			if unavailableN == 0 {

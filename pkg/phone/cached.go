@@ -29,32 +29,43 @@ type recipientShard struct {
 }
 
 type recipientCache struct {
+	rule     Rule
 	seed     maphash.Seed
 	perShard int
 	shards   [recipientShards]recipientShard
 }
 
-var recipients = newRecipientCache(recipientShardSize)
+// One cache per rule: a number possible but not valid is cached only for
+// Possible.
+var recipients = [...]*recipientCache{Valid: newRecipientCache(Valid, recipientShardSize), Possible: newRecipientCache(Possible, recipientShardSize)}
 
-func newRecipientCache(perShard int) *recipientCache {
-	c := &recipientCache{seed: maphash.MakeSeed(), perShard: perShard}
+func newRecipientCache(rule Rule, perShard int) *recipientCache {
+	c := &recipientCache{rule: rule, seed: maphash.MakeSeed(), perShard: perShard}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]string)
 	}
 	return c
 }
 
+// NormalizeCached is Valid.NormalizeCached.
+func NormalizeCached(raw string) (string, error) { return Valid.NormalizeCached(raw) }
+
 // NormalizeCached is Normalize behind a bounded cache and a shortcut for
 // input already in canonical E.164 form: the same answers, for a fraction
 // of the cost where recipients repeat (ingest's publishers, the webhook
 // receiver's sent/delivered/read of one message).
-func NormalizeCached(raw string) (string, error) { return recipients.normalize(raw) }
+func (r Rule) NormalizeCached(raw string) (string, error) {
+	if int(r) >= len(recipients) {
+		r = Valid
+	}
+	return recipients[r].normalize(raw)
+}
 
 // normalize is Normalize behind the cache and the canonical-input
 // shortcut.
 func (c *recipientCache) normalize(raw string) (string, error) {
 	if len(raw) > recipientMaxInputLen {
-		return Normalize(raw)
+		return c.rule.Normalize(raw)
 	}
 	s := &c.shards[maphash.String(c.seed, raw)%recipientShards]
 	s.mu.RLock()
@@ -63,9 +74,9 @@ func (c *recipientCache) normalize(raw string) (string, error) {
 	if ok {
 		return e164, nil
 	}
-	e164, decided, err := canonicalE164(raw)
+	e164, decided, err := canonicalE164(raw, c.rule)
 	if !decided {
-		e164, err = Normalize(raw)
+		e164, err = c.rule.Normalize(raw)
 	}
 	if err != nil {
 		return "", err
@@ -90,8 +101,9 @@ func (c *recipientCache) normalize(raw string) (string, error) {
 // touch the number; every other case (prefix present, prefix rules that
 // are patterns, unknown calling code, odd lengths) is left to Parse
 // (decided = false). TestCanonicalE164AgreesWithPhoneNormalize and
-// FuzzRecipient compare the two.
-func canonicalE164(raw string) (e164 string, decided bool, err error) {
+// FuzzRecipient compare the two. Its digits are the input's by
+// construction.
+func canonicalE164(raw string, rule Rule) (e164 string, decided bool, err error) {
 	s := strings.TrimSpace(raw)
 	if len(s) < 4 || len(s) > 21 || s[0] != '+' || s[1] == '0' {
 		return "", false, nil
@@ -145,6 +157,16 @@ func canonicalE164(raw string) (e164 string, decided bool, err error) {
 	}
 	if !phonenumbers.IsPossibleNumber(num) {
 		return "", true, fmt.Errorf("%w: %s is not a possible number", ErrInvalid, Mask(s))
+	}
+	accepted := true
+	if rule == Valid {
+		var decided bool
+		if accepted, decided = validForCode(cc, national); !decided {
+			accepted = rule.accepts(num)
+		}
+	}
+	if !accepted {
+		return "", true, fmt.Errorf("%w: %s is not a valid number for its region", ErrInvalid, Mask(s))
 	}
 	// E.164 formatting of the number read from s gives s back: the calling
 	// code, then the national number with the leading zeros kept above.

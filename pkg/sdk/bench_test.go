@@ -11,7 +11,7 @@ import (
 
 func benchRequest() Request {
 	return Request{EventType: "otp", UserID: "u-1001", EventTime: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
-		Recipient: "+447700900123", Template: &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"482913"}},
+		Recipient: "+447100900123", Template: &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"482913"}},
 		TTL: 5 * time.Minute, Metadata: map[string]string{"request_id": "r-77"}}
 }
 
@@ -69,7 +69,7 @@ func BenchmarkBuildDistinctRecipients(b *testing.B) {
 	now := time.Now()
 	recipients := make([]string, 1<<20)
 	for i := range recipients {
-		recipients[i] = fmt.Sprintf("+4477%08d", i*7919%100000000)
+		recipients[i] = fmt.Sprintf("+4471%08d", i*7919%100000000)
 	}
 	b.ReportAllocs()
 	i := 0

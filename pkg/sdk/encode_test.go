@@ -18,7 +18,7 @@ func TestAppendNotificationIsJSONMarshal(t *testing.T) {
 	odd := "a\"b\\c<d>e&f\b\f\n\r\t\x00\x1f\x7f é 日 \u2028 \u2029 \xff\xfe end"
 	cases := []contract.Notification{
 		{SchemaVersion: 1, ID: "id", IdempotencyKey: "k", Tenant: "t", SourceService: "s", EventType: "e",
-			Recipient: "+447700900123", Sender: "x", Text: &contract.Text{Body: "hi"}, CreatedAt: at},
+			Recipient: "+447100900123", Sender: "x", Text: &contract.Text{Body: "hi"}, CreatedAt: at},
 		{SchemaVersion: 1, ID: odd, IdempotencyKey: odd, Tenant: odd, SourceService: odd, EventType: odd, UserID: odd,
 			EventTime: &zero, Recipient: odd, Sender: odd, ExpiresAt: &max, CreatedAt: at.In(time.FixedZone("x", 3600)),
 			Template: &contract.Template{Name: odd, Language: odd, Parameters: []string{odd, "", "p"}},

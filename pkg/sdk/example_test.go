@@ -39,7 +39,7 @@ func Example() {
 		IdempotencyKey: "login-7781-otp", // a retry with this key is the same notification
 		EventType:      "otp",
 		UserID:         "u-1001",
-		Recipient:      "+44 7700 900123",
+		Recipient:      "+44 7100 900123",
 		Template:       &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"482913"}},
 		TTL:            5 * time.Minute, // useless after that: recorded as expired, not sent
 	}
@@ -64,5 +64,5 @@ func Example() {
 	// Output:
 	// published 7135be07-55f6-5979-afc5-7090580f2330
 	// retry has the same id: true
-	// invalid notification request: /recipient: must be a possible phone number in international E.164 form (e.g. +447700900123)
+	// invalid notification request: /recipient: must be a valid phone number in international E.164 form (e.g. +14155550123)
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
@@ -57,6 +58,11 @@ type Options struct {
 	Timeout time.Duration
 	// ClockSkew overrides DefaultClockSkew.
 	ClockSkew time.Duration
+	// PhoneRule relaxes the recipient check from phone.Valid (the
+	// default: the number must be in use in its region) to
+	// phone.Possible (of a possible length), as ingest's
+	// WANOTIFY_PHONE_VALIDATION=possible does.
+	PhoneRule phone.Rule
 	// Now overrides time.Now (tests).
 	Now func() time.Time
 }
@@ -78,6 +84,9 @@ func (o Options) Validate() error {
 	}
 	if o.ClockSkew < 0 {
 		errs = append(errs, errors.New("sdk: Options.ClockSkew: must not be negative"))
+	}
+	if o.PhoneRule != phone.Valid && o.PhoneRule != phone.Possible {
+		errs = append(errs, errors.New("sdk: Options.PhoneRule: must be phone.Valid or phone.Possible"))
 	}
 	return errors.Join(errs...)
 }
@@ -110,7 +119,7 @@ func New(cl *kgo.Client, o Options) (*Publisher, error) {
 		return nil, fmt.Errorf("sdk: %w (DisableIdempotentWrite is set)", ErrNotDurable)
 	}
 	p := &Publisher{cl: cl, o: o, now: o.Now,
-		build: BuildOptions{SourceService: o.SourceService, Sender: o.DefaultSender, ClockSkew: o.ClockSkew}}
+		build: BuildOptions{SourceService: o.SourceService, Sender: o.DefaultSender, ClockSkew: o.ClockSkew, PhoneRule: o.PhoneRule}}
 	if p.o.Topic == "" {
 		p.o.Topic = topics.Requested
 	}

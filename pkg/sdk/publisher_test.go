@@ -75,7 +75,7 @@ func TestPublishWritesTheRecordDurablyAndReturnsItsID(t *testing.T) {
 	}
 	recs := consumeAll(t, brokers, 2)
 	for _, rec := range recs {
-		if string(rec.Key) != "+447700900123" || envelope.Get(rec.Headers, envelope.HeaderNotificationID) != id ||
+		if string(rec.Key) != "+447100900123" || envelope.Get(rec.Headers, envelope.HeaderNotificationID) != id ||
 			envelope.Get(rec.Headers, envelope.HeaderTenant) != "acme" {
 			t.Fatalf("record key %q headers %v", rec.Key, rec.Headers)
 		}

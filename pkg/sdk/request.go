@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -84,6 +85,9 @@ type BuildOptions struct {
 	Sender string
 	// ClockSkew overrides DefaultClockSkew when positive.
 	ClockSkew time.Duration
+	// PhoneRule is how strictly recipients are checked: phone.Valid (the
+	// zero value) or phone.Possible (WANOTIFY_PHONE_VALIDATION=possible).
+	PhoneRule phone.Rule
 }
 
 // languagePattern is the template language rule of the schema.
@@ -132,8 +136,10 @@ func Build(tenant string, r *Request, o BuildOptions, now time.Time) (*contract.
 
 	if r.Recipient == "" {
 		v.add("/recipient", "is required")
-	} else if e164, err := phone.NormalizeCached(r.Recipient); err != nil || !isE164(e164) {
-		v.add("/recipient", "must be a possible phone number in international E.164 form (e.g. +447700900123)")
+	} else if _, ok := phone.Digits(strings.TrimSpace(r.Recipient)); !ok {
+		v.add("/recipient", "may hold only digits, a leading + and spaces, dashes, dots or parentheses")
+	} else if e164, err := o.PhoneRule.NormalizeCached(r.Recipient); err != nil || !isE164(e164) {
+		v.add("/recipient", "must be a "+o.PhoneRule.String()+" phone number in international E.164 form (e.g. +14155550123)")
 	} else {
 		n.Recipient = e164
 	}
@@ -225,6 +231,7 @@ func Build(tenant string, r *Request, o BuildOptions, now time.Time) (*contract.
 		}
 	}
 
+	v.text(r, n)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -266,6 +273,39 @@ func (v *validator) length(field, s string, minChars, maxChars int) bool {
 		return false
 	}
 	return true
+}
+
+// TextReason is the reason given for a string that is not text.
+const TextReason = "must be UTF-8 text without control characters (newline and tab are allowed)"
+
+// text checks every free-form string of the request against
+// contract.IsText
+// (the fields with a pattern of their own are checked by it).
+func (v *validator) text(r *Request, n *contract.Notification) {
+	check := func(field, s string) {
+		if !contract.IsText(s) {
+			v.add(field, TextReason)
+		}
+	}
+	check("/idempotency_key", r.IdempotencyKey)
+	check("/source_service", n.SourceService)
+	check("/user_id", r.UserID)
+	check("/sender", n.Sender)
+	if r.Template != nil {
+		for i, p := range r.Template.Parameters {
+			check(fmt.Sprintf("/template/parameters/%d", i), p)
+		}
+	}
+	if r.Text != nil {
+		check("/text/body", r.Text.Body)
+	}
+	for k, val := range r.Metadata {
+		if !contract.IsText(k) {
+			v.add("/metadata", "keys "+TextReason)
+		} else {
+			check("/metadata/"+escapePointer(k), val)
+		}
+	}
 }
 
 func (v *validator) err() error {

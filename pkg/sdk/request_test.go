@@ -9,6 +9,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/sdk"
 	"github.com/wanotify/wanotify/pkg/topics"
 	"github.com/wanotify/wanotify/schemas"
@@ -24,7 +25,7 @@ func otp() sdk.Request {
 		EventType: "otp",
 		UserID:    "u-1001",
 		EventTime: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
-		Recipient: "+447700900123",
+		Recipient: "+447100900123",
 		Template:  &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"482913"}},
 		TTL:       5 * time.Minute,
 		Metadata:  map[string]string{"request_id": "r-77"},
@@ -37,7 +38,7 @@ func TestBuildFillsDefaultsAndDerivesTheID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Tenant != "acme" || n.SourceService != "auth-api" || n.Sender != "acme-main" || n.Recipient != "+447700900123" {
+	if n.Tenant != "acme" || n.SourceService != "auth-api" || n.Sender != "acme-main" || n.Recipient != "+447100900123" {
 		t.Fatalf("stamped fields wrong: %+v", n)
 	}
 	wantKey := "u-1001:otp:2026-11-28T10:00:00Z"
@@ -89,7 +90,7 @@ func TestDefaultKeyFallsBackToTheRecipientWithoutAUser(t *testing.T) {
 	if a.ID == b.ID {
 		t.Fatal("two recipients of one event without user ids share an id: one of them would be suppressed as a duplicate")
 	}
-	if a.IdempotencyKey != "+447700900123:otp:2026-11-28T10:00:00Z" {
+	if a.IdempotencyKey != "+447100900123:otp:2026-11-28T10:00:00Z" {
 		t.Fatalf("key %q", a.IdempotencyKey)
 	}
 }
@@ -108,16 +109,51 @@ func TestWithoutEventTimeTheKeyTakesThePublishTime(t *testing.T) {
 }
 
 func TestRecipientIsNormalisedToE164(t *testing.T) {
-	for _, in := range []string{"+44 7700 900123", " +447700900123 ", "+44 (0)7700-900123"} {
+	for _, in := range []string{"+44 7100 900123", " +447100900123 ", "+44 (7100) 900-123", "+44.7100.900.123"} {
 		r := otp()
 		r.Recipient = in
 		n, err := sdk.Build("acme", &r, opts, now)
 		if err != nil {
 			t.Fatalf("%q: %v", in, err)
 		}
-		if n.Recipient != "+447700900123" || string(n.Key()) != "+447700900123" {
+		if n.Recipient != "+447100900123" || string(n.Key()) != "+447100900123" {
 			t.Fatalf("%q became %q", in, n.Recipient)
 		}
+	}
+}
+
+// TestRecipientMustBeWrittenInDigitsAndValid: libphonenumber reads
+// letters as keypad digits and skips others, so "+44 77OO 901118" (letters
+// O for zeros) used to be accepted as +4477901118, another person's
+// number. Only digits, a leading + and separators are taken, and the
+// number must be valid for its region, unless the rule is relaxed.
+func TestRecipientMustBeWrittenInDigitsAndValid(t *testing.T) {
+	for _, in := range []string{"+44 77OO 901118", "+44 7100 900123 ext. 7", "+44_7100_900123", "+44 7100 900123;", "+44 (0)7100 900123",
+		"+447700900123", "+15551234567"} {
+		r := otp()
+		r.Recipient = in
+		n, err := sdk.Build("acme", &r, opts, now)
+		var ve *contract.ValidationError
+		if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != "/recipient" {
+			t.Errorf("%q: %v, %v; want a validation error naming /recipient only", in, n, err)
+			continue
+		}
+		if strings.Contains(ve.Fields[0].Reason, "7100") || strings.Contains(ve.Fields[0].Reason, "77OO") {
+			t.Errorf("%q: the reason %q repeats the number", in, ve.Fields[0].Reason)
+		}
+	}
+	// Relaxed: the drama range (possible, never valid) is taken; the
+	// character rule still holds.
+	relaxed := opts
+	relaxed.PhoneRule = phone.Possible
+	r := otp()
+	r.Recipient = "+44 7700 900123"
+	if n, err := sdk.Build("acme", &r, relaxed, now); err != nil || n.Recipient != "+447700900123" {
+		t.Fatalf("possible rule: %v, %v", n, err)
+	}
+	r.Recipient = "+44 77OO 901118"
+	if _, err := sdk.Build("acme", &r, relaxed, now); err == nil {
+		t.Fatal("possible rule took letters")
 	}
 }
 
@@ -133,7 +169,7 @@ func TestEachFieldRuleNamesItsField(t *testing.T) {
 		{"national number", func(r *sdk.Request) { r.Recipient = "07700900123" }, nil, "/recipient"},
 		{"letters", func(r *sdk.Request) { r.Recipient = "+44abc" }, nil, "/recipient"},
 		{"too short", func(r *sdk.Request) { r.Recipient = "+441" }, nil, "/recipient"},
-		{"too long", func(r *sdk.Request) { r.Recipient = "+4477009001234567890" }, nil, "/recipient"},
+		{"too long", func(r *sdk.Request) { r.Recipient = "+4471009001234567890" }, nil, "/recipient"},
 		{"no event type", func(r *sdk.Request) { r.EventType = "" }, nil, "/event_type"},
 		{"event type case", func(r *sdk.Request) { r.EventType = "OTP" }, nil, "/event_type"},
 		{"event type length", func(r *sdk.Request) { r.EventType = long(65) }, nil, "/event_type"},
@@ -240,7 +276,7 @@ func TestRecordsAreKeyedByRecipientWithHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Topic != topics.Requested || string(rec.Key) != "+447700900123" {
+	if rec.Topic != topics.Requested || string(rec.Key) != "+447100900123" {
 		t.Fatalf("topic %q key %q", rec.Topic, rec.Key)
 	}
 	if envelope.Get(rec.Headers, envelope.HeaderTenant) != "acme" ||

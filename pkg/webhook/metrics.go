@@ -126,7 +126,7 @@ func newMetrics(mp metric.MeterProvider, gate *edgehttp.BodyGate) (*metrics, err
 		out.malformed[v] = statusOption(v, "malformed")
 	}
 	out.byKind = map[string]metric.AddOption{}
-	for _, k := range []string{payload.IgnoredUnknownFields, payload.IgnoredChange, payload.IgnoredCallbackData, payload.IgnoredDuplicate} {
+	for _, k := range []string{payload.IgnoredUnknownFields, payload.IgnoredChange, payload.IgnoredCallbackData, payload.IgnoredDuplicate, payload.IgnoredRecipient} {
 		out.byKind[k] = kindOption(k)
 	}
 	out.produceOK = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "ok")))

@@ -21,8 +21,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/wanotify/wanotify/pkg/contract"
 )
 
 // State is how far one idempotency key's delivery got.
@@ -108,6 +111,22 @@ type Entry struct {
 	State   State
 	// Attempt is the provider attempt the state belongs to (1-based).
 	Attempt uint8
+	// Fingerprint is the notification's contract.Fingerprint folded to
+	// 16 bits (Fold), which fill what would otherwise be padding: a key
+	// reused for another message goes unnoticed here once in 65,536
+	// times (ingest's own check catches most before), and the entry stays
+	// 16 bytes. 0: written before fingerprints were.
+	Fingerprint uint16
+}
+
+// Fold folds a contract.Fingerprint to the 16 bits an Entry keeps; never
+// 0.
+func Fold(fp uint64) uint16 {
+	v := uint16(fp ^ fp>>16 ^ fp>>32 ^ fp>>48)
+	if v == 0 {
+		v = 1
+	}
+	return v
 }
 
 // CreatedTime is Created as a time.
@@ -152,6 +171,7 @@ type wire struct {
 	CL  string `json:"cl,omitempty"`
 	FA  int64  `json:"fa,omitempty"`
 	Due int64  `json:"due,omitempty"`
+	FP  string `json:"fp,omitempty"` // hex; absent in values written before fingerprints
 }
 
 func ms(t time.Time) int64 {
@@ -172,7 +192,7 @@ func fromMS(v int64) time.Time {
 func Encode(r Record) []byte {
 	b, _ := json.Marshal(wire{V: 1, NID: r.NotificationID, OO: r.Origin, St: r.State.String(), A: int(r.Attempt),
 		CT: int64(r.Created), UT: ms(r.UpdatedAt), Src: r.SourceTopic, SO: r.SourceOffset, PM: r.ProviderMessageID,
-		EC: r.ErrorCode, EM: r.ErrorMessage, CL: r.ErrorClass, FA: ms(r.FailedAt), Due: ms(r.DueAt)})
+		EC: r.ErrorCode, EM: r.ErrorMessage, CL: r.ErrorClass, FA: ms(r.FailedAt), Due: ms(r.DueAt), FP: fingerprintHex(r.Fingerprint)})
 	return b
 }
 
@@ -196,9 +216,15 @@ func Decode(key, value []byte) (r Record, ok bool, err error) {
 	if w.A < 0 || w.A > 255 || w.CT < 0 || w.CT > 1<<32-1 {
 		return r, false, errors.New("dedupe value: attempt or created out of range")
 	}
+	var fp uint64
+	if w.FP != "" {
+		if fp, err = strconv.ParseUint(w.FP, 16, 16); err != nil {
+			return r, false, fmt.Errorf("dedupe value: fingerprint: %w", err)
+		}
+	}
 	return Record{
 		Hash:  h,
-		Entry: Entry{Origin: w.OO, Created: uint32(w.CT), State: st, Attempt: uint8(w.A)},
+		Entry: Entry{Origin: w.OO, Fingerprint: uint16(fp), Created: uint32(w.CT), State: st, Attempt: uint8(w.A)},
 		Detail: Detail{NotificationID: w.NID, ProviderMessageID: w.PM, ErrorCode: w.EC, ErrorMessage: w.EM,
 			ErrorClass: w.CL, FailedAt: fromMS(w.FA), DueAt: fromMS(w.Due), UpdatedAt: fromMS(w.UT),
 			SourceTopic: w.Src, SourceOffset: w.SO},
@@ -291,4 +317,30 @@ func (p *Partition) Sweep(cutoff time.Time) []Hash {
 		}
 	}
 	return out
+}
+
+func fingerprintHex(fp uint16) string {
+	if fp == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(fp), 16)
+}
+
+// ErrorCodeKeyReused is the error code of the duplicate status of a
+// request that reused an idempotency key for another message.
+const ErrorCodeKeyReused = "idempotency_key_reused"
+
+// Reuse tells a retry from a reuse: a request whose key e owns and whose
+// contract.Fingerprint is fp. For a retry (the same fingerprint, or an entry or
+// request without one) it returns nil; for a key reused for another
+// message (another recipient, sender, template or text), the error its
+// duplicate status carries, so the reuse is never silent: the status
+// event, its ClickHouse row and the dispatcher's log and metric say the
+// payload differed and this request was not sent.
+func Reuse(e Entry, fp uint64) *contract.ErrorInfo {
+	if e.Fingerprint == 0 || fp == 0 || e.Fingerprint == Fold(fp) {
+		return nil
+	}
+	return &contract.ErrorInfo{Code: ErrorCodeKeyReused, Retryable: false,
+		Message: "the idempotency key was used before for another message (recipient, sender, template or text differ); this request was not sent"}
 }

@@ -17,7 +17,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	r := Record{
 		Hash:  HashKey("acme", "user-1:otp:2026-01-01T00:00:00Z"),
-		Entry: Entry{Origin: 42, Created: uint32(now.Unix()), State: StateRetrying, Attempt: 2},
+		Entry: Entry{Origin: 42, Fingerprint: 0xfedc, Created: uint32(now.Unix()), State: StateRetrying, Attempt: 2},
 		Detail: Detail{NotificationID: "n-1", ErrorCode: "http_503", ErrorMessage: "unavailable", ErrorClass: "retryable",
 			FailedAt: now, DueAt: now.Add(15 * time.Second), UpdatedAt: now, SourceTopic: topics.Retry5s, SourceOffset: 7},
 	}
@@ -36,6 +36,34 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 	if _, _, err := Decode(r.Hash.RecordKey(), []byte(`{"st":"bogus"}`)); err == nil {
 		t.Fatal("unknown state accepted")
+	}
+}
+
+// A value written before fingerprints decodes with none, and a key it
+// owns is never taken for a reuse.
+func TestValuesWithoutFingerprintStillDecode(t *testing.T) {
+	h := HashKey("acme", "k")
+	old := `{"v":1,"nid":"n-1","oo":42,"st":"accepted","a":1,"ct":1764324000,"ut":1764324000123,"src":"notifications.requested","so":42,"pm":"wamid.1"}`
+	r, ok, err := Decode(h.RecordKey(), []byte(old))
+	if err != nil || !ok || r.Fingerprint != 0 || r.Origin != 42 || r.State != StateAccepted {
+		t.Fatalf("old value: %+v, %v, %v", r, ok, err)
+	}
+	if Reuse(r.Entry, 7) != nil || Fold(0) == 0 || Fold(1<<16|1) == 0 {
+		t.Fatal("an entry without fingerprint reported a reuse")
+	}
+	if _, _, err := Decode(h.RecordKey(), []byte(`{"st":"accepted","fp":"xyz"}`)); err == nil {
+		t.Fatal("a bad fingerprint accepted")
+	}
+}
+
+func TestReuseTellsAnotherMessageFromARetry(t *testing.T) {
+	e := Entry{Origin: 1, Fingerprint: Fold(5), State: StateAccepted, Attempt: 1}
+	if Reuse(e, 5) != nil || Reuse(e, 0) != nil {
+		t.Fatal("a retry reported as a reuse")
+	}
+	ei := Reuse(e, 6)
+	if ei == nil || ei.Code != ErrorCodeKeyReused || ei.Retryable || ei.Message == "" {
+		t.Fatalf("reuse: %+v", ei)
 	}
 }
 

@@ -28,12 +28,21 @@ import (
 
 // Reader reads the JSON of one document.
 type Reader struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	strict bool
 }
 
 // NewReader returns a Reader at the start of b.
 func NewReader(b []byte) Reader { return Reader{b: b} }
+
+// NewStrictReader returns a Reader at the start of b that also refuses
+// what encoding/json takes silently, for a slow path that refuses it with
+// a reason (pkg/internal/strictjson): strings that are not UTF-8 text
+// (invalid bytes, an unpaired surrogate escape), which encoding/json
+// turns into U+FFFD, and a name repeated in an object of strings
+// (StringMap), of which encoding/json keeps the last.
+func NewStrictReader(b []byte) Reader { return Reader{b: b, strict: true} }
 
 // Space moves past white space.
 func (r *Reader) Space() {
@@ -94,21 +103,79 @@ func (r *Reader) Token() (tok []byte, plain, ok bool) {
 // String decodes a string value. Strings without escapes in valid UTF-8
 // are what encoding/json returns for them, and are taken as they are; the
 // others (escapes, invalid UTF-8, which encoding/json turns into U+FFFD)
-// are decoded by encoding/json itself.
+// are decoded by encoding/json itself. A strict Reader refuses strings
+// that are not UTF-8 text.
 func (r *Reader) String() (string, bool) {
 	tok, plain, ok := r.Token()
 	if !ok {
 		return "", false
 	}
 	body := tok[1 : len(tok)-1]
-	if plain || (!containsByte(body, '\\') && utf8.Valid(body)) {
+	if plain {
 		return string(body), true
+	}
+	valid := utf8.Valid(body)
+	if !valid && r.strict {
+		return "", false
+	}
+	if valid && !containsByte(body, '\\') {
+		return string(body), true
+	}
+	if r.strict && !escapesAreText(body) {
+		return "", false
 	}
 	var s string
 	if json.Unmarshal(tok, &s) != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// escapesAreText reports whether every UTF-16 surrogate escaped in the
+// body of a string is half of a pair (\uD800-\uDBFF, then \uDC00-\uDFFF),
+// so that the string decodes without U+FFFD standing in for one.
+func escapesAreText(b []byte) bool {
+	pendingHigh := false
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			if pendingHigh {
+				return false
+			}
+			continue
+		}
+		if i+1 < len(b) && b[i+1] != 'u' {
+			if pendingHigh {
+				return false
+			}
+			i++ // the escaped character
+			continue
+		}
+		if i+5 >= len(b) {
+			return false // not a whole escape: encoding/json refuses it anyway
+		}
+		v, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		if err != nil {
+			return false
+		}
+		i += 5
+		switch {
+		case v >= 0xD800 && v < 0xDC00:
+			if pendingHigh {
+				return false
+			}
+			pendingHigh = true
+		case v >= 0xDC00 && v < 0xE000:
+			if !pendingHigh {
+				return false
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return false
+			}
+		}
+	}
+	return !pendingHigh
 }
 
 func containsByte(b []byte, c byte) bool {
@@ -296,7 +363,8 @@ func (r *Reader) Strings() ([]string, bool) {
 }
 
 // StringMap decodes an object of strings into a map, as encoding/json
-// does: names may be any string, and a repeated name keeps its last value.
+// does: names may be any string, and a repeated name keeps its last value
+// (a strict Reader refuses it).
 func (r *Reader) StringMap() (map[string]string, bool) {
 	if !r.Next('{') {
 		return nil, false
@@ -312,6 +380,9 @@ func (r *Reader) StringMap() (map[string]string, bool) {
 		}
 		v, ok := r.String()
 		if !ok {
+			return nil, false
+		}
+		if _, dup := out[k]; dup && r.strict {
 			return nil, false
 		}
 		out[k] = v

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // whole reads all of doc with read, which must consume one value:
@@ -569,5 +570,72 @@ func FuzzReaderAgreesWithEncodingJSON(f *testing.F) {
 		agreeStringMap(t, doc)
 		agreeInts(t, doc)
 		agreeRecord(t, doc)
+	})
+}
+
+// A strict Reader leaves to the slow path what encoding/json would take
+// silently: strings that are not UTF-8 text and repeated names in an
+// object of strings. The rest it reads as a Reader does.
+func TestStrictReader(t *testing.T) {
+	for _, c := range []struct {
+		doc  string
+		want string
+		ok   bool
+	}{
+		{`"abc"`, "abc", true},
+		{`"é ☃"`, "é ☃", true},
+		{`"a\"b\\c\/\n\u00e9"`, "a\"b\\c/\né", true},
+		{`"\ud83d\ude00"`, "😀", true}, // a pair
+		{`"x\ud83d\ude00\ud83d\ude00y"`, "x😀😀y", true},
+		{`"\\ud800"`, `\ud800`, true}, // an escaped backslash, then text
+		{`"\u0000"`, "\x00", true},    // a character: rules on characters are the caller's
+		{`"\ud800"`, "", false},       // lone halves
+		{`"\udc00"`, "", false},
+		{`"\ud800x"`, "", false},
+		{`"\ud800\n"`, "", false},
+		{`"\ud800\u0041"`, "", false},
+		{`"\ud800\ud800"`, "", false},
+		{`"\ude00\ud83d"`, "", false},
+		{"\"a\xffb\"", "", false}, // invalid UTF-8
+		{"\"\xed\xa0\x80\"", "", false},
+	} {
+		r := NewStrictReader([]byte(c.doc))
+		got, ok := r.String()
+		ok = ok && r.End()
+		if !ok {
+			got = ""
+		}
+		if ok != c.ok || got != c.want {
+			t.Errorf("strict String(%q) = %q, %v; want %q, %v", c.doc, got, ok, c.want, c.ok)
+		}
+	}
+	r := NewStrictReader([]byte(`{"a":"1","a":"2"}`))
+	if m, ok := r.StringMap(); ok {
+		t.Errorf("strict StringMap took a repeated name: %v", m)
+	}
+	r = NewStrictReader([]byte(`{"a":"1","b":"2"}`))
+	if m, ok := r.StringMap(); !ok || len(m) != 2 {
+		t.Errorf("strict StringMap: %v, %v", m, ok)
+	}
+}
+
+// FuzzStrictReader: what a strict Reader takes, a Reader takes too, as
+// the same value; and a string in valid UTF-8 that encoding/json decodes
+// without any U+FFFD (so without a lone surrogate) it takes.
+func FuzzStrictReader(f *testing.F) {
+	for _, s := range []string{`"a"`, `"\ud83d\ude00"`, `"\ud800"`, "\"\xff\"", `"\ufffd"`, `"\\ud800"`, `"\ud800\u0041"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		lax := NewReader(doc)
+		want, wantOK := lax.String()
+		strict := NewStrictReader(doc)
+		got, ok := strict.String()
+		if ok && (!wantOK || got != want) {
+			t.Fatalf("%q: strict %q, reader %q, %v", doc, got, want, wantOK)
+		}
+		if wantOK && !ok && utf8.Valid(doc) && !strings.ContainsRune(want, utf8.RuneError) {
+			t.Fatalf("%q: strict refused text %q", doc, want)
+		}
 	})
 }

@@ -18,8 +18,6 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/metawebhook"
-
-	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 // Format is the shape status webhooks arrive in.
@@ -114,6 +112,9 @@ const (
 	// IgnoredDuplicate: the same status of the same message twice in one
 	// request; produced once.
 	IgnoredDuplicate = "duplicate_in_request"
+	// IgnoredRecipient: a status whose recipient_id is not a number in
+	// E.164 shape (digits only), which no status event can be keyed by.
+	IgnoredRecipient = "recipient"
 )
 
 // Batch is what one webhook body carries.
@@ -367,12 +368,14 @@ func (p Parser) status(s *metawebhook.Status, at location, batch *Batch, perr *E
 	if err != nil {
 		perr.add(at.String()+"/timestamp", err.Error())
 	}
-	recipient, err := phone.NormalizeCached("+" + strings.TrimPrefix(rid, "+"))
-	if err != nil {
-		// The reason never echoes the number.
-		perr.add(at.String()+"/recipient_id", "is not a phone number in international form")
-	}
 	if len(perr.Fields)+perr.Omitted > before {
+		return ev, "", false
+	}
+	recipient, ok := webhookRecipient(rid)
+	if !ok {
+		// Counted, never refused: the status is signed by Meta, and a 400
+		// would only make Meta retry the whole body for days.
+		batch.ignore(IgnoredRecipient)
 		return ev, "", false
 	}
 	ev.Status = contract.StatusEvent{
@@ -565,4 +568,27 @@ func jsonType(goType string) string {
 		return "boolean"
 	}
 	return goType
+}
+
+// webhookRecipient turns Meta's recipient_id (the number's digits,
+// without "+") into E.164. Meta is the authority on its own recipients:
+// the number it delivered to exists, whatever libphonenumber's metadata
+// (which may lag behind a new numbering range) says, so the region check
+// of ingest's way in (phone.Valid) does not apply. The format is stricter
+// than ingest's instead: only digits (an optional leading "+"), no
+// separators, no letters, in the shape of E.164, which is then the
+// number as Meta wrote it (normalising digits-only input with
+// libphonenumber gives the same digits back, or refuses it). false: the
+// id cannot be an E.164 number at all.
+func webhookRecipient(rid string) (string, bool) {
+	digits := strings.TrimPrefix(rid, "+")
+	if len(digits) < 7 || len(digits) > 15 || digits[0] == '0' {
+		return "", false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return "", false
+		}
+	}
+	return "+" + digits, true
 }

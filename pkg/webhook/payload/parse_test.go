@@ -175,8 +175,6 @@ func TestParseBadValues(t *testing.T) {
 		{"timestamp not a number", metawebhook.Status{ID: "w", Status: "sent", RecipientID: "447700900123", Timestamp: "yesterday"}, "/timestamp"},
 		{"timestamp negative", metawebhook.Status{ID: "w", Status: "sent", RecipientID: "447700900123", Timestamp: "-5"}, "/timestamp"},
 		{"timestamp past year 9999", metawebhook.Status{ID: "w", Status: "sent", RecipientID: "447700900123", Timestamp: "999999999999"}, "/timestamp"},
-		{"recipient not a number", metawebhook.Status{ID: "w", Status: "sent", RecipientID: "group-abc", Timestamp: "1764324002"}, "/recipient_id"},
-		{"recipient too short", metawebhook.Status{ID: "w", Status: "sent", RecipientID: "12", Timestamp: "1764324002"}, "/recipient_id"},
 		{"id too long", metawebhook.Status{ID: strings.Repeat("x", MaxProviderMessageIDLen+1), Status: "sent", RecipientID: "447700900123", Timestamp: "1764324002"}, "/id"},
 	}
 	for _, c := range cases {
@@ -190,6 +188,37 @@ func TestParseBadValues(t *testing.T) {
 				t.Errorf("reason %q echoes the number", got[f])
 			}
 		})
+	}
+}
+
+// TestParseNeverRefusesASignedStatusForItsRecipient: Meta is the
+// authority on its own recipients. A recipient_id in E.164 shape is taken
+// even where libphonenumber does not know the number (the drama range,
+// a range newer than its metadata); one that cannot be a number at all is
+// counted and left out, and the rest of the body is produced.
+func TestParseNeverRefusesASignedStatusForItsRecipient(t *testing.T) {
+	body := mustJSON(t, metaPayload(
+		metaStatus("wamid.1", "sent", "447700900123", 1764324002),
+		metaStatus("wamid.2", "sent", "+15551234567", 1764324002),
+		metaStatus("wamid.3", "sent", "group-abc", 1764324002),
+		metaStatus("wamid.4", "sent", "12", 1764324002),
+		metaStatus("wamid.5", "sent", "44 7911 123456", 1764324002),
+		metaStatus("wamid.6", "sent", "447911123456", 1764324002),
+	))
+	b, err := testParser.Parse(body)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	var got []string
+	for _, ev := range b.Events {
+		got = append(got, ev.Status.ProviderMessageID+"="+ev.Status.Recipient)
+	}
+	want := []string{"wamid.1=+447700900123", "wamid.2=+15551234567", "wamid.6=+447911123456"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	if b.Ignored[IgnoredRecipient] != 3 {
+		t.Fatalf("ignored %v, want 3 of kind %s", b.Ignored, IgnoredRecipient)
 	}
 }
 
