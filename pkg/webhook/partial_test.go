@@ -123,7 +123,9 @@ func TestPartlyMalformedBatchEndToEnd(t *testing.T) {
 		t.Fatalf("status %d %s, want 200", got.status, got.body)
 	}
 
-	s, err := sink.New(sink.Config{Group: "webhook-partial", BatchInterval: 50 * time.Millisecond}, db.Options(),
+	// The batch's timestamps are from 2025: keep them past the default
+	// retention.
+	s, err := sink.New(sink.Config{Group: "webhook-partial", BatchInterval: 50 * time.Millisecond, RetentionDays: sink.KeepForever, ErrorRetentionDays: sink.KeepForever}, db.Options(),
 		[]kgo.Opt{kgo.SeedBrokers(h.brokers...), kgo.MetadataMinAge(100 * time.Millisecond)}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +166,13 @@ func TestPartlyMalformedBatchEndToEnd(t *testing.T) {
 	} {
 		if n := query("SELECT count() FROM ingest_errors FINAL WHERE topic = ? AND value = ? AND key = ? AND position(reason, ?) > 0",
 			topics.Status, c.raw, c.key, c.reason); n != 1 {
-			t.Errorf("ingest_errors has %d rows for %s with reason %q, want 1", n, c.raw, c.reason)
+			var got []struct {
+				Key    string `ch:"key"`
+				Value  string `ch:"value"`
+				Reason string `ch:"reason"`
+			}
+			_ = db.Conn.Select(context.Background(), &got, "SELECT key, value, reason FROM ingest_errors FINAL")
+			t.Errorf("ingest_errors has %d rows for %s with reason %q, want 1; it holds %+v", n, c.raw, c.reason, got)
 		}
 	}
 	if n := query("SELECT count() FROM notification_events FINAL"); n != 1 {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/wanotify/wanotify/pkg/contract"
-	"github.com/wanotify/wanotify/pkg/phone"
 )
 
 // Why a status was kept aside, the values of Rejected.Kind.
@@ -73,7 +72,9 @@ func (b *Batch) reject(at location, recipient string, serr *Error, value string)
 		r.Reason = fmt.Sprintf("%s/status: %q is not a status the pipeline tracks", at, truncate(value, maxUntrackedValueLen))
 	}
 	if recipient = strings.TrimSpace(recipient); recipient != "" {
-		if e164, err := phone.NormalizeCached("+" + strings.TrimPrefix(recipient, "+")); err == nil {
+		// The same reading as a good status's recipient, so a rejected
+		// part lands in its recipient's partition.
+		if e164, ok := webhookRecipient(recipient); ok {
 			r.Recipient = e164
 		}
 	}
