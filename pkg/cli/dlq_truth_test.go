@@ -16,8 +16,8 @@ func TestDLQListShowsReplaysByDefault(t *testing.T) {
 	brokers := cluster(t)
 	cl := testinfra.Client(t, brokers)
 	dl := writeDLQ(t, cl,
-		dead{n: note(t, "acme", "otp", "+447700900401", "twice"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true},
-		dead{n: note(t, "acme", "otp", "+447700900402", "never"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true})
+		dead{n: note(t, "acme", "otp", "+447100900401", "twice"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true},
+		dead{n: note(t, "acme", "otp", "+447100900402", "never"), reason: envelope.ReasonExhausted, code: "http_503", retryable: true})
 	id := mustHeader(t, dl[0], envelope.HeaderNotificationID)
 	var out replayOut
 	runJSON(t, cli.ExitOK, &out, "dlq", "replay", id, "--rate", "1000")

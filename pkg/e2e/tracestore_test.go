@@ -62,7 +62,7 @@ func TestTraceOnOneMachine(t *testing.T) {
 	s := startStack(t, withOTLP(ln.Addr().String()))
 	c := caller()
 	id := s.publish(t, c.traceparent(), `{"event_type":"invoice.reminder","idempotency_key":"e2e-trace-store-1",`+
-		`"recipient":"+447700900123","text":{"body":"Your invoice INV-3001 is ready"}}`)
+		`"recipient":"+447100900123","text":{"body":"Your invoice INV-3001 is ready"}}`)
 	s.waitStatus(t, id, 45*time.Second, "read")
 	// The webhooks were taken (read is in ClickHouse); what is still in
 	// the batch span processor goes out now.

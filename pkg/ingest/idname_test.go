@@ -43,7 +43,7 @@ func TestAcceptedAnswerNamesTheIDAsTheStatusViewDoes(t *testing.T) {
 		t.Fatalf("Location %q", loc)
 	}
 
-	body := `{"notifications":[{"event_type":"otp","recipient":"+447700900123","text":{"body":"one"},"idempotency_key":"n-1"},
+	body := `{"notifications":[{"event_type":"otp","recipient":"+447100900123","text":{"body":"one"},"idempotency_key":"n-1"},
 	  {"event_type":"otp","recipient":"nope","text":{"body":"two"}}]}`
 	r = h.do(http.MethodPost, "/v1/notifications/batch", keyAcme, []byte(body))
 	if r.code != http.StatusOK {

@@ -34,7 +34,7 @@ func TestTenantIsRefusedWhatItDoesNotOwn(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Senders = twoTenantSenders(t) })
 	const tmpl = `"template":{"name":%q,"language":"en","parameters":["1"]}`
 	body := func(extra string) string {
-		return `{"event_type":"otp","user_id":"u-1","recipient":"+447700900123",` + extra + `}`
+		return `{"event_type":"otp","user_id":"u-1","recipient":"+447100900123",` + extra + `}`
 	}
 	with := func(name string) string { return strings.Replace(tmpl, "%q", `"`+name+`"`, 1) }
 	cases := []struct {
@@ -81,9 +81,9 @@ func TestTenantIsRefusedWhatItDoesNotOwn(t *testing.T) {
 func TestBatchItemsNotOwnedAreRefusedOneByOne(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Senders = twoTenantSenders(t) })
 	items := []string{
-		`{"idempotency_key":"b-1","event_type":"otp","recipient":"+447700900123","template":{"name":"otp_code","language":"en"}}`,
-		`{"idempotency_key":"b-2","event_type":"otp","recipient":"+447700900123","sender":"globex-main","template":{"name":"otp_code","language":"en"}}`,
-		`{"idempotency_key":"b-3","event_type":"otp","recipient":"+447700900123","template":{"name":"bank_alert","language":"en"}}`,
+		`{"idempotency_key":"b-1","event_type":"otp","recipient":"+447100900123","template":{"name":"otp_code","language":"en"}}`,
+		`{"idempotency_key":"b-2","event_type":"otp","recipient":"+447100900123","sender":"globex-main","template":{"name":"otp_code","language":"en"}}`,
+		`{"idempotency_key":"b-3","event_type":"otp","recipient":"+447100900123","template":{"name":"bank_alert","language":"en"}}`,
 	}
 	r := h.do(http.MethodPost, "/v1/notifications/batch", keyAcme, []byte(`{"notifications":[`+strings.Join(items, ",")+`]}`))
 	if r.code != http.StatusOK {
@@ -110,7 +110,7 @@ func TestUnregisteredTenantOwnsNothing(t *testing.T) {
 		c.Senders = twoTenantSenders(t)
 		c.APIKeys = append(c.APIKeys, "initech:"+HashKey("initech-key"))
 	})
-	r := h.post("initech-key", `{"event_type":"otp","recipient":"+447700900123","text":{"body":"hi"}}`)
+	r := h.post("initech-key", `{"event_type":"otp","recipient":"+447100900123","text":{"body":"hi"}}`)
 	if r.code != http.StatusForbidden {
 		t.Fatalf("status %d: %s", r.code, r.body)
 	}
