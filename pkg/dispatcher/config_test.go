@@ -36,7 +36,7 @@ func TestLoadReadsTheEnvironment(t *testing.T) {
 	}
 	d := DefaultConfig()
 	if d.Limits.Rate != 45 || d.RetryDelays[0] != 5*time.Second || d.RetryDelays[2] != 45*time.Second ||
-		d.OutcomeUnknownPolicy != PolicyReport || d.DedupeWindow != 24*time.Hour || d.Group != "wanotify-dispatcher" {
+		d.OutcomeUnknownPolicy != PolicyVerify || d.Unknown.Window != 45*time.Second || d.DedupeWindow != 24*time.Hour || d.Group != "wanotify-dispatcher" {
 		t.Fatalf("defaults %+v", d)
 	}
 }

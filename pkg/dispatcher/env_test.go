@@ -59,7 +59,7 @@ var testSenders = func() *senders.Registry {
 // tests' dispatcher processes).
 var testSendersFile = func() senders.File {
 	f := senders.File{Tenants: []senders.Tenant{{Name: "acme", DefaultSender: "sender-1", FreeText: true}}}
-	for _, s := range []string{"sender-1", "sender-a", "sender-b", "sender-c", "s1"} {
+	for _, s := range []string{"sender-1", "sender-a", "sender-b", "sender-c", "s1", "sender-bad", "sender-good"} {
 		f.Senders = append(f.Senders, senders.Sender{Name: s, Tenants: []string{"acme"}, NumberID: s})
 	}
 	return f
