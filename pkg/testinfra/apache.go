@@ -195,40 +195,6 @@ func emptyBroker(brokers []string) error {
 	}
 }
 
-// waitTopicsReady waits until every partition of names has a leader:
-// Apache Kafka answers CreateTopics before the partitions are online
-// (kfake has them at once).
-func waitTopicsReady(t testing.TB, cl *kgo.Client, names []string) {
-	t.Helper()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		td, err := adm.ListTopics(ctx, names...)
-		if err == nil && allLed(td, names) {
-			return
-		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			t.Fatalf("topics %v not online on Apache Kafka: %v", names, err)
-		}
-	}
-}
-
-func allLed(td kadm.TopicDetails, names []string) bool {
-	for _, n := range names {
-		d, ok := td[n]
-		if !ok || d.Err != nil || len(d.Partitions) == 0 {
-			return false
-		}
-		for _, p := range d.Partitions {
-			if p.Err != nil || p.Leader < 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ctx.Done():

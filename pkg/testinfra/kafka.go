@@ -71,9 +71,6 @@ func KafkaWithTopics(t testing.TB, partitions int32) []string {
 	if _, err := topics.Reconcile(ctx, kadm.NewClient(cl), f, false); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
-	if KafkaIsApache() {
-		waitTopicsReady(t, cl, f.Names())
-	}
 	return brokers
 }
 
