@@ -38,9 +38,16 @@ fi
 
 log() { printf 'with-kafka: %s\n' "$*" >&2; }
 
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
 if [[ -n "${WANOTIFY_TEST_KAFKA_BROKERS:-}" ]]; then
 	log "using the broker at ${WANOTIFY_TEST_KAFKA_BROKERS}"
 	export WANOTIFY_TEST_KAFKA=apache
+	# The chaos scenario starts brokers of its own from the jars.
+	if [[ -z "${WANOTIFY_KAFKA_LIBS:-}" ]] && command -v java >/dev/null && command -v mvn >/dev/null; then
+		WANOTIFY_KAFKA_LIBS="$(bash "${root}/scripts/fetch-kafka.sh" | tail -n 1)"
+		export WANOTIFY_KAFKA_LIBS
+	fi
 	exec "$@"
 fi
 
@@ -56,7 +63,6 @@ for tool in java mvn; do
 	fi
 done
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 start_timeout="${WANOTIFY_KAFKA_START_TIMEOUT:-120}"
 stop_timeout="${WANOTIFY_KAFKA_STOP_TIMEOUT:-30}"
 heap="${WANOTIFY_KAFKA_HEAP:-768m}"

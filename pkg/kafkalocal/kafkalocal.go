@@ -109,6 +109,9 @@ func Defaults(replicas int) map[string]string {
 		"log.cleaner.threads":                      "1",
 		"log.cleaner.dedupe.buffer.size":           "16777216",
 		"unclean.leader.election.enable":           "false",
+		// A crashed producer's open transaction is aborted soon after its
+		// timeout, not up to 10 s later.
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
 	}
 }
 
