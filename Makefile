@@ -18,7 +18,7 @@ TEST_TIMEOUT ?= 18m
 KAFKA ?= kfake
 # Packages make test runs against Apache Kafka (one shared broker, leased
 # to one test at a time by pkg/testinfra); the rest keep kfake.
-APACHE_PKGS := ./pkg/e2e/... ./pkg/sink/... ./pkg/cli/...
+APACHE_PKGS := ./pkg/e2e/... ./pkg/sink/... ./pkg/cli/... ./pkg/testinfra/...
 
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' pkg 2>/dev/null | xargs -r grep -H '^func Fuzz' | sed -E 's|^(.*)/[^/]*_test.go:func (Fuzz[A-Za-z0-9_]*).*|\1:\2|' | sort -u)
 
@@ -64,7 +64,7 @@ test: fmt-check
 	DEPLOYCHECK_HELM="$$(bash scripts/helm-tool.sh)" bash scripts/with-clickhouse.sh bash scripts/with-kafka.sh bash -c '\
 	  set -e; \
 	  echo "unit and integration tests on kfake (each test its own in-process cluster)"; \
-	  WANOTIFY_TEST_KAFKA=kfake $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $$($(GO) list ./... | grep -v -e /pkg/chaos$$ -e /pkg/dispatcher -e /pkg/e2e -e /pkg/sink -e /pkg/cli); \
+	  WANOTIFY_TEST_KAFKA=kfake $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $$($(GO) list ./... | grep -v -e /pkg/chaos$$ -e /pkg/dispatcher -e /pkg/e2e -e /pkg/sink -e /pkg/cli -e /pkg/testinfra); \
 	  echo "end-to-end, sink and notifyctl on Apache Kafka ($$WANOTIFY_TEST_KAFKA_BROKERS)"; \
 	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(APACHE_PKGS); \
 	  echo "dispatcher (rate and throughput scenarios) on Apache Kafka, alone"; \
