@@ -23,7 +23,8 @@ import (
 
 // Config of the local broker.
 type Config struct {
-	// Kind is "kfake" (in this process) or "apache" (a JVM).
+	// Kind is "kfake" (in this process; also the zero value) or "apache"
+	// (a JVM).
 	Kind       string
 	Port       int
 	DataDir    string // empty: in memory only
@@ -58,7 +59,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("WANOTIFY_BROKER_GROUP_MIN_SESSION: must be positive"))
 	}
 	switch c.Kind {
-	case KindKfake:
+	case "", KindKfake:
 	case KindApache:
 		errs = append(errs, c.Apache.validate(c.Port))
 	default:
