@@ -25,7 +25,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -242,8 +241,6 @@ type Process struct {
 	log  *os.File
 	done chan struct{}
 	err  error // set before done is closed
-
-	stopOnce sync.Once
 }
 
 // Start formats the node's storage if needed and starts its JVM. It does
