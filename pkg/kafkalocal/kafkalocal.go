@@ -115,13 +115,19 @@ func Defaults(replicas int) map[string]string {
 }
 
 // NewClusterID returns a random KRaft cluster id (a base64url UUID, as
-// kafka-storage.sh random-uuid prints).
+// kafka-storage.sh random-uuid prints). Like Kafka's Uuid.randomUuid it
+// never starts with '-': the storage tool's argument parser would take
+// such an id for an option ("--cluster-id: expected one argument").
 func NewClusterID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		b[6] = b[6]&0x0f | 0x40
+		b[8] = b[8]&0x3f | 0x80
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // Validate names every missing or wrong field.
