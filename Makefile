@@ -1,6 +1,6 @@
-# wanotify — see README.md. Everything here runs with only Go and npm
-# installed; the ClickHouse server library is fetched once into a cache
-# outside the working tree.
+# wanotify — see README.md. Everything here runs with Go, npm, Java 17 and
+# Maven installed; the ClickHouse server library and Apache Kafka's jars are
+# fetched once into a cache outside the working tree.
 
 SHELL := /bin/bash
 GO    ?= go
@@ -12,16 +12,23 @@ PKGS  := ./...
 FUZZTIME  ?= 20000x
 FUZZ_LONG ?= 5m
 TEST_TIMEOUT ?= 18m
+# The broker of make run, make chaos and make bench: kfake (in process, the
+# default of make run) or apache (Apache Kafka from scripts/fetch-kafka.sh).
+# make test runs its Kafka lane on Apache Kafka whatever this says.
+KAFKA ?= kfake
+# Packages make test runs against Apache Kafka (one shared broker, leased
+# to one test at a time by pkg/testinfra); the rest keep kfake.
+APACHE_PKGS := ./pkg/e2e/... ./pkg/sink/... ./pkg/cli/... ./pkg/testinfra/...
 
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' pkg 2>/dev/null | xargs -r grep -H '^func Fuzz' | sed -E 's|^(.*)/[^/]*_test.go:func (Fuzz[A-Za-z0-9_]*).*|\1:\2|' | sort -u)
 
-.PHONY: all build run test unit vet fmt-check fuzz fuzz-short bench bench-deps chaos topics clickhouse clean help
+.PHONY: all build run test unit vet fmt-check fuzz fuzz-short bench bench-deps chaos topics clickhouse kafka clean help
 
 all: build
 
 help:
-	@echo "make run    - the whole pipeline locally (broker, ClickHouse, simulator, every service)"
-	@echo "make test   - vet, unit and integration tests against kfake and a real ClickHouse, short fuzz runs"
+	@echo "make run    - the whole pipeline locally (broker, ClickHouse, simulator, every service); KAFKA=apache for Apache Kafka"
+	@echo "make test   - vet, unit and integration tests against a real ClickHouse, Apache Kafka (dispatcher, e2e, sink, notifyctl, chaos) and kfake (the rest), short fuzz runs"
 	@echo "make bench  - benchmarks, each next to its baseline; writes BENCHMARKS.md"
 	@echo "make chaos  - the reliability scenario (N=50000 by default)"
 	@echo "make fuzz   - longer fuzz runs (FUZZTIME=5m)"
@@ -32,8 +39,12 @@ build:
 clickhouse:
 	@bash scripts/fetch-clickhouse.sh >/dev/null
 
+kafka:
+	@bash scripts/fetch-kafka.sh >/dev/null
+
 run: clickhouse build
-	WANOTIFY_CH_LIB="$$(bash scripts/fetch-clickhouse.sh | tail -n1)" ./$(BIN)/local
+	@if [ "$(KAFKA)" = apache ]; then export WANOTIFY_BROKER_KIND=apache WANOTIFY_KAFKA_LIBS="$$(bash scripts/fetch-kafka.sh | tail -n1)"; fi; \
+	  WANOTIFY_CH_LIB="$$(bash scripts/fetch-clickhouse.sh | tail -n1)" ./$(BIN)/local
 
 topics: build
 	./$(BIN)/notifyctl topics apply
@@ -50,12 +61,15 @@ test: fmt-check
 	@bash scripts/helm-tool.sh > /tmp/wanotify-helm.log 2>&1 & hp=$$!; \
 	  $(MAKE) vet build || exit 1; \
 	  wait $$hp || { cat /tmp/wanotify-helm.log; exit 1; }
-	DEPLOYCHECK_HELM="$$(bash scripts/helm-tool.sh)" bash scripts/with-clickhouse.sh bash -c '\
+	DEPLOYCHECK_HELM="$$(bash scripts/helm-tool.sh)" bash scripts/with-clickhouse.sh bash scripts/with-kafka.sh bash -c '\
 	  set -e; \
-	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $$($(GO) list ./... | grep -v -e /pkg/chaos$$ -e /pkg/dispatcher); \
-	  echo "dispatcher (rate and throughput scenarios), alone"; \
+	  echo "unit and integration tests on kfake (each test its own in-process cluster)"; \
+	  WANOTIFY_TEST_KAFKA=kfake $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $$($(GO) list ./... | grep -v -e /pkg/chaos$$ -e /pkg/dispatcher -e /pkg/e2e -e /pkg/sink -e /pkg/cli -e /pkg/testinfra); \
+	  echo "end-to-end, sink and notifyctl on Apache Kafka ($$WANOTIFY_TEST_KAFKA_BROKERS)"; \
+	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(APACHE_PKGS); \
+	  echo "dispatcher (rate and throughput scenarios) on Apache Kafka, alone"; \
 	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./pkg/dispatcher/...; \
-	  echo "short reliability scenario (pkg/chaos), alone: it keeps eight processes busy"; \
+	  echo "short reliability scenario (pkg/chaos) on an Apache Kafka broker of its own, alone: it keeps eight processes busy"; \
 	  $(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./pkg/chaos'
 	$(MAKE) fuzz-short
 
@@ -79,8 +93,11 @@ bench-deps:
 
 # The reliability scenario; e.g. make chaos CHAOS_FLAGS="-n 5000 -seed 2".
 CHAOS_FLAGS ?=
+# KAFKA=apache runs it on Apache Kafka (the broker SIGKILLed mid-run is
+# the JVM; its own log recovery and transaction coordinator recover it).
 chaos: clickhouse build
-	$(GO) run ./services/chaos $(CHAOS_FLAGS)
+	@if [ "$(KAFKA)" = apache ]; then export WANOTIFY_KAFKA_LIBS="$$(bash scripts/fetch-kafka.sh | tail -n1)"; fi; \
+	  WANOTIFY_CH_LIB="$$(bash scripts/fetch-clickhouse.sh | tail -n1)" $(GO) run ./services/chaos -kafka $(KAFKA) $(CHAOS_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -1,7 +1,10 @@
 // Package broker runs a Kafka-protocol broker for local development and
-// tests: franz-go's kfake, which speaks the real wire protocol (consumer
-// groups, transactions, read_committed), listening on loopback with its log
-// persisted to a data directory. Production runs real Apache Kafka.
+// tests, listening on loopback with its log persisted to a data directory:
+// by default franz-go's kfake, which speaks the real wire protocol
+// (consumer groups, transactions, read_committed) in this process; with
+// WANOTIFY_BROKER_KIND=apache the Apache Kafka broker itself, a JVM this
+// process owns (pkg/kafkalocal; see apache.go). Production runs Apache
+// Kafka.
 package broker
 
 import (
@@ -20,6 +23,9 @@ import (
 
 // Config of the local broker.
 type Config struct {
+	// Kind is "kfake" (in this process; also the zero value) or "apache"
+	// (a JVM).
+	Kind       string
 	Port       int
 	DataDir    string // empty: in memory only
 	SyncWrites bool
@@ -27,11 +33,15 @@ type Config struct {
 	// member may ask for; small values make killed members' partitions
 	// move quickly.
 	GroupMinSession time.Duration
+	// Apache Kafka only.
+	Apache ApacheConfig
 }
 
 // Load reads the WANOTIFY_BROKER_* variables.
 func Load(e *config.Env) Config {
 	return Config{
+		Kind:            e.String("WANOTIFY_BROKER_KIND", KindKfake, "local broker: kfake (in process) or apache (Apache Kafka from scripts/fetch-kafka.sh's jars)"),
+		Apache:          loadApache(e),
 		Port:            e.Int("WANOTIFY_BROKER_PORT", 9092, "local broker port on 127.0.0.1"),
 		DataDir:         e.String("WANOTIFY_BROKER_DATA_DIR", ".data/kafka", "local broker data directory (empty: memory only)"),
 		SyncWrites:      e.Bool("WANOTIFY_BROKER_SYNC_WRITES", false, "fsync every write of the local broker"),
@@ -47,6 +57,13 @@ func (c Config) Validate() error {
 	}
 	if c.GroupMinSession <= 0 {
 		errs = append(errs, fmt.Errorf("WANOTIFY_BROKER_GROUP_MIN_SESSION: must be positive"))
+	}
+	switch c.Kind {
+	case "", KindKfake:
+	case KindApache:
+		errs = append(errs, c.Apache.validate(c.Port))
+	default:
+		errs = append(errs, fmt.Errorf("WANOTIFY_BROKER_KIND: %q is neither %s nor %s", c.Kind, KindKfake, KindApache))
 	}
 	return errors.Join(errs...)
 }
@@ -69,6 +86,9 @@ func (l slogLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 func Run(ctx context.Context, c Config, log *slog.Logger, ready func(addr string)) error {
 	if err := c.Validate(); err != nil {
 		return err
+	}
+	if c.Kind == KindApache {
+		return runApache(ctx, c, log, ready)
 	}
 	opts := []kfake.Opt{
 		kfake.Ports(c.Port),

@@ -21,7 +21,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// After a crash (SIGKILL, power loss) the local broker rebuilds each
+// This file exists only for kfake. Apache Kafka needs none of it: its
+// transaction coordinator completes a crashed broker's open transactions
+// with markers itself (WANOTIFY_BROKER_KIND=apache runs without this shim,
+// and the chaos scenario on Apache Kafka kills the broker with no help
+// from here; docs/kafka.md lists this among kfake's differences).
+//
+// After a crash (SIGKILL, power loss) the local kfake broker rebuilds each
 // partition whose log grew since its last clean shutdown by replaying the
 // log, and treats every transaction without a marker as aborted. It writes
 // no abort marker for them, though, unlike Kafka's transaction

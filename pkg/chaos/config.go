@@ -86,11 +86,25 @@ type Config struct {
 	WorkDir string
 	// ClickHouseLib is libchdb.so (scripts/fetch-clickhouse.sh prints it).
 	ClickHouseLib string
+	// Kafka is the broker the stack runs on and kills: "kfake" (the
+	// default; the in-process broker of services/broker) or "apache"
+	// (Apache Kafka, a JVM owned by services/broker, recovering from its
+	// SIGKILL with its own log recovery and transaction coordinator).
+	Kafka string
+	// KafkaLibs is Apache Kafka's class path (scripts/fetch-kafka.sh
+	// prints it); required with Kafka "apache".
+	KafkaLibs string
 	// TopicsFile is the repository's topics.yaml.
 	TopicsFile string
 	// Out receives progress lines and the report (default io.Discard).
 	Out io.Writer
 }
+
+// Brokers of Config.Kafka.
+const (
+	KafkaKfake  = "kfake"
+	KafkaApache = "apache"
+)
 
 // Full is the `make chaos` scenario: 50,000 notifications over four
 // minutes with the production retry delays (5 s, 15 s, 45 s) and a 30 s
@@ -210,6 +224,15 @@ func (c Config) Validate() error {
 	}
 	if c.TopicsFile == "" {
 		bad("TopicsFile", "is required")
+	}
+	switch c.Kafka {
+	case "", KafkaKfake:
+	case KafkaApache:
+		if c.KafkaLibs == "" {
+			bad("KafkaLibs", "is required with Kafka %q (scripts/fetch-kafka.sh | tail -n1)", KafkaApache)
+		}
+	default:
+		bad("Kafka", "%q is neither %q nor %q", c.Kafka, KafkaKfake, KafkaApache)
 	}
 	return errors.Join(errs...)
 }

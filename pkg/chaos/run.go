@@ -59,6 +59,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Kafka == KafkaApache {
+		// One broker: Apache Kafka enforces topics.yaml's
+		// min.insync.replicas=2 (kfake ignores it), so the topics get
+		// what deploy/compose/topics.yaml gives a one-broker cluster.
+		for i := range tf.Topics {
+			tf.Topics[i].ReplicationFactor = 1
+			if _, ok := tf.Topics[i].Configs["min.insync.replicas"]; ok {
+				tf.Topics[i].Configs["min.insync.replicas"] = "1"
+			}
+		}
+	}
 	if err := st.startAll(ctx, func(ctx context.Context) error { return createTopics(ctx, st.brokerAddr, tf) }); err != nil {
 		return nil, err
 	}

@@ -77,6 +77,16 @@ func TestShortScenario(t *testing.T) {
 	cfg.WorkDir = t.TempDir()
 	cfg.ClickHouseLib = lib
 	cfg.TopicsFile = filepath.Join(testinfra.RepoRoot(), "topics.yaml")
+	if testinfra.KafkaIsApache() {
+		// The scenario kills its broker: it runs an Apache Kafka of its
+		// own from the jars scripts/with-kafka.sh fetched, not the
+		// broker the other tests share.
+		cfg.Kafka = KafkaApache
+		cfg.KafkaLibs = os.Getenv("WANOTIFY_KAFKA_LIBS")
+		if cfg.KafkaLibs == "" {
+			t.Fatal("WANOTIFY_TEST_KAFKA=apache without WANOTIFY_KAFKA_LIBS: run the test through scripts/with-kafka.sh")
+		}
+	}
 	cfg.Out = &testLog{t: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()

@@ -97,9 +97,13 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 		env: env("WANOTIFY_CH_LIB="+cfg.ClickHouseLib, "WANOTIFY_CH_DATA_DIR="+filepath.Join(cfg.WorkDir, "clickhouse"),
 			"WANOTIFY_CH_TCP_PORT="+port(st.chTCP), "WANOTIFY_CH_HTTP_PORT="+port(st.chHTTP)),
 		ready: httpOK("http://" + st.chHTTP + "/ping")})
-	st.broker = sup.add(&proc{name: "broker", role: RoleBroker, restart: true,
-		env: env("WANOTIFY_BROKER_PORT="+port(st.brokerAddr), "WANOTIFY_BROKER_DATA_DIR="+filepath.Join(cfg.WorkDir, "kafka"),
-			"WANOTIFY_BROKER_GROUP_MIN_SESSION=1s", "WANOTIFY_ADMIN_ADDR="),
+	brokerEnv := env("WANOTIFY_BROKER_PORT="+port(st.brokerAddr), "WANOTIFY_BROKER_DATA_DIR="+filepath.Join(cfg.WorkDir, "kafka"),
+		"WANOTIFY_BROKER_GROUP_MIN_SESSION=1s", "WANOTIFY_ADMIN_ADDR=")
+	if cfg.Kafka == KafkaApache {
+		brokerEnv = append(brokerEnv, "WANOTIFY_BROKER_KIND=apache", "WANOTIFY_KAFKA_LIBS="+cfg.KafkaLibs,
+			"WANOTIFY_BROKER_CONTROLLER_PORT="+port(addrs[6+cfg.Dispatchers]))
+	}
+	st.broker = sup.add(&proc{name: "broker", role: RoleBroker, restart: true, env: brokerEnv,
 		ready: brokerReady(st.brokerAddr)})
 	// The simulator holds the ledger the checks read: it is never
 	// restarted, and its death fails the run.

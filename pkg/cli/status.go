@@ -97,7 +97,7 @@ notification published a moment ago may not be there yet (exit status 3).`,
 			// commands show the full payload to operators who need it.
 			v.Recipient = phone.Mask(v.Recipient)
 			v.Payload = nil
-			out := statusView{View: v, AfterDeadLetter: afterDeadLetter(v.Timeline)}
+			out := statusView{View: v, AfterDeadLetter: afterDeadLetter(v.Timeline), DeadLettersPending: deadLettersPending(v)}
 			return app.Print(out, func(w *tabwriter.Writer) { printStatus(w, out) })
 		},
 	}
@@ -113,6 +113,27 @@ type statusView struct {
 	// dead_lettered event, i.e. the outcome of a replay: the logs' status
 	// stays dead_lettered because it ranks failures above delivery.
 	AfterDeadLetter string `json:"after_dead_letter,omitempty"`
+	// DeadLettersPending counts dead_lettered events whose DLQ record is
+	// not in ClickHouse yet. The sink writes a status event and its DLQ
+	// record from two topics in separate batches, so for a moment the
+	// logs can say dead_lettered with no dead letter to show; the record
+	// is on the DLQ topic already (notifyctl dlq list reads it there).
+	DeadLettersPending int `json:"dead_letters_pending,omitempty"`
+}
+
+// deadLettersPending returns how many of v's dead_lettered events have no
+// dead letter in the logs yet.
+func deadLettersPending(v *logstore.View) int {
+	n := 0
+	for _, e := range v.Timeline {
+		if e.Status == string(contract.StatusDeadLettered) {
+			n++
+		}
+	}
+	if n <= len(v.DeadLetters) || len(v.DeadLetters) >= logstore.MaxDeadLetters {
+		return 0
+	}
+	return n - len(v.DeadLetters)
 }
 
 // afterDeadLetter returns the most advanced delivery status among the
@@ -188,6 +209,11 @@ func printStatus(w *tabwriter.Writer, sv statusView) {
 		}
 		printf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", e.OccurredAt.UTC().Format("2006-01-02 15:04:05.000"), e.Status,
 			dash(e.Emitter), attempt, code, dash(detail))
+	}
+	if sv.DeadLettersPending > 0 {
+		_ = w.Flush()
+		fmt.Fprintf(w, "\nDead letters: %d not in ClickHouse yet (the sink writes them within seconds; notifyctl dlq list reads the DLQ topic itself)\n",
+			sv.DeadLettersPending)
 	}
 	if len(v.DeadLetters) > 0 {
 		_ = w.Flush()

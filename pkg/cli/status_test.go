@@ -141,7 +141,11 @@ func TestOperatorWalkThrough(t *testing.T) {
 	}
 
 	// It fails: every attempt gets 503 until the retries run out.
-	dead := status(t, id, "dead_lettered in ClickHouse", func(s statusOut) bool { return s.Status == "dead_lettered" })
+	// The sink writes the status event and the DLQ record from two topics
+	// in separate batches: wait for both, not for the status alone.
+	dead := status(t, id, "dead_lettered in ClickHouse with its dead letter", func(s statusOut) bool {
+		return s.Status == "dead_lettered" && len(s.DeadLetters) > 0
+	})
 	if !strings.Contains(dead.statuses(), "retry_scheduled") || len(dead.DeadLetters) != 1 || dead.DeadLetters[0].Reason != "exhausted" ||
 		strings.Contains(dead.Recipient, "900901") {
 		t.Fatalf("dead-lettered view: %+v", dead)

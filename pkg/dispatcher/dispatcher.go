@@ -287,11 +287,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // the records since the last commit are consumed again.
 var errAborted = errors.New("transaction aborted; records since the last commit are consumed again")
 
+// errTxnUnusable marks a transaction that failed to begin or end: the
+// session's state is unknown and it must not be used again.
+var errTxnUnusable = errors.New("transactional session unusable")
+
 // fatalTxnErr reports errors after which the transactional producer can
-// never commit again: another instance took over the transactional id, or
-// the id is not authorised.
+// never commit again: another instance took over the transactional id, the
+// id is not authorised, or the session failed to begin or end a
+// transaction.
 func fatalTxnErr(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+	return errors.Is(err, errTxnUnusable) || errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.InvalidTxnState)
 }
 
@@ -513,7 +518,7 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 	}
 	if err := d.sess.Begin(); err != nil {
 		d.resetAfterAbort(parts)
-		return fmt.Errorf("begin transaction: %w", err)
+		return fmt.Errorf("%w: begin transaction: %w", errTxnUnusable, err)
 	}
 	var perrMu sync.Mutex
 	var perr error
@@ -600,6 +605,16 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 		return nil
 	}
 	d.resetAfterAbort(parts)
+	if err != nil {
+		// End failed outright (not an abort it chose): kgo says no such
+		// error is retryable, and one that ran out of time (a broker
+		// down longer than the flush's 30 s, as an Apache Kafka broker
+		// recovering its log can be) leaves the session inside the
+		// transaction, so every later Begin would fail. The process
+		// exits and is restarted; its successor fences this producer
+		// and redoes the uncommitted records from the dedupe state.
+		err = fmt.Errorf("%w: end transaction: %w", errTxnUnusable, err)
+	}
 	return errors.Join(produceErr, err, errAborted)
 }
 
@@ -613,10 +628,10 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 // to the last commit, and records fetched again are ignored.
 func (d *Dispatcher) endEmpty(ctx context.Context) error {
 	if err := d.sess.Begin(); err != nil {
-		return fmt.Errorf("begin empty transaction: %w", err)
+		return fmt.Errorf("%w: begin empty transaction: %w", errTxnUnusable, err)
 	}
 	if _, err := d.sess.End(ctx, kgo.TryAbort); err != nil {
-		return fmt.Errorf("end empty transaction: %w", err)
+		return fmt.Errorf("%w: end empty transaction: %w", errTxnUnusable, err)
 	}
 	return nil
 }

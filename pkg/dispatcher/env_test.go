@@ -82,7 +82,12 @@ type env struct {
 
 func newEnv(t *testing.T, partitions int32, b simulator.Behavior) *env {
 	t.Helper()
-	brokers := testinfra.KafkaWithTopics(t, partitions)
+	return newEnvOn(t, testinfra.KafkaWithTopics(t, partitions), b)
+}
+
+// newEnvOn is newEnv on the given brokers.
+func newEnvOn(t *testing.T, brokers []string, b simulator.Behavior) *env {
+	t.Helper()
 	cfg := simulator.Config{APIKey: simKey, Behavior: b, Seed: 7}
 	sim, url := providertest.StartSimulator(t, cfg)
 	prod := testinfra.Client(t, brokers, kgo.ProducerLinger(0))

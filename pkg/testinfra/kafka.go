@@ -1,7 +1,7 @@
-// Package testinfra starts the real infrastructure tests run against: an
-// in-process kfake cluster on random loopback ports (the Kafka wire
-// protocol, consumer groups and transactions) and the ClickHouse server
-// that `make test` starts once per run.
+// Package testinfra starts the real infrastructure tests run against: a
+// Kafka broker (an in-process kfake cluster on random loopback ports, or the
+// Apache Kafka broker that scripts/with-kafka.sh started for the run) and the
+// ClickHouse server that `make test` starts once per run.
 package testinfra
 
 import (
@@ -19,9 +19,23 @@ import (
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
-// Kafka starts a kfake cluster for the test and returns its seed brokers.
-// Extra options are appended to the defaults (fast group timeouts).
+// Kafka returns the seed brokers of a broker the test has to itself: with
+// WANOTIFY_TEST_KAFKA=apache (scripts/with-kafka.sh), the shared Apache
+// Kafka broker, emptied for this test and leased to it until cleanup (see
+// apache.go); otherwise a new kfake cluster. Extra kfake options (faults,
+// seeded topics, broker configs) mean the test needs kfake itself: it then
+// gets a kfake cluster whatever the environment says.
 func Kafka(t testing.TB, opts ...kfake.Opt) []string {
+	t.Helper()
+	if len(opts) == 0 && KafkaIsApache() {
+		return apacheKafka(t)
+	}
+	return kfakeCluster(t, opts...)
+}
+
+// kfakeCluster starts a kfake cluster for the test with fast group
+// timeouts; opts are appended to those defaults.
+func kfakeCluster(t testing.TB, opts ...kfake.Opt) []string {
 	t.Helper()
 	base := []kfake.Opt{
 		kfake.NumBrokers(1),
@@ -36,24 +50,55 @@ func Kafka(t testing.TB, opts ...kfake.Opt) []string {
 	return c.ListenAddrs()
 }
 
-// KafkaWithTopics starts a cluster and creates every topic of topics.yaml,
-// with partitions overriding the file's count when > 0.
+// KafkaWithTopics gives the test a broker (as Kafka does) and creates every
+// topic of topics.yaml, with partitions overriding the file's count when
+// > 0.
 func KafkaWithTopics(t testing.TB, partitions int32) []string {
 	t.Helper()
-	brokers := Kafka(t)
+	return withTopics(t, Kafka(t), partitions)
+}
+
+// KfakeWithTopics is KafkaWithTopics on a kfake cluster whatever the
+// environment says, for the few tests that measure the pipeline's own
+// scheduling against a broker that answers in microseconds (docs/kafka.md
+// says where Apache Kafka's latency changes their figures).
+func KfakeWithTopics(t testing.TB, partitions int32) []string {
+	t.Helper()
+	return withTopics(t, kfakeCluster(t), partitions)
+}
+
+func withTopics(t testing.TB, brokers []string, partitions int32) []string {
+	t.Helper()
 	f := TopicsFile(t)
 	if partitions > 0 {
 		for i := range f.Topics {
 			f.Topics[i].Partitions = partitions
 		}
 	}
+	if KafkaIsApache() {
+		// Harmless on kfake, which ignores min.insync.replicas.
+		SingleBrokerTopics(f)
+	}
 	cl := Client(t, brokers)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := topics.Reconcile(ctx, kadm.NewClient(cl), f, false); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
 	return brokers
+}
+
+// SingleBrokerTopics adapts a topics file to a one-broker cluster, as
+// deploy/compose/topics.yaml does for docker-compose.yml: topics.yaml asks
+// for min.insync.replicas=2, which Apache Kafka enforces (acks=all produces
+// fail with NOT_ENOUGH_REPLICAS on one replica) and kfake ignores.
+func SingleBrokerTopics(f *topics.File) {
+	for i := range f.Topics {
+		f.Topics[i].ReplicationFactor = 1
+		if _, ok := f.Topics[i].Configs["min.insync.replicas"]; ok {
+			f.Topics[i].Configs["min.insync.replicas"] = "1"
+		}
+	}
 }
 
 // Client returns a plain client on brokers, closed at cleanup.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -169,7 +170,7 @@ func Reconcile(ctx context.Context, adm *kadm.Client, f *File, dryRun bool) ([]C
 	}
 	var changes []Change
 	var errs []error
-	var toAlter []string
+	var toAlter, created []string
 	for _, t := range f.Topics {
 		d, exists := details[t.Name]
 		if !exists || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
@@ -187,6 +188,8 @@ func Reconcile(ctx context.Context, adm *kadm.Client, f *File, dryRun bool) ([]C
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("topic %q: create: %w", t.Name, err))
+			} else {
+				created = append(created, t.Name)
 			}
 			continue
 		}
@@ -212,6 +215,11 @@ func Reconcile(ctx context.Context, adm *kadm.Client, f *File, dryRun bool) ([]C
 			}
 		}
 		toAlter = append(toAlter, t.Name)
+	}
+	if !dryRun && len(created) > 0 {
+		if err := waitOnline(ctx, adm, created); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(toAlter) > 0 {
 		rcs, err := adm.DescribeTopicConfigs(ctx, toAlter...)
@@ -262,4 +270,39 @@ func Reconcile(ctx context.Context, adm *kadm.Client, f *File, dryRun bool) ([]C
 		}
 	}
 	return changes, errors.Join(errs...)
+}
+
+// waitOnline waits until the brokers' metadata lists every topic of names
+// with a leader for each partition. Apache Kafka answers CreateTopics once
+// its controller has the topic, before the brokers do; without the wait, a
+// second apply right after the first (or a producer) would be told the
+// topic does not exist, and creating it again fails with
+// TOPIC_ALREADY_EXISTS.
+func waitOnline(ctx context.Context, adm *kadm.Client, names []string) error {
+	for {
+		td, err := adm.ListTopics(ctx, names...)
+		if err == nil && online(td, names) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %v created but not yet online: %w", names, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func online(td kadm.TopicDetails, names []string) bool {
+	for _, n := range names {
+		d, ok := td[n]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return false
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }

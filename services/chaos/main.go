@@ -39,6 +39,8 @@ func run() int {
 	keep := fs.Bool("keep", false, "keep the work directory after a passing run")
 	lib := fs.String("ch-lib", envOr("WANOTIFY_CH_LIB", chlocal.DefaultLibPath()), "libchdb.so (scripts/fetch-clickhouse.sh | tail -n1; env WANOTIFY_CH_LIB)")
 	topicsFile := fs.String("topics", "topics.yaml", "the topics file")
+	kafka := fs.String("kafka", envOr("KAFKA", chaos.KafkaKfake), "the broker to run and kill: kfake or apache (env KAFKA)")
+	kafkaLibs := fs.String("kafka-libs", os.Getenv("WANOTIFY_KAFKA_LIBS"), "Apache Kafka's jars for -kafka apache (scripts/fetch-kafka.sh | tail -n1; env WANOTIFY_KAFKA_LIBS)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -64,6 +66,8 @@ func run() int {
 	cfg.Launcher = chaos.BinDir(*binDir)
 	cfg.ClickHouseLib = *lib
 	cfg.TopicsFile = *topicsFile
+	cfg.Kafka = *kafka
+	cfg.KafkaLibs = *kafkaLibs
 	cfg.Out = os.Stdout
 
 	tmp := *workDir == ""
@@ -79,7 +83,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Printf("chaos: N=%d duration=%s seed=%d retry delays=%v outage=%s\n", cfg.N, cfg.Duration, cfg.Seed, cfg.RetryDelays, cfg.Outage)
+	fmt.Printf("chaos: N=%d duration=%s seed=%d retry delays=%v outage=%s kafka=%s\n", cfg.N, cfg.Duration, cfg.Seed, cfg.RetryDelays, cfg.Outage, cfg.Kafka)
 	start := time.Now()
 	report, err := chaos.Run(ctx, cfg)
 	if report != nil {

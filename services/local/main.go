@@ -49,6 +49,7 @@ func main() {
 	// The services read the same registry; the simulator is told its
 	// numbers, so only the registry's number ids can send.
 	reg := senders.Load(e)
+	kind := e.String("WANOTIFY_BROKER_KIND", "kfake", "local broker: kfake (in process) or apache (Apache Kafka; make run KAFKA=apache)")
 	if e.Help {
 		fmt.Print(config.Usage("local"))
 		return
@@ -59,15 +60,23 @@ func main() {
 	}
 	keyHash := sha256.Sum256([]byte(devIngestKey))
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	// kfake and Apache Kafka keep different logs; each has its own
+	// directory. One Apache Kafka broker cannot meet topics.yaml's
+	// min.insync.replicas=2 (kfake ignores it): it gets the one-broker
+	// topics file that docker-compose.yml uses.
+	brokerDir, topicsFile, brokerWait := filepath.Join(dataDir, "kafka"), "topics.yaml", time.Duration(0)
+	if kind == "apache" {
+		brokerDir, topicsFile, brokerWait = filepath.Join(dataDir, "apache-kafka"), "deploy/compose/topics.yaml", 3*time.Minute
+	}
 
 	stack := &localstack.Stack{BinDir: binDir, Components: []localstack.Component{
 		{Name: "broker", Bin: "broker", Address: "kafka://127.0.0.1:9092",
-			Env:   []string{"WANOTIFY_BROKER_DATA_DIR=" + abs(filepath.Join(dataDir, "kafka"))},
-			Ready: localstack.TCPReady("127.0.0.1:9092")},
+			Env:   []string{"WANOTIFY_BROKER_DATA_DIR=" + abs(brokerDir)},
+			Ready: localstack.TCPReady("127.0.0.1:9092"), ReadyTimeout: brokerWait},
 		{Name: "clickhouse", Bin: "clickhouse", Address: "native 127.0.0.1:9000, http://127.0.0.1:8123",
 			Env:   []string{"WANOTIFY_CH_DATA_DIR=" + abs(filepath.Join(dataDir, "clickhouse")), "WANOTIFY_CH_LIB=" + chLib},
 			Ready: localstack.HTTPReady("http://127.0.0.1:8123/ping"), ReadyTimeout: 120 * time.Second},
-		{Name: "topics", Bin: "notifyctl", Args: []string{"topics", "apply", "--file", "topics.yaml"}, OneShot: true},
+		{Name: "topics", Bin: "notifyctl", Args: []string{"topics", "apply", "--file", topicsFile}, OneShot: true},
 		{Name: "traces", Bin: "traces", Optional: true, Address: "OTLP/gRPC 127.0.0.1:4317 → ClickHouse otel_traces (notifyctl trace <notification_id>)",
 			Ready: localstack.HTTPReady("http://127.0.0.1:13133/readyz")},
 		{Name: "simulator", Bin: "simulator", Optional: true, Address: "http://127.0.0.1:8090 (Xpressbot simulator; /admin/ledger)",
