@@ -1,17 +1,12 @@
 package dispatcher
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/wanotify/wanotify/pkg/contract"
-	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/testinfra"
-	"github.com/wanotify/wanotify/pkg/topics"
 )
 
 // TestProviderOutageOpensTheBreaker: a 30 s provider outage (5 s with
@@ -174,29 +169,16 @@ func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 
 // TestOutcomeUnknownPolicies starts a dispatcher on the state a crash
 // during a provider call leaves: a pending marker for the record's first
-// attempt and no outcome. Under the default policy the notification is
-// reported outcome_unknown and not resent; under "resend" it is sent.
+// attempt and no outcome. Under "report" the notification is reported
+// outcome_unknown and not resent; under "resend" it is sent. (The
+// default, "verify": outcome_unknown_test.go.)
 func TestOutcomeUnknownPolicies(t *testing.T) {
 	for _, policy := range []string{PolicyReport, PolicyResend} {
 		t.Run(policy, func(t *testing.T) {
 			e := newEnv(t, 2, simulator.Behavior{})
 			w := e.watch()
 			nt := notification("crash-key", recipient(9), "sender-1", "hello")
-			v, _ := nt.Encode()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			res, err := e.prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Requested, Key: nt.Key(), Value: v}).First()
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := dedupe.HashKey(nt.Tenant, nt.IdempotencyKey)
-			marker := dedupe.Record{Hash: h,
-				Entry:  dedupe.Entry{Origin: res.Offset, Created: uint32(time.Now().Unix()), State: dedupe.StatePending, Attempt: 1},
-				Detail: dedupe.Detail{NotificationID: nt.ID, SourceTopic: topics.Requested, SourceOffset: res.Offset, UpdatedAt: time.Now()}}
-			manual := testinfra.Client(t, e.brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-			if err := manual.ProduceSync(ctx, &kgo.Record{Topic: topics.Dedupe, Partition: res.Partition, Key: h.RecordKey(), Value: dedupe.Encode(marker)}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
+			e.interrupted(t, nt, time.Now())
 			cfg := testConfig("t-unknown-" + policy)
 			cfg.OutcomeUnknownPolicy = policy
 			e.start(cfg)
