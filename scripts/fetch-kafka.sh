@@ -36,7 +36,7 @@ update=""
 
 version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
 [[ -n "$version" ]] || die "no <kafka.version> in ${pom}"
-compose_version="$(sed -n 's:^ *image\: apache/kafka\:\(.*\)$:\1:p' "${root}/docker-compose.yml" | head -n1)"
+compose_version="$(sed -n 's:^ *image\: apache/kafka\:\([^@]*\).*$:\1:p' "${root}/docker-compose.yml" | head -n1)"
 if [[ -n "$compose_version" && "$compose_version" != "$version" ]]; then
 	die "scripts/kafka/pom.xml pins Kafka ${version} but docker-compose.yml runs apache/kafka:${compose_version}; keep them equal"
 fi
