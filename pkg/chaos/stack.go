@@ -81,7 +81,7 @@ func secret() string {
 // newStack lays out the components of cfg on free loopback ports under
 // cfg.WorkDir. Nothing starts yet.
 func newStack(cfg Config, sup *supervisor) (*stack, error) {
-	addrs, err := freeAddrs(7 + cfg.Dispatchers)
+	addrs, err := freeAddrs(8 + cfg.Dispatchers)
 	if err != nil {
 		return nil, fmt.Errorf("free ports: %w", err)
 	}
@@ -101,7 +101,7 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 		"WANOTIFY_BROKER_GROUP_MIN_SESSION=1s", "WANOTIFY_ADMIN_ADDR=")
 	if cfg.Kafka == KafkaApache {
 		brokerEnv = append(brokerEnv, "WANOTIFY_BROKER_KIND=apache", "WANOTIFY_KAFKA_LIBS="+cfg.KafkaLibs,
-			"WANOTIFY_BROKER_CONTROLLER_PORT="+port(addrs[6+cfg.Dispatchers]))
+			"WANOTIFY_BROKER_CONTROLLER_PORT="+port(addrs[7+cfg.Dispatchers]))
 	}
 	st.broker = sup.add(&proc{name: "broker", role: RoleBroker, restart: true, env: brokerEnv,
 		ready: brokerReady(st.brokerAddr)})
