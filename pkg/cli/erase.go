@@ -10,10 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/erasure"
 	"github.com/wanotify/wanotify/pkg/phone"
 	"github.com/wanotify/wanotify/pkg/privacy"
@@ -28,24 +26,12 @@ var errEraseCancelled = errors.New("erase cancelled: nothing deleted")
 // settings (a user allowed ALTER DELETE on the sink's tables) and returns
 // the eraser of its database; call the returned function when done.
 func (a *App) Eraser(cmd *cobra.Command) (*erasure.Eraser, func(), error) {
-	cfg := chconf.Load(a.Env)
 	key := privacy.HashKey(a.Env)
-	if err := a.Env.Err(); err != nil {
-		return nil, nil, &UsageError{err}
-	}
-	opts, err := cfg.Options()
+	conn, db, err := a.clickHouse(cmd.Context(), schemaHint)
 	if err != nil {
-		return nil, nil, &UsageError{err}
+		return nil, nil, err
 	}
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("clickhouse %s: %w", strings.Join(cfg.Addrs, ","), err)
-	}
-	if err := conn.Ping(cmd.Context()); err != nil {
-		_ = conn.Close()
-		return nil, nil, schemaHint(fmt.Errorf("clickhouse %s, database %s: %w", strings.Join(cfg.Addrs, ","), cfg.Database, err))
-	}
-	return erasure.New(conn, cfg.Database, []byte(key)), func() { _ = conn.Close() }, nil
+	return erasure.New(conn, db, []byte(key)), func() { _ = conn.Close() }, nil
 }
 
 func newEraseCmd(app *App) *cobra.Command {

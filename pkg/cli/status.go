@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/spf13/cobra"
 
 	"github.com/wanotify/wanotify/pkg/chconf"
@@ -24,23 +25,39 @@ func init() { extraCommands = append(extraCommands, newStatusCmd, newStatsCmd) }
 // settings and returns the reader of the communication logs; close the
 // returned function when done.
 func (a *App) LogStore(ctx context.Context) (*logstore.Store, func(), error) {
+	conn, db, err := a.clickHouse(ctx, schemaHint)
+	if err != nil {
+		return nil, nil, err
+	}
+	return logstore.New(conn, db), func() { _ = conn.Close() }, nil
+}
+
+// clickHouse opens the WANOTIFY_CLICKHOUSE_* connection that notifyctl's
+// readers and its eraser share, checked with a ping, and returns it with
+// the database name. hint, when not nil, explains a failed ping to an
+// operator.
+func (a *App) clickHouse(ctx context.Context, hint func(error) error) (driver.Conn, string, error) {
 	cfg := chconf.Load(a.Env)
 	if err := a.Env.Err(); err != nil {
-		return nil, nil, &UsageError{err}
+		return nil, "", &UsageError{err}
 	}
 	opts, err := cfg.Options()
 	if err != nil {
-		return nil, nil, &UsageError{err}
+		return nil, "", &UsageError{err}
 	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("clickhouse %s: %w", strings.Join(cfg.Addrs, ","), err)
+		return nil, "", fmt.Errorf("clickhouse %s: %w", strings.Join(cfg.Addrs, ","), err)
 	}
 	if err := conn.Ping(ctx); err != nil {
 		_ = conn.Close()
-		return nil, nil, schemaHint(fmt.Errorf("clickhouse %s, database %s: %w", strings.Join(cfg.Addrs, ","), cfg.Database, err))
+		err = fmt.Errorf("clickhouse %s, database %s: %w", strings.Join(cfg.Addrs, ","), cfg.Database, err)
+		if hint != nil {
+			err = hint(err)
+		}
+		return nil, "", err
 	}
-	return logstore.New(conn, cfg.Database), func() { _ = conn.Close() }, nil
+	return conn, cfg.Database, nil
 }
 
 // ClickHouse error codes that mean the sink's tables are not there.

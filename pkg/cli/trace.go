@@ -12,7 +12,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/wanotify/wanotify/pkg/chconf"
 	"github.com/wanotify/wanotify/pkg/tracestore"
 )
 
@@ -21,23 +20,11 @@ func init() { extraCommands = append(extraCommands, newTraceCmd) }
 // TraceStore connects to the ClickHouse database holding otel_traces
 // (WANOTIFY_CLICKHOUSE_*).
 func (a *App) TraceStore(ctx context.Context) (*tracestore.Store, func(), error) {
-	cfg := chconf.Load(a.Env)
-	if err := a.Env.Err(); err != nil {
-		return nil, nil, &UsageError{err}
-	}
-	opts, err := cfg.Options()
+	conn, db, err := a.clickHouse(ctx, nil)
 	if err != nil {
-		return nil, nil, &UsageError{err}
+		return nil, nil, err
 	}
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("clickhouse %s: %w", strings.Join(cfg.Addrs, ","), err)
-	}
-	if err := conn.Ping(ctx); err != nil {
-		_ = conn.Close()
-		return nil, nil, fmt.Errorf("clickhouse %s, database %s: %w", strings.Join(cfg.Addrs, ","), cfg.Database, err)
-	}
-	return tracestore.New(conn, cfg.Database), func() { _ = conn.Close() }, nil
+	return tracestore.New(conn, db), func() { _ = conn.Close() }, nil
 }
 
 var traceIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
