@@ -89,3 +89,72 @@ func stateValue(s gobreaker.State) int64 {
 	}
 	return 0
 }
+
+// onBreakerState reacts to a breaker changing state (never called with a
+// breaker lock held).
+func (d *Dispatcher) onBreakerState(b *breaker, to gobreaker.State) {
+	if d.met != nil {
+		d.met.setBreaker(b.name, stateValue(to))
+	}
+	d.log.Info("circuit breaker", "breaker", b.name, "state", to.String())
+	d.mu.Lock()
+	if to == gobreaker.StateClosed {
+		delete(d.openBreaker, b.name)
+	} else {
+		d.openBreaker[b.name] = true
+	}
+	if to == gobreaker.StateOpen {
+		if b.timer != nil {
+			b.timer.Stop()
+		}
+		b.timer = time.AfterFunc(d.cfg.Breaker.OpenTimeout+5*time.Millisecond, func() {
+			// Reading the state moves an expired open breaker to
+			// half-open, which releases the parked records for a probe.
+			if b.cb.State() == gobreaker.StateOpen {
+				go d.onBreakerState(b, gobreaker.StateOpen)
+			}
+		})
+	}
+	d.mu.Unlock()
+	if to != gobreaker.StateOpen {
+		d.releaseParked(b)
+	}
+	d.reconcilePause()
+}
+
+// releaseParked puts records parked on b back at the front of their
+// sender queues, in the order they were parked.
+func (d *Dispatcher) releaseParked(b *breaker) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	parked := b.parked
+	b.parked = nil
+	bySender := map[string][]*rec{}
+	var order []string
+	for _, rc := range parked {
+		if rc.part.dead.Load() {
+			continue
+		}
+		s := rc.n.Sender
+		if _, ok := bySender[s]; !ok {
+			order = append(order, s)
+		}
+		bySender[s] = append(bySender[s], rc)
+	}
+	for _, s := range order {
+		d.enqueueLocked(s, bySender[s], true)
+	}
+}
+
+// park holds rc on an open breaker without spending an attempt.
+func (d *Dispatcher) park(b *breaker, rc *rec) {
+	d.mu.Lock()
+	b.parked = append(b.parked, rc)
+	d.mu.Unlock()
+	// The breaker may have moved on between the caller's look and now;
+	// reading the state settles it, and a closed or half-open breaker
+	// releases what is parked.
+	if b.cb.State() != gobreaker.StateOpen {
+		d.releaseParked(b)
+	}
+}
