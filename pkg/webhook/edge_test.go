@@ -232,8 +232,10 @@ func TestSlowUploadsCannotExhaustMemory(t *testing.T) {
 
 	// The live heap may grow by the budget plus the connections'
 	// overhead (goroutines' buffers, the 503s), never by the uploads'
-	// bodies.
-	limit := int64(budget + 40<<20)
+	// bodies: 300 bodies of 1 MiB would be about 300 MiB (measured: 310
+	// without the budget). The overhead of 300 connections was seen at
+	// up to 41 MiB on a busy machine, so it is allowed 90.
+	limit := int64(budget + 90<<20)
 	heapGrowth := func() int64 {
 		runtime.GC()
 		var ms runtime.MemStats
