@@ -28,6 +28,10 @@ const (
 	DLQ       = "notifications.dlq"
 	Status    = "notifications.status"
 	Dedupe    = "notifications.dedupe"
+	// Deferred holds notifications the recipient cannot get now (131049)
+	// until they are due, a day later by default; read only as far as
+	// records are due.
+	Deferred = "notifications.deferred"
 )
 
 // RetryTiers lists the delay topics in order.
