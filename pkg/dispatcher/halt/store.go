@@ -161,6 +161,9 @@ type Store struct {
 	started atomic.Bool
 	isReady atomic.Bool // Start returned nil
 	closed  sync.Once
+
+	gateOnce sync.Once
+	gate     *Gate
 }
 
 // entry is one sender's state as applied here.
@@ -528,11 +531,13 @@ func ReasonOf(err error) (Reason, bool) {
 }
 
 // Outcome is what the call stage reports of every provider call of
-// sender that started at started: an account fault halts the sender
-// (returning Halt's error); a success of a call that started after the
-// halt began (a probe) resumes it. Anything else changes nothing: a
-// retryable failure of a probe leaves the sender halted until the next.
+// sender that started at started (once the call was made, before any
+// Release of its item): an account fault halts the sender (returning
+// Halt's error); a success of a call that started after the halt began
+// (a probe) resumes it. Anything else changes nothing: a retryable
+// failure of a probe leaves the sender halted until the next probe.
 func (s *Store) Outcome(ctx context.Context, sender string, started time.Time, err error) error {
+	s.Gate().settled(sender)
 	if why, ok := ReasonOf(err); ok {
 		return s.Halt(ctx, sender, why)
 	}
