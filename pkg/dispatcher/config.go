@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/provider"
@@ -101,6 +102,10 @@ type Config struct {
 	// DrainTimeout bounds how long shutdown waits for provider calls in
 	// flight before the final commit.
 	DrainTimeout time.Duration
+	// HaltProbeInterval is how often a sender halted by an account fault
+	// gets one probe notification (package halt).
+	// WANOTIFY_DISPATCHER_HALT_PROBE_INTERVAL.
+	HaltProbeInterval time.Duration
 	// Logger: default discard.
 	Logger *slog.Logger
 }
@@ -157,6 +162,8 @@ func DefaultConfig() Config {
 		},
 		MarkerTimeout: 10 * time.Second,
 		DrainTimeout:  20 * time.Second,
+
+		HaltProbeInterval: halt.DefaultProbeInterval,
 	}
 }
 
@@ -207,6 +214,8 @@ func Load(e *config.Env) Config {
 	b.OpenTimeout = e.Duration("WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT", b.OpenTimeout, "how long an open breaker waits before a probe")
 	b.HalfOpenRequests = e.Int("WANOTIFY_DISPATCHER_BREAKER_HALF_OPEN_REQUESTS", b.HalfOpenRequests, "probes allowed at once while half-open")
 	c.DrainTimeout = e.Duration("WANOTIFY_DISPATCHER_DRAIN_TIMEOUT", c.DrainTimeout, "how long shutdown waits for provider calls in flight")
+	c.HaltProbeInterval = e.Duration("WANOTIFY_DISPATCHER_HALT_PROBE_INTERVAL", c.HaltProbeInterval,
+		"how often a sender halted by an account fault gets one probe notification (notifyctl sender resume releases it at once)")
 	return c
 }
 
@@ -320,6 +329,9 @@ func (c Config) Validate() error {
 	}
 	if c.DrainTimeout <= 0 {
 		bad("WANOTIFY_DISPATCHER_DRAIN_TIMEOUT", "must be positive")
+	}
+	if c.HaltProbeInterval <= 0 {
+		bad("WANOTIFY_DISPATCHER_HALT_PROBE_INTERVAL", "must be positive")
 	}
 	return errors.Join(errs...)
 }
