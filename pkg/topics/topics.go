@@ -21,7 +21,13 @@ import (
 
 // Topic names.
 const (
+	// Requested is the transactional lane's topic (package lanes), and
+	// the topic of producers that know no lanes.
 	Requested = "notifications.requested"
+	// Critical and Bulk are the critical (OTP) and bulk (marketing)
+	// lanes' topics.
+	Critical = "notifications.critical"
+	Bulk     = "notifications.bulk"
 	Retry5s   = "notifications.retry-5s"
 	Retry15s  = "notifications.retry-15s"
 	Retry45s  = "notifications.retry-45s"
