@@ -59,7 +59,7 @@ import (
 // been reviewed against the new schema and the digest updated
 // (TestFastPathIsPinnedToTheSchemas fails until then).
 const (
-	notificationSchemaDigest = "195f30b01400c65b9bf7461d2d80013f3d3872a9998d8f5585003155669db731"
+	notificationSchemaDigest = "3aede6657e3aa7bcbfbf4b8f4afe10d3f00b6eec8b6ae52e12fb2f2491f67c30"
 	statusSchemaDigest       = "8250edce5d340be87905de169aada306a490d244abc3fb90bab451ba13ff7e9d"
 )
 
@@ -120,6 +120,7 @@ const (
 	nExpiresAt
 	nCreatedAt
 	nMetadata
+	nLane
 )
 
 const (
@@ -157,6 +158,7 @@ var (
 		nExpiresAt:      "expires_at",
 		nCreatedAt:      "created_at",
 		nMetadata:       "metadata",
+		nLane:           "lane",
 	}
 	templateMembers = []string{tName: "name", tLanguage: "language", tParameters: "parameters"}
 	textMembers     = []string{xBody: "body", xPreviewURL: "preview_url"}
@@ -278,6 +280,8 @@ func fastDecodeNotification(raw []byte) (*Notification, bool) {
 			n.CreatedAt, ok = d.time()
 		case nMetadata:
 			n.Metadata, ok = d.StringMap()
+		case nLane:
+			n.Lane, ok = d.String()
 		}
 		return ok
 	})
@@ -367,6 +371,7 @@ func encodedNotification(n *Notification) present {
 	p.top.set(nText, n.Text != nil)
 	p.top.set(nExpiresAt, n.ExpiresAt != nil)
 	p.top.set(nMetadata, len(n.Metadata) > 0)
+	p.top.set(nLane, n.Lane != "")
 	if n.Template != nil {
 		p.sub[slotTemplate] = templateRequired
 		p.sub[slotTemplate].set(tParameters, len(n.Template.Parameters) > 0)
@@ -416,6 +421,11 @@ func notificationValid(n *Notification, p present) bool {
 		!runesIn(n.UserID, 0, 128) || !IsText(n.UserID) ||
 		!e164(n.Recipient) ||
 		!runesIn(n.Sender, 1, 64) || !IsText(n.Sender) {
+		return false
+	}
+	// enum: a lane, when present, is one of the three (an empty string is
+	// not in the enum either).
+	if top.has(nLane) && !laneEnum(n.Lane) {
 		return false
 	}
 	// oneOf: exactly one of template and text.
@@ -491,6 +501,13 @@ func statusEventValid(e *StatusEvent, p present) bool {
 		return true
 	}
 	return false
+}
+
+// laneEnum is the schema's lane enum: exactly the names in lanes.All (a
+// test holds the three together), spelled exactly (lanes.Parse would also
+// take surrounding spaces, which the schema refuses).
+func laneEnum(s string) bool {
+	return s == "critical" || s == "transactional" || s == "bulk"
 }
 
 func statusEnum(s Status) bool {

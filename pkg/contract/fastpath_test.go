@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wanotify/wanotify/pkg/lanes"
 	"github.com/wanotify/wanotify/schemas"
 )
 
@@ -602,6 +603,12 @@ func TestEachConstraintIsRefusedNamingTheField(t *testing.T) {
 		{"recipient too long", tm, "recipient", "+1234567890123456", false, "/recipient"},
 		{"sender minLength", tm, "sender", "", false, "/sender"},
 		{"sender maxLength", tm, "sender", long(65), false, "/sender"},
+		{"lane enum", tm, "lane", "urgent", false, "/lane"},
+		{"lane enum, empty", tm, "lane", "", false, "/lane"},
+		{"lane enum, spaces", tm, "lane", " critical", false, "/lane"},
+		{"lane enum, case", tm, "lane", "Critical", false, "/lane"},
+		{"lane type", tm, "lane", json.Number("1"), false, "/lane"},
+		{"lane null", tm, "lane", nil, false, "/lane"},
 		{"template/name pattern", tm, "template/name", "OTP", false, "/template/name"},
 		{"template/name maxLength", tm, "template/name", long(513), false, "/template/name"},
 		{"template/name required", tm, "template/name", nil, true, "/template/name"},
@@ -717,6 +724,7 @@ func TestEncodeRefusesNamingTheField(t *testing.T) {
 		"no body":           {func(n *Notification) { n.Template = nil }, "/template"},
 		"text/body":         {func(n *Notification) { n.Template, n.Text = nil, &Text{} }, "/text/body"},
 		"metadata key":      {func(n *Notification) { n.Metadata = map[string]string{"": "v"} }, ""},
+		"lane":              {func(n *Notification) { n.Lane = "urgent" }, "/lane"},
 	}
 	for name, c := range cases {
 		t.Run("notification/"+name, func(t *testing.T) {
@@ -869,5 +877,22 @@ func TestNotificationTextMustBeText(t *testing.T) {
 		if _, err := DecodeNotification([]byte(doc)); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
+	}
+}
+
+// The fast path's lane enum is package lanes' list of lanes, exactly.
+func TestLaneEnumIsTheLanes(t *testing.T) {
+	for _, l := range lanes.All {
+		if !laneEnum(string(l)) {
+			t.Errorf("lane %q is refused by the fast path", l)
+		}
+	}
+	for _, s := range []string{"", "urgent", "Critical", " bulk", "bulk "} {
+		if laneEnum(s) {
+			t.Errorf("%q is accepted as a lane", s)
+		}
+	}
+	if len(lanes.All) != 3 {
+		t.Errorf("lanes.All has %d lanes; laneEnum and the schema's enum know 3", len(lanes.All))
 	}
 }

@@ -111,6 +111,9 @@ func genTimePtr(r *rand.Rand) *time.Time {
 	return &t
 }
 
+// lanePool holds the lanes, absence, and values the enum refuses.
+var lanePool = pool[string]{valid: []string{"", "", "critical", "transactional", "bulk"}, edge: []string{"urgent", "Critical", " bulk"}}
+
 func genNotification(r *rand.Rand) *Notification {
 	n := &Notification{
 		SchemaVersion:  versionPool.draw(r),
@@ -123,6 +126,7 @@ func genNotification(r *rand.Rand) *Notification {
 		EventTime:      genTimePtr(r),
 		Recipient:      recipientPool.draw(r),
 		Sender:         senderPool.draw(r),
+		Lane:           lanePool.draw(r),
 		ExpiresAt:      genTimePtr(r),
 		CreatedAt:      genTime(r),
 	}

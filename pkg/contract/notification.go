@@ -37,21 +37,25 @@ type Text struct {
 
 // Notification is the value of a notifications.requested record.
 type Notification struct {
-	SchemaVersion  int               `json:"schema_version"`
-	ID             string            `json:"notification_id"`
-	IdempotencyKey string            `json:"idempotency_key"`
-	Tenant         string            `json:"tenant"`
-	SourceService  string            `json:"source_service"`
-	EventType      string            `json:"event_type"`
-	UserID         string            `json:"user_id,omitempty"`
-	EventTime      *time.Time        `json:"event_time,omitempty"`
-	Recipient      string            `json:"recipient"`
-	Sender         string            `json:"sender"`
-	Template       *Template         `json:"template,omitempty"`
-	Text           *Text             `json:"text,omitempty"`
-	ExpiresAt      *time.Time        `json:"expires_at,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	Metadata       map[string]string `json:"metadata,omitempty"`
+	SchemaVersion  int        `json:"schema_version"`
+	ID             string     `json:"notification_id"`
+	IdempotencyKey string     `json:"idempotency_key"`
+	Tenant         string     `json:"tenant"`
+	SourceService  string     `json:"source_service"`
+	EventType      string     `json:"event_type"`
+	UserID         string     `json:"user_id,omitempty"`
+	EventTime      *time.Time `json:"event_time,omitempty"`
+	Recipient      string     `json:"recipient"`
+	Sender         string     `json:"sender"`
+	// Lane is the priority lane (package lanes: critical, transactional
+	// or bulk); empty in records of producers that know no lanes, whose
+	// lane consumers derive from the event type (lanes.Derive).
+	Lane      string            `json:"lane,omitempty"`
+	Template  *Template         `json:"template,omitempty"`
+	Text      *Text             `json:"text,omitempty"`
+	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
 }
 
 // Key is the Kafka record key: the recipient, so one recipient's traffic

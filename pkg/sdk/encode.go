@@ -30,6 +30,9 @@ func appendNotification(b []byte, n *contract.Notification) []byte {
 	}
 	b = appendField(b, "recipient", n.Recipient)
 	b = appendField(b, "sender", n.Sender)
+	if n.Lane != "" {
+		b = appendField(b, "lane", n.Lane)
+	}
 	if t := n.Template; t != nil {
 		b = append(b, `,"template":{"name":`...)
 		b = appendString(b, t.Name)
@@ -81,7 +84,7 @@ func appendNotification(b []byte, n *contract.Notification) []byte {
 // encodedFields lists the JSON fields appendNotification writes; a test
 // holds it to contract.Notification's tags.
 var encodedFields = []string{"schema_version", "notification_id", "idempotency_key", "tenant", "source_service",
-	"event_type", "user_id", "event_time", "recipient", "sender", "template", "text", "expires_at", "created_at", "metadata"}
+	"event_type", "user_id", "event_time", "recipient", "sender", "lane", "template", "text", "expires_at", "created_at", "metadata"}
 
 func appendField(b []byte, name, value string) []byte {
 	b = append(b, ',', '"')

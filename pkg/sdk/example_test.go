@@ -14,12 +14,14 @@ import (
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
-// A service publishes a one-time password straight to Kafka. The
+// A service publishes a one-time password straight to Kafka. Its event
+// type puts it in the critical lane, so it is written to
+// notifications.critical, ahead of every campaign. The
 // in-process broker stands in for the real cluster; in production, build
 // the client options from kafkaconf.Load(...).Opts() so TLS, SASL and
 // trace propagation come along.
 func Example() {
-	broker, err := kfake.NewCluster(kfake.SeedTopics(12, topics.Requested))
+	broker, err := kfake.NewCluster(kfake.SeedTopics(12, topics.Critical, topics.Requested, topics.Bulk))
 	if err != nil {
 		panic(err)
 	}

@@ -26,7 +26,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/phone"
-	"github.com/wanotify/wanotify/pkg/topics"
 )
 
 // ErrUnavailable is wrapped by every publish error that comes from Kafka
@@ -51,7 +50,10 @@ type Options struct {
 	// DefaultSender is the sender account used when a request names none.
 	// Without it every request must name its sender.
 	DefaultSender string
-	// Topic overrides topics.Requested.
+	// Topic, when set, receives every record whatever its lane (a test
+	// topic, say). Empty (the default): each record goes to its lane's
+	// topic, notifications.critical, notifications.requested
+	// (transactional) or notifications.bulk (see Request.Lane).
 	Topic string
 	// Timeout bounds each Publish and PublishBatch call, on top of the
 	// caller's context. Zero: DefaultTimeout.
@@ -120,9 +122,6 @@ func New(cl *kgo.Client, o Options) (*Publisher, error) {
 	}
 	p := &Publisher{cl: cl, o: o, now: o.Now,
 		build: BuildOptions{SourceService: o.SourceService, Sender: o.DefaultSender, ClockSkew: o.ClockSkew, PhoneRule: o.PhoneRule}}
-	if p.o.Topic == "" {
-		p.o.Topic = topics.Requested
-	}
 	if p.o.Timeout == 0 {
 		p.o.Timeout = DefaultTimeout
 	}
@@ -171,8 +170,10 @@ type Result struct {
 	Err error
 }
 
-// Publish validates r, writes it to notifications.requested and waits
-// until every in-sync replica has it. It returns the notification id.
+// Publish validates r, writes it to its lane's topic (Request.Lane, else
+// the lane its event type derives: an OTP to notifications.critical, a
+// campaign to notifications.bulk, the rest to notifications.requested) and
+// waits until every in-sync replica has it. It returns the notification id.
 //
 // On an error wrapping ErrUnavailable the id is returned as well; a
 // retried Publish of the same request yields the same id as long as the

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 func consumeAll(t *testing.T, brokers []string, want int) []*kgo.Record {
 	t.Helper()
-	cl := testinfra.Client(t, brokers, kgo.ConsumeTopics(topics.Requested), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := testinfra.Client(t, brokers, kgo.ConsumeTopics(topics.Critical, topics.Requested, topics.Bulk), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out []*kgo.Record
@@ -114,7 +114,7 @@ func TestPublishBatchKeepsValidItemsDespiteInvalidOnes(t *testing.T) {
 }
 
 func TestPublishFailsWithErrUnavailableWhenKafkaIsDown(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics.Requested))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics.Critical, topics.Requested, topics.Bulk))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/lanes"
 
 	"github.com/wanotify/wanotify/pkg/phone"
 )
@@ -42,6 +43,11 @@ type Request struct {
 	// Sender is the sender account whose rate limit applies; empty: the
 	// publisher's default.
 	Sender string
+	// Lane asks for a priority lane (lanes.Critical, lanes.Transactional,
+	// lanes.Bulk); empty: lanes.Derive(EventType) in the SDK, and in
+	// ingest the template's category or else the event type. The record
+	// goes to the lane's topic.
+	Lane string
 	// Template or Text: exactly one of them.
 	Template *contract.Template
 	Text     *contract.Text
@@ -128,6 +134,13 @@ func Build(tenant string, r *Request, o BuildOptions, now time.Time) (*contract.
 		v.add("/event_type", "must start with a lower-case letter or digit and hold only a-z, 0-9, '_', '.' and '-'")
 	}
 	v.length("/user_id", r.UserID, 0, MaxUserID)
+	if r.Lane != "" {
+		if l, err := lanes.Parse(r.Lane); err != nil || string(l) != r.Lane {
+			v.add("/lane", "must be critical, transactional or bulk")
+		} else {
+			n.Lane = r.Lane
+		}
+	}
 	if n.Sender == "" {
 		v.add("/sender", "is required (no default sender is configured)")
 	} else {

@@ -276,7 +276,7 @@ func TestRecordsAreKeyedByRecipientWithHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Topic != topics.Requested || string(rec.Key) != "+447100900123" {
+	if rec.Topic != topics.Critical || n.Lane != "critical" || string(rec.Key) != "+447100900123" {
 		t.Fatalf("topic %q key %q", rec.Topic, rec.Key)
 	}
 	if envelope.Get(rec.Headers, envelope.HeaderTenant) != "acme" ||
