@@ -31,6 +31,7 @@ type wireRequest struct {
 	ExpiresAt      string            `json:"expires_at"`
 	TTL            *int64            `json:"ttl"`
 	Metadata       map[string]string `json:"metadata"`
+	Lane           string            `json:"lane"`
 }
 
 // wireRequestRaw is wireRequest with template and text left raw. It is
@@ -49,6 +50,7 @@ type wireRequestRaw struct {
 	ExpiresAt      string            `json:"expires_at"`
 	TTL            *int64            `json:"ttl"`
 	Metadata       map[string]string `json:"metadata"`
+	Lane           string            `json:"lane"`
 }
 
 type wireTemplate struct {
@@ -109,6 +111,7 @@ func (w *wireRequest) request() (sdk.Request, []contract.FieldError) {
 		UserID:         w.UserID,
 		Recipient:      w.Recipient,
 		Sender:         w.Sender,
+		Lane:           w.Lane,
 		Metadata:       w.Metadata,
 	}
 	if t := w.Template; t != nil {
@@ -416,7 +419,7 @@ const ttlDigits = 18
 // types' json tags.
 var (
 	batchNames    = []string{"notifications"}
-	requestNames  = []string{"idempotency_key", "source_service", "event_type", "user_id", "event_time", "recipient", "sender", "template", "text", "expires_at", "ttl", "metadata"}
+	requestNames  = []string{"idempotency_key", "source_service", "event_type", "user_id", "event_time", "recipient", "sender", "template", "text", "expires_at", "ttl", "metadata", "lane"}
 	templateNames = []string{"name", "language", "parameters"}
 	textNames     = []string{"body", "preview_url"}
 )
@@ -456,10 +459,12 @@ func (d *fastDecoder) request(w *wireRequest) bool {
 			ttl, ok := d.Int(ttlDigits)
 			w.TTL = new(int64(ttl))
 			return ok
-		default:
+		case 11:
 			m, ok := d.StringMap()
 			w.Metadata = m
 			return ok
+		default:
+			return d.string(&w.Lane)
 		}
 	})
 	return ok

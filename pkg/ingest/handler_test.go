@@ -17,7 +17,6 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
-	"github.com/wanotify/wanotify/pkg/topics"
 )
 
 func accepted(t *testing.T, r reply) Accepted {
@@ -275,7 +274,7 @@ func TestIdempotentReplayGetsTheSameID(t *testing.T) {
 }
 
 func TestKafkaDownAnswers503WithRetryAfterAndNever202(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics.Requested))
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, laneTopics...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -270,13 +270,16 @@ func flagValue(name string) string {
 	return ""
 }
 
-// endOffset is the number of records on notifications.requested.
+// laneTopics are the topics ingest writes, one per lane.
+var laneTopics = []string{topics.Critical, topics.Requested, topics.Bulk}
+
+// endOffset is the number of records on the lanes' topics.
 func endOffset(t testing.TB, brokers []string) int64 {
 	t.Helper()
 	adm := kadm.NewClient(testinfra.Client(t, brokers))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	offs, err := adm.ListEndOffsets(ctx, topics.Requested)
+	offs, err := adm.ListEndOffsets(ctx, laneTopics...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,10 +288,10 @@ func endOffset(t testing.TB, brokers []string) int64 {
 	return total
 }
 
-// consume reads want records of notifications.requested from the start.
+// consume reads want records of the lanes' topics from the start.
 func consume(t *testing.T, brokers []string, want int) []*kgo.Record {
 	t.Helper()
-	cl := testinfra.Client(t, brokers, kgo.ConsumeTopics(topics.Requested), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := testinfra.Client(t, brokers, kgo.ConsumeTopics(laneTopics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out []*kgo.Record

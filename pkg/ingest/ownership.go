@@ -20,7 +20,7 @@ func (e *notOwned) Error() string { return e.r.Error() }
 
 // pointers are the request fields a refusal names, as JSON pointers like
 // every other field error of the API.
-var pointers = map[string]string{"sender": "/sender", "template.name": "/template/name", "text": "/text"}
+var pointers = map[string]string{"sender": "/sender", "template.name": "/template/name", "text": "/text", "lane": "/lane"}
 
 // forbidden turns a refusal into its 403 problem.
 func forbidden(err error) (*Problem, bool) {
@@ -56,7 +56,10 @@ func (s *Server) defaultSender(tenant string, r *sdk.Request) error {
 // so a caller learns nothing about other tenants' senders), a template
 // off its list, or free text it may not send.
 func (s *Server) owns(n *contract.Notification) error {
-	m := senders.Message{Tenant: n.Tenant, Sender: n.Sender, Text: n.Text != nil}
+	if err := s.lane(n); err != nil {
+		return err
+	}
+	m := senders.Message{Tenant: n.Tenant, Sender: n.Sender, Text: n.Text != nil, Lane: n.Lane}
 	if n.Template != nil {
 		m.Template = n.Template.Name
 	}

@@ -1,6 +1,7 @@
 // Package ingest is the HTTP API through which platform teams publish
 // WhatsApp notifications: one call puts a validated notification durably
-// on notifications.requested (acks=all), keyed by recipient, stamped with
+// on its lane's topic (acks=all: notifications.critical,
+// notifications.requested or notifications.bulk, see lanes.go), keyed by recipient, stamped with
 // the tenant of the API key, with a deterministic id derived from its
 // idempotency key, and with the caller's trace context in the record
 // headers. It answers 202 only once Kafka has the record, and 503 with
@@ -279,15 +280,15 @@ func (s *Server) record(tenant string, r *sdk.Request, fields []contract.FieldEr
 	if err := s.defaultSender(tenant, r); err != nil {
 		return nil, nil, err
 	}
-	rec, n, err := sdk.BuildRecord(tenant, r, s.build, now, "")
+	n, err := sdk.Build(tenant, r, s.build, now)
 	if len(fields) == 0 {
 		if err == nil {
-			err = s.owns(n)
+			err = s.owns(n) // also sets its lane (lanes.go)
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		return rec, n, nil
+		return sdk.BuiltRecord(n, ""), n, nil // on its lane's topic
 	}
 	var ve *contract.ValidationError
 	if errors.As(err, &ve) {

@@ -25,6 +25,18 @@
 //	    default_sender: acme-otp
 //	    templates: [otp_code, invoice_due]   # absent: any template
 //	    free_text: false                     # default false
+//	    lanes: [critical, transactional]     # absent: all three
+//	    template_categories:                 # Meta's template categories
+//	      otp_code: authentication           #   → critical
+//	      invoice_due: utility               #   → transactional
+//
+// A tenant's lanes are the priority lanes (package lanes) its requests may
+// use. Absent, all three: the lanes change when a notification is served,
+// not what it may say, and every tenant had every kind of traffic before
+// lanes existed, so a registry written before them keeps working. Listing
+// them stops a tenant from putting its campaigns in the critical lane.
+// A template's category (authentication, utility, marketing, as Meta
+// approved it) gives its lane when the request asks for none (lanes.go).
 package senders
 
 import (
@@ -42,6 +54,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/lanes"
 )
 
 // Environment variables read by Load.
@@ -108,6 +121,13 @@ type Tenant struct {
 	Templates []string `yaml:"templates,omitempty" json:"templates,omitempty"`
 	// FreeText allows text messages (not templates). Default false.
 	FreeText bool `yaml:"free_text,omitempty" json:"free_text,omitempty"`
+	// Lanes, when present, are the only lanes the tenant may use; absent
+	// (nil), all three (see the package comment).
+	Lanes []string `yaml:"lanes,omitempty" json:"lanes,omitempty"`
+	// TemplateCategories gives templates their Meta category
+	// (authentication, utility or marketing), whose lane a request for
+	// that template gets unless it asks for one.
+	TemplateCategories map[string]string `yaml:"template_categories,omitempty" json:"template_categories,omitempty"`
 }
 
 // Registry is a validated File, read-only and safe for concurrent use.
@@ -121,6 +141,8 @@ type Registry struct {
 type tenant struct {
 	Tenant
 	templates map[string]bool // nil: any
+	lanes     laneSet
+	category  map[string]lanes.Lane // template name → its category's lane
 }
 
 var (
@@ -162,6 +184,7 @@ func New(f File, source string) (*Registry, error) {
 				tt.templates[n] = true
 			}
 		}
+		tt.lanes, tt.category = tenantLanes(t)
 		r.tenants[t.Name] = tt
 	}
 	return r, nil
@@ -200,6 +223,7 @@ func (f File) Validate() error {
 				bad(fmt.Sprintf("%s.templates[%d]", where, j), "is empty")
 			}
 		}
+		validateLanes(t, where, bad)
 	}
 	senders := map[string]*Sender{}
 	numbers := map[string]string{}
@@ -337,6 +361,7 @@ const (
 	CodeSender        = "sender_not_owned"
 	CodeTemplate      = "template_not_allowed"
 	CodeFreeText      = "free_text_not_allowed"
+	CodeLane          = "lane_not_allowed"
 )
 
 // Refusal is why a tenant may not send a message: Field is the request
@@ -359,6 +384,8 @@ type Message struct {
 	Template string
 	// Text is true for a free-text message.
 	Text bool
+	// Lane is the message's lane; empty: not checked.
+	Lane string
 }
 
 // Check decides whether m's tenant may send it: from a sender it owns, a
@@ -389,6 +416,9 @@ func (r *Registry) Check(m Message) (string, *Refusal) {
 	if m.Text && !t.FreeText {
 		return "", &Refusal{Field: "text", Code: CodeFreeText,
 			Reason: fmt.Sprintf("tenant %q may send templates only, not free text", m.Tenant)}
+	}
+	if m.Lane != "" && !t.lanes.has(lanes.Lane(m.Lane)) {
+		return "", laneRefusal(t, lanes.Lane(m.Lane))
 	}
 	return sender, nil
 }
