@@ -45,6 +45,10 @@ type Config struct {
 	// RequestedTopic, StatusTopic and DLQTopic are the topics consumed;
 	// default the names in pkg/topics.
 	RequestedTopic, StatusTopic, DLQTopic string
+	// CriticalTopic and BulkTopic are the other lanes' topics, read like
+	// RequestedTopic (the transactional lane's); default the names in
+	// pkg/topics.
+	CriticalTopic, BulkTopic string
 	// BatchRows flushes a batch once it holds this many records
 	// (WANOTIFY_SINK_BATCH_ROWS, default 5000).
 	BatchRows int
@@ -154,6 +158,12 @@ func (c Config) withDefaults() Config {
 	if c.RequestedTopic == "" {
 		c.RequestedTopic = topics.Requested
 	}
+	if c.CriticalTopic == "" {
+		c.CriticalTopic = topics.Critical
+	}
+	if c.BulkTopic == "" {
+		c.BulkTopic = topics.Bulk
+	}
 	if c.StatusTopic == "" {
 		c.StatusTopic = topics.Status
 	}
@@ -227,7 +237,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("WANOTIFY_SINK_INSERT_TIMEOUT: %s is not between 100ms and 10m", c.InsertTimeout))
 	}
 	seen := map[string]bool{}
-	for _, t := range []string{c.RequestedTopic, c.StatusTopic, c.DLQTopic} {
+	for _, t := range []string{c.RequestedTopic, c.CriticalTopic, c.BulkTopic, c.StatusTopic, c.DLQTopic} {
 		if seen[t] {
 			errs = append(errs, fmt.Errorf("topics: %q is configured twice", t))
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/lanes"
 	"github.com/wanotify/wanotify/pkg/privacy"
 )
 
@@ -31,7 +32,10 @@ const maxReasonBytes = 4096
 // decoder turns records into rows.
 type decoder struct {
 	requested, status, dlq string
-	maxValue               int
+	// critical and bulk are the other lanes' topics, decoded like
+	// requested (empty in decoders of tests that read no lanes).
+	critical, bulk string
+	maxValue       int
 	// red decides what of a notification's content is stored (nil: the
 	// default policy, no content).
 	red *privacy.Redactor
@@ -88,7 +92,11 @@ func (d *decoder) decodeRow(r *kgo.Record, ev *EventRow) (rowKind, *DeadLetterRo
 	src := Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 	var err error
 	switch r.Topic {
-	case d.requested:
+	case d.requested, d.critical, d.bulk:
+		if r.Topic == "" {
+			err = errors.New("record of no topic")
+			break
+		}
 		if err = d.requestedEvent(r.Value, ev); err == nil {
 			ev.Source = src
 			return kindEvent, nil, nil
@@ -213,6 +221,7 @@ func (d *decoder) requestedEvent(raw []byte, ev *EventRow) error {
 		SourceService:  n.SourceService,
 		EventType:      n.EventType,
 		Sender:         n.Sender,
+		Lane:           laneOf(n),
 		Recipient:      n.Recipient,
 		IdempotencyKey: n.IdempotencyKey,
 		ExpiresAt:      utcPtr(n.ExpiresAt),
@@ -224,6 +233,16 @@ func (d *decoder) requestedEvent(raw []byte, ev *EventRow) error {
 		ev.TemplateLanguage = n.Template.Language
 	}
 	return nil
+}
+
+// laneOf is the lane a notification is served in: its own, or for a
+// record of a producer that knows no lanes the one its event type derives
+// (as the dispatcher derives it).
+func laneOf(n *contract.Notification) string {
+	if n.Lane != "" {
+		return n.Lane
+	}
+	return string(lanes.Derive(n.EventType))
 }
 
 // statusEvent sets *ev to the row of a notifications.status value.

@@ -30,6 +30,10 @@ func TestMain(m *testing.M) {
 
 var sinkTopics = []string{topics.Requested, topics.Status, topics.DLQ}
 
+// consumedTopics are every topic the sink reads: sinkTopics and the
+// critical and bulk lanes.
+var consumedTopics = append([]string{topics.Critical, topics.Bulk}, sinkTopics...)
+
 // testWriter puts the logs of the code under test into the test's output,
 // until stop.
 type testWriter struct {
@@ -153,7 +157,7 @@ func committedTotal(ctx context.Context, adm *kadm.Client, group string) (int64,
 // committedLag is how many records of the sink's topics group has not
 // committed yet.
 func committedLag(ctx context.Context, adm *kadm.Client, group string) (int64, error) {
-	ends, err := adm.ListEndOffsets(ctx, sinkTopics...)
+	ends, err := adm.ListEndOffsets(ctx, consumedTopics...)
 	if err != nil {
 		return 0, err
 	}

@@ -23,6 +23,7 @@ var retentionColumns = []struct {
 	{"notification_state", "last_event_at", false},
 	{"provider_message_state", "last_event_at", false},
 	{"provider_message_map", "seen_at", false},
+	{"lane_state", "last_event_at", false},
 	{TableErrors, "record_time", true},
 	{TableDeadLetters, "record_time", true},
 }

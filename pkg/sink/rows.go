@@ -25,6 +25,7 @@ type EventRow struct {
 	Template          string
 	TemplateLanguage  string
 	Sender            string
+	Lane              string // requested rows only (migration 0017)
 	Recipient         string
 	Provider          string
 	Emitter           string

@@ -106,7 +106,7 @@ var eventColumns = []string{
 	"event_id", "notification_id", "provider_message_id", "status", "status_rank", "tenant", "source_service",
 	"event_type", "template", "template_language", "sender", "recipient", "provider", "emitter", "attempt",
 	"retry_tier", "due_at", "error_code", "error_message", "error_retryable", "idempotency_key", "expires_at",
-	"payload", "occurred_at", "topic", "partition", "offset",
+	"payload", "occurred_at", "topic", "partition", "offset", "lane",
 }
 
 func appendEvents(cols []driver.BatchColumn, rows []EventRow) error {
@@ -160,6 +160,7 @@ func appendEvents(cols []driver.BatchColumn, rows []EventRow) error {
 		str(func(r *EventRow) string { return r.Topic }),
 		partitions,
 		offsets,
+		str(func(r *EventRow) string { return r.Lane }),
 	}
 	return appendAll(cols, eventColumns, values)
 }
