@@ -379,12 +379,12 @@ func TestDLQReplayFilteredSetExactlyOnce(t *testing.T) {
 	}
 }
 
-// replays returns the records on notifications.requested that carry a
+// replays returns the records on the lanes' topics that carry a
 // replayed-from header.
 func replays(t *testing.T, brokers []string) []*kgo.Record {
 	t.Helper()
 	var out []*kgo.Record
-	for _, r := range readAll(t, brokers, topics.Requested) {
+	for _, r := range readLanes(t, brokers) {
 		if _, ok := header(r, envelope.HeaderReplayedFromOffset); ok {
 			out = append(out, r)
 		}

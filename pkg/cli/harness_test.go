@@ -150,6 +150,17 @@ func writeDLQ(t *testing.T, cl *kgo.Client, ds ...dead) []*kgo.Record {
 // readAll returns every committed record of topic present now. Topics
 // written in transactions hold markers too, so it reads until each
 // partition's position reaches the end rather than counting records.
+// readLanes reads every record of the lanes' topics (critical,
+// requested, bulk), where sends, loads and replays go.
+func readLanes(t *testing.T, brokers []string) []*kgo.Record {
+	t.Helper()
+	var out []*kgo.Record
+	for _, topic := range []string{topics.Critical, topics.Requested, topics.Bulk} {
+		out = append(out, readAll(t, brokers, topic)...)
+	}
+	return out
+}
+
 func readAll(t *testing.T, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

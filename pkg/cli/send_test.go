@@ -34,7 +34,7 @@ func TestSendFromFlagsIsWhatIngestWouldProduce(t *testing.T) {
 	if strings.Contains(out.Recipient, "900123") {
 		t.Errorf("recipient not masked: %q", out.Recipient)
 	}
-	recs := readAll(t, brokers, topics.Requested)
+	recs := readLanes(t, brokers)
 	if len(recs) != 1 {
 		t.Fatalf("%d records on %s, want 1", len(recs), topics.Requested)
 	}
@@ -89,7 +89,7 @@ func TestSendFromFileAndStdin(t *testing.T) {
 	// A flag next to --file overrides the file's field.
 	var over sendOut
 	runJSON(t, cli.ExitOK, &over, "send", "--file", file, "--recipient", "+447100900125")
-	recs := readAll(t, brokers, topics.Requested)
+	recs := readLanes(t, brokers)
 	if len(recs) != 2 {
 		t.Fatalf("%d records, want 2", len(recs))
 	}
@@ -127,7 +127,7 @@ func TestSendFromFileAndStdin(t *testing.T) {
 			t.Errorf("%v: want exit 2 naming %q, got %s", c.args, c.want, r)
 		}
 	}
-	if n := len(readAll(t, brokers, topics.Requested)); n != 3 {
+	if n := len(readLanes(t, brokers)); n != 3 {
 		t.Fatalf("invalid sends published: %d records, want 3", n)
 	}
 }
@@ -152,7 +152,7 @@ func TestLoadPublishesNAtTheRate(t *testing.T) {
 	if out.Elapsed < 0.25 || out.Rate > 1300 {
 		t.Errorf("load ran faster than its rate: %+v", out)
 	}
-	recs := readAll(t, brokers, topics.Requested)
+	recs := readLanes(t, brokers)
 	if len(recs) != 300 {
 		t.Fatalf("%d records, want 300", len(recs))
 	}

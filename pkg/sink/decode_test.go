@@ -69,7 +69,7 @@ func TestDecodeRequested(t *testing.T) {
 	want := EventRow{
 		EventID: n.ID + "/requested", NotificationID: n.ID, Status: "requested", StatusRank: 1,
 		Tenant: "acme", SourceService: "auth", EventType: "otp", Template: "otp_code", TemplateLanguage: "en_US",
-		Sender: "acct-1", Recipient: n.Recipient, IdempotencyKey: "u1:otp:1", Payload: string(stored),
+		Sender: "acct-1", Lane: "critical", Recipient: n.Recipient, IdempotencyKey: "u1:otp:1", Payload: string(stored),
 		OccurredAt: n.CreatedAt, Source: Source{Topic: topics.Requested, Partition: 3, Offset: 7},
 	}
 	if ev.ExpiresAt == nil || !ev.ExpiresAt.Equal(*n.ExpiresAt) {

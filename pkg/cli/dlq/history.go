@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -11,10 +12,12 @@ import (
 	"github.com/wanotify/wanotify/pkg/envelope"
 )
 
-// Mark is an earlier replay of a DLQ record, found on
-// notifications.requested by its wanotify-replayed-from-offset header.
+// Mark is an earlier replay of a DLQ record, found on a lane's topic
+// (notifications.requested, .critical or .bulk) by its
+// wanotify-replayed-from-offset header.
 type Mark struct {
-	// Partition and Offset of the replayed record on notifications.requested.
+	// Topic, Partition and Offset of the replayed record.
+	Topic       string    `json:"topic"`
 	Partition   int32     `json:"partition"`
 	Offset      int64     `json:"offset"`
 	Time        time.Time `json:"time"`
@@ -26,9 +29,9 @@ type Mark struct {
 const replaySlack = 5 * time.Minute
 
 // Replays finds the earlier replays of recs. Replays go to the DLQ
-// record's partition number, so only those partitions of
-// notifications.requested are read, each from the time the oldest of its
-// records landed on the DLQ.
+// record's partition number of its lane's topic, so only those partitions
+// of the lanes' topics are read, each from the time the oldest of its
+// records landed on the DLQ. Sorted by time per record.
 func (s *Store) Replays(ctx context.Context, recs []*Record) (map[Ref][]Mark, error) {
 	out := map[Ref][]Mark{}
 	if len(recs) == 0 {
@@ -48,9 +51,22 @@ func (s *Store) Replays(ctx context.Context, recs []*Record) (map[Ref][]Mark, er
 			from = t
 		}
 	}
-	spans, err := s.bounds(ctx, s.Requested, time.Time{}, time.Time{})
+	for _, topic := range s.laneTopics() {
+		if err := s.replaysOn(ctx, topic, oldest, from, wanted, out); err != nil {
+			return nil, err
+		}
+	}
+	for _, ms := range out {
+		sort.SliceStable(ms, func(i, j int) bool { return ms[i].Time.Before(ms[j].Time) })
+	}
+	return out, nil
+}
+
+// replaysOn adds to out the replays of wanted records found on topic.
+func (s *Store) replaysOn(ctx context.Context, topic string, oldest map[int32]time.Time, from time.Time, wanted map[Ref]bool, out map[Ref][]Mark) error {
+	spans, err := s.bounds(ctx, topic, time.Time{}, time.Time{})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// One offsets-by-time lookup serves every partition; it is refined per
 	// partition below.
@@ -59,10 +75,10 @@ func (s *Store) Replays(ctx context.Context, recs []*Record) (map[Ref][]Mark, er
 			delete(spans, p)
 		}
 	}
-	if err := s.advanceTo(ctx, s.Requested, spans, oldest, from); err != nil {
-		return nil, err
+	if err := s.advanceTo(ctx, topic, spans, oldest, from); err != nil {
+		return err
 	}
-	err = s.scan(ctx, s.Requested, spans, func(kr *kgo.Record) error {
+	return s.scan(ctx, topic, spans, func(kr *kgo.Record) error {
 		v := envelope.Get(kr.Headers, envelope.HeaderReplayedFromOffset)
 		if v == "" {
 			return nil
@@ -76,13 +92,20 @@ func (s *Store) Replays(ctx context.Context, recs []*Record) (map[Ref][]Mark, er
 			return nil
 		}
 		n, _ := strconv.Atoi(envelope.Get(kr.Headers, envelope.HeaderReplayCount))
-		out[ref] = append(out[ref], Mark{Partition: kr.Partition, Offset: kr.Offset, Time: kr.Timestamp, ReplayCount: n})
+		out[ref] = append(out[ref], Mark{Topic: topic, Partition: kr.Partition, Offset: kr.Offset, Time: kr.Timestamp, ReplayCount: n})
 		return nil
 	})
-	if err != nil {
-		return nil, err
+}
+
+// laneTopics are the topics replays go to, without repeats or blanks.
+func (s *Store) laneTopics() []string {
+	var out []string
+	for _, t := range []string{s.Critical, s.Requested, s.Bulk} {
+		if t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
 	}
-	return out, nil
+	return out
 }
 
 // advanceTo moves each span's start to the first record at or after its
@@ -165,7 +188,7 @@ func (s *Store) History(ctx context.Context, recs []*Record) ([]Event, error) {
 	}
 	for ref, ms := range marks {
 		for _, m := range ms {
-			evs = append(evs, Event{Time: m.Time, Kind: KindReplayed, Topic: s.Requested, Partition: m.Partition,
+			evs = append(evs, Event{Time: m.Time, Kind: KindReplayed, Topic: m.Topic, Partition: m.Partition,
 				Offset: m.Offset, ReplayCount: m.ReplayCount, Reason: "replay of " + s.DLQ + " " + ref.String()})
 		}
 	}

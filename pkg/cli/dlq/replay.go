@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/lanes"
 )
 
 // Decision is what a replay does with one selected record.
@@ -20,8 +21,8 @@ type Decision string
 const (
 	// Replay: the record is (or, in a dry run, would be) replayed.
 	Replay Decision = "replay"
-	// SkipReplayed: an earlier replay of this DLQ offset is on
-	// notifications.requested; ReplayOptions.Again replays it anyway.
+	// SkipReplayed: an earlier replay of this DLQ offset is on its lane's
+	// topic; ReplayOptions.Again replays it anyway.
 	SkipReplayed Decision = "already_replayed"
 	// SkipSuperseded: a newer DLQ record of the same notification is in
 	// the selection and is replayed instead.
@@ -31,8 +32,8 @@ const (
 	// RefusePoison: the value is not a valid notification, or the failure
 	// headers are missing; needs Force.
 	RefusePoison Decision = "refused_poison"
-	// RefuseNoPartition: notifications.requested has no partition with
-	// this record's number, so co-partitioning cannot be kept.
+	// RefuseNoPartition: the lane's topic has no partition with this
+	// record's number, so co-partitioning cannot be kept.
 	RefuseNoPartition Decision = "refused_no_partition"
 )
 
@@ -91,9 +92,13 @@ func (s *Store) PlanReplay(ctx context.Context, recs []*Record, o ReplayOptions)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := s.partitions(ctx, s.Requested)
-	if err != nil {
-		return nil, err
+	parts := map[string]int32{}
+	for _, topic := range s.laneTopics() {
+		n, err := s.partitions(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		parts[topic] = n
 	}
 	newest := map[string]*Record{}
 	for _, r := range recs {
@@ -122,10 +127,10 @@ func (s *Store) PlanReplay(ctx context.Context, recs []*Record, o ReplayOptions)
 			last := it.Earlier[len(it.Earlier)-1]
 			it.Decision = SkipReplayed
 			it.Why = fmt.Sprintf("already replayed to %s %d/%d at %s; --again replays it once more",
-				s.Requested, last.Partition, last.Offset, last.Time.UTC().Format("2006-01-02T15:04:05Z"))
-		case r.Partition >= parts:
+				last.Topic, last.Partition, last.Offset, last.Time.UTC().Format("2006-01-02T15:04:05Z"))
+		case r.Partition >= parts[s.ReplayTopic(r)]:
 			it.Decision = RefuseNoPartition
-			it.Why = fmt.Sprintf("%s has %d partitions; partition %d does not exist there", s.Requested, parts, r.Partition)
+			it.Why = fmt.Sprintf("%s has %d partitions; partition %d does not exist there", s.ReplayTopic(r), parts[s.ReplayTopic(r)], r.Partition)
 		case r.Failure == nil && !o.Force:
 			it.Decision = RefusePoison
 			it.Why = fmt.Sprintf("failure headers unreadable (%v); --force replays it anyway", r.FailureErr)
@@ -163,6 +168,30 @@ func (s *Store) partitions(ctx context.Context, topic string) (int32, error) {
 		return 0, fmt.Errorf("describe %s: %w", topic, d.Err)
 	}
 	return int32(len(d.Partitions)), nil
+}
+
+// ReplayTopic is where a replay of r goes: the topic of its
+// notification's lane (its lane field, else the lane its event type
+// derives, as ingest and the SDK route), so a replayed OTP is served in
+// the critical lane again and a replayed campaign cannot queue in front of
+// one. A value that is no notification goes to Requested, the
+// transactional lane's topic, as before lanes.
+func (s *Store) ReplayTopic(r *Record) string {
+	n, err := r.Notification()
+	if err != nil {
+		return s.Requested
+	}
+	l := lanes.Lane(n.Lane)
+	if n.Lane == "" {
+		l = lanes.Derive(n.EventType)
+	}
+	switch {
+	case l == lanes.Critical && s.Critical != "":
+		return s.Critical
+	case l == lanes.Bulk && s.Bulk != "":
+		return s.Bulk
+	}
+	return s.Requested
 }
 
 // ReplayRecord renders the record a replay of r produces (see the package
@@ -213,7 +242,7 @@ func (s *Store) Replay(ctx context.Context, plan *Plan, limiter *rate.Limiter, p
 		} else if err = ctx.Err(); err != nil {
 			break
 		}
-		rec := ReplayRecord(it.Record, s.Requested, it.ReplayCount)
+		rec := ReplayRecord(it.Record, s.ReplayTopic(it.Record), it.ReplayCount)
 		wg.Add(1)
 		s.cl.Produce(ctx, rec, func(r *kgo.Record, perr error) {
 			defer wg.Done()

@@ -26,6 +26,10 @@ type Store struct {
 	DLQ       string
 	Requested string
 	Retry     []string
+	// Critical and Bulk are the other lanes' topics: a replay goes to
+	// the topic of its notification's lane (Requested is the
+	// transactional lane's, and takes what has no readable lane).
+	Critical, Bulk string
 }
 
 // New connects with conn, the connection options (seed brokers, TLS,
@@ -40,7 +44,8 @@ func New(conn []kgo.Opt) (*Store, error) {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	return &Store{conn: conn, cl: cl, adm: kadm.NewClient(cl),
-		DLQ: topics.DLQ, Requested: topics.Requested, Retry: append([]string(nil), topics.RetryTiers...)}, nil
+		DLQ: topics.DLQ, Requested: topics.Requested, Retry: append([]string(nil), topics.RetryTiers...),
+		Critical: topics.Critical, Bulk: topics.Bulk}, nil
 }
 
 // Close releases the connection.
