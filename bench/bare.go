@@ -127,8 +127,8 @@ func serveBare(ctx context.Context, addr string, r *mux.Router) error {
 	return nil
 }
 
-// RunBareRelay is the dispatcher's baseline: consume notifications.requested
-// in a consumer group, POST each record to the provider's send endpoint
+// RunBareRelay is the dispatcher's baseline: consume the lanes' topics
+// (notifications.critical, .requested, .bulk) in a consumer group, POST each record to the provider's send endpoint
 // (concurrency calls in flight), and on success produce a status record to
 // the same partition of notifications.status. Offsets are autocommitted:
 // no transactions, no dedupe markers, no ordering per recipient, no rate
@@ -138,7 +138,7 @@ func RunBareRelay(ctx context.Context, kafkaOpts []kgo.Opt, sendURL, apiKey stri
 		// A group of its own per start: on a real cluster an earlier run's
 		// committed offsets must not decide where this one begins.
 		kgo.ConsumerGroup("wanotify-bench-bare-relay-"+strconv.FormatInt(time.Now().UnixNano(), 36)),
-		kgo.ConsumeTopics(topics.Requested),
+		kgo.ConsumeTopics(topics.Critical, topics.Requested, topics.Bulk),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DefaultProduceTopic(topics.Status),

@@ -24,8 +24,8 @@ import (
 // measure the dispatcher's own speed must not be paced.
 var unlimited = []string{"WANOTIFY_DISPATCHER_RATE=1000000000", "WANOTIFY_DISPATCHER_RATE_BURST=1000000"}
 
-// requests builds n notifications.requested records with distinct
-// recipients, as ingest or the SDK would write them.
+// requests builds n records with distinct recipients, as ingest or the
+// SDK would write them (OTPs: on notifications.critical).
 func requests(prefix string, n int, params ...string) ([]*kgo.Record, error) {
 	if len(params) == 0 {
 		params = []string{"482913"}

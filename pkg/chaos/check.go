@@ -68,7 +68,7 @@ func checkTerminal(ev *evidence, ids []string) Invariant {
 	for _, id := range ids {
 		bad := false
 		if ev.requestedIDs[id] == 0 {
-			p.add("%s: acknowledged but not in %s", id, "notifications.requested")
+			p.add("%s: acknowledged but not in %s", id, "its lane's topic (notifications.critical, .requested or .bulk)")
 			bad = true
 		}
 		row, ok := ev.logs[id]

@@ -135,7 +135,7 @@ func TestEachViolationFailsItsInvariant(t *testing.T) {
 		{"an interrupted call resolved twice", func(ev *evidence) { ev.outcomes["n1"] = []string{"accepted", "failed", "outcome_unknown"} },
 			[]string{InvTerminal, InvLedger}, "dispatcher outcomes [accepted failed outcome_unknown], want exactly one"},
 		{"acknowledged but not in the topic", func(ev *evidence) { delete(ev.requestedIDs, "n6") },
-			[]string{InvTerminal}, "acknowledged but not in notifications.requested"},
+			[]string{InvTerminal}, "acknowledged but not in its lane's topic"},
 		{"sent twice", func(ev *evidence) {
 			ev.ledger.Entries = append(ev.ledger.Entries, simulator.Entry{NotificationID: "n1", MessageID: "m1b", Recipient: "+447100000001", Sender: numberID("sender-00")})
 		}, []string{InvNoDupSend, InvLedger}, "n1 sent 2 times"},

@@ -48,8 +48,8 @@ type evidence struct {
 
 	ledger simulator.Snapshot
 
-	// requestedIDs counts the copies of each notification id in
-	// notifications.requested; requestedRecords is every record there.
+	// requestedIDs counts the copies of each notification id on the
+	// lanes' topics; requestedRecords is every record there.
 	requestedIDs     map[string]int
 	requestedRecords int
 	dlq              []dlqRecord
@@ -155,17 +155,21 @@ func readTopic(ctx context.Context, brokers string, topic string, each func(*kgo
 	return nil
 }
 
-// readKafka reads notifications.requested and notifications.dlq into ev.
+// readKafka reads the lanes' topics (notifications.critical,
+// notifications.requested, notifications.bulk: ingest writes each
+// notification to its lane's) and notifications.dlq into ev.
 func readKafka(ctx context.Context, brokers string, ev *evidence) error {
 	ev.requestedIDs = map[string]int{}
-	err := readTopic(ctx, brokers, topics.Requested, func(r *kgo.Record) {
-		ev.requestedRecords++
-		if id := envelope.Get(r.Headers, envelope.HeaderNotificationID); id != "" {
-			ev.requestedIDs[id]++
+	for _, topic := range []string{topics.Critical, topics.Requested, topics.Bulk} {
+		err := readTopic(ctx, brokers, topic, func(r *kgo.Record) {
+			ev.requestedRecords++
+			if id := envelope.Get(r.Headers, envelope.HeaderNotificationID); id != "" {
+				ev.requestedIDs[id]++
+			}
+		})
+		if err != nil {
+			return err
 		}
-	})
-	if err != nil {
-		return err
 	}
 	return readTopic(ctx, brokers, topics.DLQ, func(r *kgo.Record) {
 		f, err := envelope.Parse(r.Headers)

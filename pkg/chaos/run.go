@@ -380,7 +380,7 @@ func facts(cfg Config, kinds map[kind]int, ps *publishStats, fl *faultLog, sup *
 	fs := []Fact{
 		{"notifications published", fmt.Sprintf("%d (%s)", cfg.N, kindSummary(kinds))},
 		{"acknowledged by Kafka", fmt.Sprintf("%d notifications, %d publishes; %d repeated after no confirmation", len(ps.acked), ps.copies, ps.retries)},
-		{"notifications.requested", fmt.Sprintf("%d records, %d distinct notifications, %d extra copies (second publishes, repeated publishes)", ev.requestedRecords, len(ev.requestedIDs), dupCopies)},
+		{"lane topics", fmt.Sprintf("%d records, %d distinct notifications, %d extra copies (second publishes, repeated publishes)", ev.requestedRecords, len(ev.requestedIDs), dupCopies)},
 		{"poison injected", fmt.Sprintf("%d into %s, %d into %s", cfg.Poison, topics.Requested, cfg.RetryPoison, topics.Retry5s)},
 		{"faults", fmt.Sprintf("%d dispatcher SIGKILLs (%d skipped while the group rebalanced), %d provider outage(s) of %s, %d ClickHouse SIGKILL(s) (down %s), %d broker SIGKILL(s) (down %s)",
 			fl.dispatcherKill, fl.killSkipped, fl.outages, cfg.Outage, fl.clickhouseKill, cfg.ClickHouseDown, fl.brokerKill, cfg.BrokerDown)},

@@ -112,7 +112,7 @@ type recordView struct {
 	Attempt        int        `json:"attempt"`
 	ReplayCount    int        `json:"replay_count"`
 	Replayable     string     `json:"replayable"`
-	// ReplayLookup tells whether notifications.requested was read for
+	// ReplayLookup tells whether the lanes' topics were read for
 	// replays of this record (ReplayCount and Replayable count them).
 	ReplayLookup *bool       `json:"replay_lookup,omitempty"`
 	HeaderError  string      `json:"header_error,omitempty"`
@@ -179,11 +179,12 @@ Filters combine with AND; a filter given several values matches any of them.
 Columns: ID (partition/offset), when it landed, tenant, event type,
 notification id, DLQ reason, last error code, attempts made, how many replays
 its lineage went through (earlier ones, counted in the record's headers, and
-the replays of this record found on notifications.requested), whether "dlq
+the replays of this record found on the lanes' topics), whether "dlq
 replay" would replay it now (yes; with --again once already replayed; with
 --force for a permanent error or a poison record), and where its replays went.
 
-Finding replays reads notifications.requested from the time the oldest listed
+Finding replays reads the lanes' topics (notifications.critical, .requested
+and .bulk: a replay goes to its notification's lane) from the time the oldest listed
 record landed on the DLQ (only their partitions); --no-replay-lookup skips that
 and shows only what the records' own headers say (REPLAYS then ends in "?").`,
 		Example: `  notifyctl dlq list

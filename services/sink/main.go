@@ -1,4 +1,5 @@
-// Command sink writes the pipeline's topics (notifications.requested,
+// Command sink writes the pipeline's topics (the lanes' topics
+// notifications.critical, notifications.requested and notifications.bulk,
 // notifications.status, notifications.dlq) into ClickHouse: the
 // communication logs and the delivery analytics (package sink). It applies
 // the schema migrations at start. Configuration: WANOTIFY_SINK_*,

@@ -1,7 +1,7 @@
 // Package dlq is where the dead-letter queue is investigated and
 // reprocessed: it reads notifications.dlq (list, show, the error history
-// of one notification), replays records to notifications.requested and
-// purges old records. notifyctl's `dlq` commands are thin wrappers over it.
+// of one notification), replays records to their lane's topic and purges
+// old records. notifyctl's `dlq` commands are thin wrappers over it.
 //
 // # What a DLQ record is
 //
@@ -19,7 +19,12 @@
 //
 // A replay produces, for each DLQ record:
 //
-//   - the original value bytes, unchanged, to notifications.requested;
+//   - the original value bytes, unchanged, to the topic of the
+//     notification's lane (Store.ReplayTopic): notifications.critical,
+//     notifications.requested (transactional, and values that are no
+//     notification) or notifications.bulk; the lane is the value's lane
+//     field, else the one its event type derives, as ingest routes it, so
+//     a replayed OTP keeps the critical lane;
 //   - with the same key (the recipient) and explicitly to the SAME
 //     partition number as the DLQ record, so co-partitioning holds and the
 //     replay queues behind the recipient's other traffic;
@@ -41,13 +46,13 @@
 // That is the hard guarantee against double sends.
 //
 // This package adds a cheap guard in front of it: before replaying, it
-// scans notifications.requested (only the partitions involved, only from
+// scans the lanes' topics (only the partitions involved, only from
 // the time the oldest selected record landed in the DLQ) for records whose
 // wanotify-replayed-from-offset names a selected DLQ offset, and skips
 // those as already replayed unless Again is set. Within one replay, only
 // the newest DLQ record of a notification is replayed; older ones are
 // superseded. The guard needs the earlier replay to still be within
-// notifications.requested's retention; the dispatcher's guarantee does not.
+// the lane topic's retention; the dispatcher's guarantee does not.
 //
 // Records whose last error was permanent (wanotify-error-retryable=false
 // or reason permanent) are refused unless Force is set: replaying them
