@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -129,5 +130,64 @@ func TestBatchRefusesEachItemsLaneOnItsOwn(t *testing.T) {
 	}
 	if topicOf["l-1"] != topics.Requested+"/transactional" || topicOf["l-3"] != topics.Bulk+"/bulk" {
 		t.Fatalf("records %v", topicOf)
+	}
+}
+
+// Past its daily cap for a lane a tenant gets 429 with Retry-After (the
+// seconds to the next UTC day) naming /lane, and nothing is written; its
+// other lanes and other tenants go on.
+func TestDailyCapAnswers429AndWritesNothing(t *testing.T) {
+	reg, err := senders.New(senders.File{
+		Senders: []senders.Sender{{Name: "acme-otp", Tenants: []string{"acme", "globex"}, NumberID: "100"}},
+		Tenants: []senders.Tenant{
+			{Name: "acme", DefaultSender: "acme-otp", FreeText: true, DailyCaps: map[string]int64{"bulk": 2}},
+			{Name: "globex", DefaultSender: "acme-otp", FreeText: true},
+		},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *Config) { c.Senders = reg })
+	body := func(key, eventType string) string {
+		return `{"idempotency_key":"` + key + `","event_type":"` + eventType + `","recipient":"+447100900123","text":{"body":"hi"}}`
+	}
+	accepted(t, h.post(keyAcme, body("c-1", "campaign.x")))
+	accepted(t, h.post(keyAcme, body("c-2", "campaign.x")))
+	before := endOffset(t, h.brokers)
+	r := h.post(keyAcme, body("c-3", "campaign.x"))
+	if r.code != http.StatusTooManyRequests {
+		t.Fatalf("status %d: %s", r.code, r.body)
+	}
+	p := r.problem(t)
+	if p.Type != TypeQuotaExceeded || !strings.HasPrefix(p.Detail, "/lane: ") {
+		t.Fatalf("problem %+v", p)
+	}
+	r.hasField(t, "/lane")
+	ra, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if err != nil || ra < 1 || ra > 86400 {
+		t.Fatalf("Retry-After %q, want 1..86400 seconds", r.header.Get("Retry-After"))
+	}
+	if after := endOffset(t, h.brokers); after != before {
+		t.Fatalf("%d records written past the cap", after-before)
+	}
+	// A retry of an accepted notification is past the cap too: each
+	// accepted publish counts (the dispatcher drops the duplicate anyway).
+	// Other lanes and tenants are not capped.
+	accepted(t, h.post(keyAcme, body("o-1", "otp")))
+	accepted(t, h.post(keyGlobex, body("g-1", "campaign.x")))
+
+	// In a batch, each item past the cap gets its own 429.
+	items := `{"notifications":[` + body("b-1", "campaign.y") + `,` + body("b-2", "invoice") + `]}`
+	r = h.do(http.MethodPost, "/v1/notifications/batch", keyAcme, []byte(items))
+	var resp BatchResponse
+	if err := json.Unmarshal(r.body, &resp); err != nil || r.code != http.StatusOK {
+		t.Fatalf("batch %d %s", r.code, r.body)
+	}
+	if resp.Accepted != 1 || resp.Results[0].Status != http.StatusTooManyRequests || resp.Results[0].Error == nil ||
+		resp.Results[0].Error.Type != TypeQuotaExceeded || resp.Results[1].Status != http.StatusAccepted || r.header.Get("Retry-After") == "" {
+		t.Fatalf("batch %s (Retry-After %q)", r.body, r.header.Get("Retry-After"))
+	}
+	if got := endOffset(t, h.brokers); got != before+3 {
+		t.Fatalf("%d records written after the cap, want 3 (otp, globex, invoice)", got-before)
 	}
 }

@@ -18,6 +18,7 @@ const (
 	reasonInternal     = "internal"
 	reasonForbidden    = "forbidden"
 	reasonKeyReused    = "idempotency_key_reused"
+	reasonQuota        = "quota_exceeded"
 )
 
 type metrics struct {
@@ -59,7 +60,7 @@ func newMetrics() (*metrics, error) {
 		}
 		ms.byRouteCode[rt.name] = codes
 	}
-	for _, r := range []string{reasonUnauthorized, reasonInvalid, reasonTooLarge, reasonMediaType, reasonUnavailable, reasonInternal, reasonForbidden, reasonKeyReused} {
+	for _, r := range []string{reasonUnauthorized, reasonInvalid, reasonTooLarge, reasonMediaType, reasonUnavailable, reasonInternal, reasonForbidden, reasonKeyReused, reasonQuota} {
 		ms.byReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	return ms, nil

@@ -46,6 +46,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/edgehttp"
 	"github.com/wanotify/wanotify/pkg/internal/bodypool"
 	"github.com/wanotify/wanotify/pkg/phone"
+	"github.com/wanotify/wanotify/pkg/quota"
 	"github.com/wanotify/wanotify/pkg/sdk"
 )
 
@@ -69,7 +70,7 @@ type route struct {
 }
 
 var apiRoutes = []route{
-	{RoutePublish, http.MethodPost, "/v1/notifications", []int{202, 400, 401, 403, 413, 415, 422, 500, 503}, (*Server).publish},
+	{RoutePublish, http.MethodPost, "/v1/notifications", []int{202, 400, 401, 403, 413, 415, 422, 429, 500, 503}, (*Server).publish},
 	{RouteBatch, http.MethodPost, "/v1/notifications/batch", []int{200, 400, 401, 413, 415, 500, 503}, (*Server).publishBatch},
 	{RouteStatus, http.MethodGet, "/v1/notifications/{id}", []int{200, 401, 404, 500, 501, 503}, (*Server).status},
 }
@@ -96,7 +97,8 @@ type Server struct {
 	build      sdk.BuildOptions
 	retryAfter string
 	now        func() time.Time
-	recent     *recentKeys // idempotency keys accepted lately (idempotency.go)
+	recent     *recentKeys    // idempotency keys accepted lately (idempotency.go)
+	quota      *quota.Counter // per tenant and lane, this replica (quota.go)
 }
 
 // NewServer returns the API on top of cl, which must produce with acks=all
@@ -127,6 +129,7 @@ func NewServer(c Config, cl *kgo.Client, reader StatusReader, log *slog.Logger) 
 		retryAfter: strconv.Itoa(int(math.Ceil(c.RetryAfter.Seconds()))),
 		now:        time.Now,
 		recent:     newRecentKeys(c.IdempotencyMemory),
+		quota:      quota.New(time.Now),
 	}, nil
 }
 
@@ -331,7 +334,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) int {
 	trace.SpanFromContext(ctx).SetAttributes(
 		attribute.String("wanotify.notification_id", n.ID),
 		attribute.String("wanotify.event_type", n.EventType))
+	if p := s.takeQuota(n); p != nil {
+		s.m.reject(ctx, reasonQuota, 1)
+		w.Header().Set("Retry-After", p.retryAfter)
+		return writeProblem(w, p.Problem)
+	}
 	if err := s.produce(ctx, []*kgo.Record{rec})[0]; err != nil {
+		s.giveQuota(n)
 		s.log.WarnContext(ctx, "notification not written", "notification_id", n.ID, "tenant", tenant, "recipient", phone.Mask(n.Recipient), "err", err)
 		s.m.reject(ctx, reasonUnavailable, 1)
 		w.Header().Set("Retry-After", s.retryAfter)
@@ -432,7 +441,8 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 	notes := make([]*contract.Notification, 0, len(items))
 	idx := make([]int, 0, len(items))
 	invalidN, forbiddenN := 0, 0
-	now := s.now() // one clock reading: every item of a batch is created together
+	quotaRetry := "" // Retry-After of items over their quota
+	now := s.now()   // one clock reading: every item of a batch is created together
 	for i := range items {
 		it := &items[i]
 		resp.Results[i].Index = i
@@ -462,6 +472,12 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 			s.m.reject(ctx, reasonKeyReused, 1)
 			continue
 		}
+		if p := s.takeQuota(n); p != nil {
+			resp.Results[i].Status, resp.Results[i].Error = p.Status, p.Problem
+			s.m.reject(ctx, reasonQuota, 1)
+			quotaRetry = p.retryAfter
+			continue
+		}
 		resp.Results[i].Status, resp.Results[i].NotificationID, resp.Results[i].ID = http.StatusAccepted, n.ID, n.ID
 		recs = append(recs, rec)
 		notes = append(notes, n)
@@ -476,6 +492,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 				s.recent.remember(resp.Results[idx[j]].ID, contract.Fingerprint(notes[j]))
 				continue
 			}
+			s.giveQuota(notes[j])
 			if unavailableN == 0 {
 				s.log.WarnContext(ctx, "batch items not written", "tenant", tenant, "err", err)
 			}
@@ -493,6 +510,9 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) int {
 		attribute.Int("wanotify.batch.size", len(items)),
 		attribute.Int("wanotify.batch.accepted", resp.Accepted))
 	status := http.StatusOK
+	if quotaRetry != "" && unavailableN == 0 {
+		w.Header().Set("Retry-After", quotaRetry)
+	}
 	if unavailableN > 0 {
 		w.Header().Set("Retry-After", s.retryAfter)
 		if resp.Accepted == 0 {

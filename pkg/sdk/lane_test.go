@@ -3,10 +3,13 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/lanes"
 	"github.com/wanotify/wanotify/pkg/sdk"
 	"github.com/wanotify/wanotify/pkg/testinfra"
 	"github.com/wanotify/wanotify/pkg/topics"
@@ -115,4 +118,38 @@ func fieldNamed(err error, field string) bool {
 		}
 	}
 	return false
+}
+
+// Past Options.DailyCaps for a lane Publish returns a *QuotaError
+// (errors.Is ErrQuotaExceeded) with the time to the next UTC day, and
+// produces nothing; other lanes go on.
+func TestPublisherDailyCapReturnsATypedError(t *testing.T) {
+	brokers := testinfra.KafkaWithTopics(t, 3)
+	clock := time.Date(2026, 12, 7, 23, 0, 0, 0, time.UTC)
+	p := publisher(t, brokers, sdk.Options{DailyCaps: map[lanes.Lane]int64{lanes.Bulk: 1}, Now: func() time.Time { return clock }})
+	campaign := func(key string) sdk.Request {
+		r := otp()
+		r.EventType, r.IdempotencyKey, r.TTL = "campaign.x", key, 0
+		return r
+	}
+	if _, err := p.Publish(context.Background(), campaign("c-1")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.Publish(context.Background(), campaign("c-2"))
+	var qe *sdk.QuotaError
+	if !errors.Is(err, sdk.ErrQuotaExceeded) || !errors.As(err, &qe) || qe.Lane != lanes.Bulk || qe.Limit != 1 || qe.RetryAfter != time.Hour {
+		t.Fatalf("over the cap: %v (%+v)", err, qe)
+	}
+	res := p.PublishBatch(context.Background(), []sdk.Request{campaign("c-3"), otp()})
+	if !errors.Is(res[0].Err, sdk.ErrQuotaExceeded) || res[1].Err != nil {
+		t.Fatalf("batch %+v", res)
+	}
+	recs := consumeAll(t, brokers, 2)
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2", len(recs))
+	}
+	if _, err := sdk.New(testinfra.Client(t, brokers), sdk.Options{Tenant: "acme", SourceService: "x", DailyCaps: map[lanes.Lane]int64{"urgent": 3}}); err == nil ||
+		!strings.Contains(err.Error(), "DailyCaps") {
+		t.Fatalf("a cap of no lane: %v", err)
+	}
 }

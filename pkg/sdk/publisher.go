@@ -25,7 +25,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/lanes"
 	"github.com/wanotify/wanotify/pkg/phone"
+	"github.com/wanotify/wanotify/pkg/quota"
 )
 
 // ErrUnavailable is wrapped by every publish error that comes from Kafka
@@ -65,6 +68,12 @@ type Options struct {
 	// phone.Possible (of a possible length), as ingest's
 	// WANOTIFY_PHONE_VALIDATION=possible does.
 	PhoneRule phone.Rule
+	// DailyCaps caps, per lane, how many notifications this publisher
+	// produces in a UTC day (the tenant's daily_caps in the sender
+	// registry, which ingest applies). Past it, Publish returns a
+	// *QuotaError and produces nothing. The count is this publisher's:
+	// other publishers and ingest replicas count their own.
+	DailyCaps map[lanes.Lane]int64
 	// Now overrides time.Now (tests).
 	Now func() time.Time
 }
@@ -87,6 +96,11 @@ func (o Options) Validate() error {
 	if o.ClockSkew < 0 {
 		errs = append(errs, errors.New("sdk: Options.ClockSkew: must not be negative"))
 	}
+	for l, n := range o.DailyCaps {
+		if _, err := lanes.Parse(string(l)); err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("sdk: Options.DailyCaps[%q]: %d: want a lane and a cap of at least 1", l, n))
+		}
+	}
 	if o.PhoneRule != phone.Valid && o.PhoneRule != phone.Possible {
 		errs = append(errs, errors.New("sdk: Options.PhoneRule: must be phone.Valid or phone.Possible"))
 	}
@@ -101,6 +115,7 @@ type Publisher struct {
 	o     Options
 	build BuildOptions
 	now   func() time.Time
+	quota *quota.Counter
 }
 
 // New returns a Publisher that produces through cl, which the caller keeps
@@ -128,6 +143,7 @@ func New(cl *kgo.Client, o Options) (*Publisher, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	p.quota = quota.New(p.now)
 	return p, nil
 }
 
@@ -185,16 +201,20 @@ type Result struct {
 // (franz-go fails a partition's batch by its first record's context), so
 // prefer deadlines to cancelling a context other publishes share.
 func (p *Publisher) Publish(ctx context.Context, r Request) (string, error) {
-	rec, id, err := p.record(&r)
+	rec, n, err := p.record(&r)
 	if err != nil {
 		return "", err
+	}
+	if err := p.take(n); err != nil {
+		return n.ID, err
 	}
 	ctx, cancel := p.bound(ctx)
 	defer cancel()
 	if err := ProduceAll(ctx, p.cl, []*kgo.Record{rec})[0]; err != nil {
-		return id, err
+		p.give(n)
+		return n.ID, err
 	}
-	return id, nil
+	return n.ID, nil
 }
 
 // PublishBatch publishes every valid request of rs concurrently and waits
@@ -203,12 +223,18 @@ func (p *Publisher) Publish(ctx context.Context, r Request) (string, error) {
 func (p *Publisher) PublishBatch(ctx context.Context, rs []Request) []Result {
 	results := make([]Result, len(rs))
 	recs := make([]*kgo.Record, 0, len(rs))
+	notes := make([]*contract.Notification, 0, len(rs))
 	idx := make([]int, 0, len(rs))
 	for i := range rs {
-		rec, id, err := p.record(&rs[i])
-		results[i] = Result{ID: id, Err: err}
+		rec, n, err := p.record(&rs[i])
+		if err == nil {
+			results[i].ID = n.ID
+			err = p.take(n)
+		}
+		results[i].Err = err
 		if err == nil {
 			recs = append(recs, rec)
+			notes = append(notes, n)
 			idx = append(idx, i)
 		}
 	}
@@ -219,16 +245,30 @@ func (p *Publisher) PublishBatch(ctx context.Context, rs []Request) []Result {
 	defer cancel()
 	for j, err := range ProduceAll(ctx, p.cl, recs) {
 		results[idx[j]].Err = err
+		if err != nil {
+			p.give(notes[j])
+		}
 	}
 	return results
 }
 
-func (p *Publisher) record(r *Request) (*kgo.Record, string, error) {
-	rec, n, err := BuildRecord(p.o.Tenant, r, p.build, p.now(), p.o.Topic)
-	if err != nil {
-		return nil, "", err
+func (p *Publisher) record(r *Request) (*kgo.Record, *contract.Notification, error) {
+	return BuildRecord(p.o.Tenant, r, p.build, p.now(), p.o.Topic)
+}
+
+// take uses one unit of n's lane's daily cap, or returns a *QuotaError.
+func (p *Publisher) take(n *contract.Notification) error {
+	l := lanes.Lane(n.Lane)
+	limit := p.o.DailyCaps[l]
+	if ok, wait := p.quota.Take(n.Tenant, n.Lane, limit); !ok {
+		return &QuotaError{Tenant: n.Tenant, Lane: l, Limit: limit, RetryAfter: wait}
 	}
-	return rec, n.ID, nil
+	return nil
+}
+
+// give returns the unit of a notification Kafka did not take.
+func (p *Publisher) give(n *contract.Notification) {
+	p.quota.Give(n.Tenant, n.Lane, p.o.DailyCaps[lanes.Lane(n.Lane)], p.now())
 }
 
 func (p *Publisher) bound(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -72,6 +72,20 @@ func validateLanes(t *Tenant, where string, bad func(where, format string, args 
 			seen[l] = true
 		}
 	}
+	caps := make([]string, 0, len(t.DailyCaps))
+	for name := range t.DailyCaps {
+		caps = append(caps, name)
+	}
+	sort.Strings(caps)
+	for _, name := range caps {
+		field := where + ".daily_caps." + name
+		if l, err := lanes.Parse(name); err != nil || string(l) != name {
+			bad(field, "%q is not a lane (critical, transactional or bulk)", name)
+		}
+		if n := t.DailyCaps[name]; n < 1 {
+			bad(field, "%d must be at least 1 (leave the lane out for no cap)", n)
+		}
+	}
 	names := make([]string, 0, len(t.TemplateCategories))
 	for name := range t.TemplateCategories {
 		names = append(names, name)
@@ -167,4 +181,13 @@ func laneRefusal(t *tenant, l lanes.Lane) *Refusal {
 	}
 	return &Refusal{Field: "lane", Code: CodeLane,
 		Reason: fmt.Sprintf("tenant %q may not use the %s lane (its lanes: %s)", t.Name, l, strings.Join(may, ", "))}
+}
+
+// DailyCap is tenantName's cap on notifications of lane l per UTC day; 0:
+// none.
+func (r *Registry) DailyCap(tenantName string, l lanes.Lane) int64 {
+	if t := r.tenants[tenantName]; t != nil {
+		return t.DailyCaps[string(l)]
+	}
+	return 0
 }

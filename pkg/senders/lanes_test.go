@@ -91,6 +91,8 @@ tenants:
 		"unknown category":    {head + "    template_categories: {otp_code: security}\n", "tenants[0] (acme).template_categories.otp_code"},
 		"bad template name":   {head + "    template_categories: {OTP: authentication}\n", "tenants[0] (acme).template_categories.OTP"},
 		"template not listed": {head + "    templates: [a]\n    template_categories: {b: utility}\n", "tenants[0] (acme).template_categories.b"},
+		"cap of no lane":      {head + "    daily_caps: {urgent: 5}\n", "tenants[0] (acme).daily_caps.urgent"},
+		"cap below 1":         {head + "    daily_caps: {bulk: 0}\n", "tenants[0] (acme).daily_caps.bulk"},
 	}
 	for name, c := range cases {
 		_, err := senders.Parse([]byte(c.doc), "test")
@@ -108,5 +110,13 @@ tenants:
 	senders.Load(e)
 	if err := e.Err(); err == nil || !strings.Contains(err.Error(), senders.EnvInline) || !strings.Contains(err.Error(), "lanes[1]") {
 		t.Fatalf("load error %v", err)
+	}
+}
+
+func TestDailyCapsPerLane(t *testing.T) {
+	r := parse(t, laneTenants+"    daily_caps: {bulk: 100, critical: 5}\n")
+	if r.DailyCap("initech", lanes.Bulk) != 100 || r.DailyCap("initech", lanes.Critical) != 5 ||
+		r.DailyCap("initech", lanes.Transactional) != 0 || r.DailyCap("acme", lanes.Bulk) != 0 || r.DailyCap("nobody", lanes.Bulk) != 0 {
+		t.Fatal("daily caps not read per tenant and lane")
 	}
 }

@@ -29,6 +29,7 @@
 //	    template_categories:                 # Meta's template categories
 //	      otp_code: authentication           #   → critical
 //	      invoice_due: utility               #   → transactional
+//	    daily_caps: {bulk: 50000}            # per lane and UTC day; absent: none
 //
 // A tenant's lanes are the priority lanes (package lanes) its requests may
 // use. Absent, all three: the lanes change when a notification is served,
@@ -128,6 +129,10 @@ type Tenant struct {
 	// (authentication, utility or marketing), whose lane a request for
 	// that template gets unless it asks for one.
 	TemplateCategories map[string]string `yaml:"template_categories,omitempty" json:"template_categories,omitempty"`
+	// DailyCaps caps, per lane, how many notifications ingest accepts
+	// from the tenant in a UTC day (package quota); a lane without one has
+	// no cap.
+	DailyCaps map[string]int64 `yaml:"daily_caps,omitempty" json:"daily_caps,omitempty"`
 }
 
 // Registry is a validated File, read-only and safe for concurrent use.
