@@ -431,3 +431,29 @@ func TestReports(t *testing.T) {
 	<-done
 	eventually(t, 5*time.Second, "a clean stop withdraws the reports", func() bool { return len(reader.Reports(time.Now())) == 0 })
 }
+
+// A halt whose write failed still holds here, and the next fault of the
+// same kind writes it again, so the other instances learn of it.
+func TestHaltWriteFailureIsWrittenAgain(t *testing.T) {
+	brokers := testinfra.KafkaWithTopics(t, 1)
+	a := open(t, brokers, "dispatcher-a")
+	b := open(t, brokers, "dispatcher-b")
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.Halt(dead, "acme-main", token); err == nil {
+		t.Fatal("a halt written with a cancelled context reported success")
+	}
+	if _, _, ok := a.Halted("acme-main"); !ok {
+		t.Fatal("a halt whose write failed does not hold locally")
+	}
+	if err := a.Halt(ctxT(t), "acme-main", token); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "b sees the halt written again", func() bool { _, _, ok := b.Halted("acme-main"); return ok })
+	// A tombstone of the sender's key releases it, as a resume does.
+	cl := testinfra.Client(t, brokers, kgo.DefaultProduceTopic(topics.Senders))
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Key: []byte("acme-main")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "a tombstone releases the sender", func() bool { _, _, ok := b.Halted("acme-main"); return !ok })
+}
