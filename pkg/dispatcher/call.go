@@ -104,7 +104,11 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	rc.ctx = ctx
 	id, err := b.cb.Execute(func() (string, error) { return d.prov.Send(ctx, provider.FromNotification(n)) })
 	done := time.Now()
-	dec := d.answers.Judge(answer.Call{Attempt: rc.attempt, ID: id, Err: err, At: done, Breaker: b.cb.State()})
+	call := answer.Call{Attempt: rc.attempt, Deferrals: rc.deferrals(), ID: id, Err: err, At: done, Breaker: b.cb.State()}
+	if n.ExpiresAt != nil {
+		call.Expires = *n.ExpiresAt
+	}
+	dec := d.answers.Judge(call)
 	switch {
 	case err == nil:
 		span.SetAttributes(attribute.String("wanotify.provider_message_id", id))

@@ -78,6 +78,15 @@ type Config struct {
 	// RetryDelays are the delays of the retry tiers, one per retry topic.
 	// WANOTIFY_DISPATCHER_RETRY_DELAYS.
 	RetryDelays []time.Duration
+	// DeferDelay is how long a notification the recipient cannot get now
+	// (131049, Meta's per-user marketing cap) waits on
+	// notifications.deferred; its attempt is not counted.
+	// WANOTIFY_DISPATCHER_DEFER_DELAY.
+	DeferDelay time.Duration
+	// DeferMax is how often one notification is deferred before it is
+	// dead-lettered; 0 turns long deferral off (the last retry tier
+	// instead). WANOTIFY_DISPATCHER_DEFER_MAX.
+	DeferMax int
 	// DedupeWindow is how long an idempotency key is remembered.
 	DedupeWindow time.Duration
 	// DedupeSweepInterval is how often keys past the window are forgotten.
@@ -137,6 +146,8 @@ func DefaultConfig() Config {
 		Limits:               ratelimit.Limits{Rate: 45, Burst: 5},
 		Senders:              senders.Local(),
 		RetryDelays:          []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
+		DeferDelay:           24 * time.Hour,
+		DeferMax:             3,
 		DedupeWindow:         24 * time.Hour,
 		DedupeSweepInterval:  time.Minute,
 		OutcomeUnknownPolicy: PolicyVerify,
@@ -184,6 +195,9 @@ func Load(e *config.Env) Config {
 	} else {
 		c.RetryDelays = ds
 	}
+	c.DeferDelay = e.Duration("WANOTIFY_DISPATCHER_DEFER_DELAY", c.DeferDelay,
+		"how long a notification the recipient cannot get now (131049, marketing cap) waits on notifications.deferred; not counted as an attempt")
+	c.DeferMax = e.Int("WANOTIFY_DISPATCHER_DEFER_MAX", c.DeferMax, "how often one notification is deferred before it is dead-lettered; 0: no long deferral (the last retry tier instead)")
 	c.DedupeWindow = e.Duration("WANOTIFY_DISPATCHER_DEDUPE_WINDOW", c.DedupeWindow, "how long an idempotency key is remembered")
 	c.DedupeSweepInterval = e.Duration("WANOTIFY_DISPATCHER_DEDUPE_SWEEP_INTERVAL", c.DedupeSweepInterval, "how often keys past the window are forgotten")
 	c.OutcomeUnknownPolicy = e.String("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY", c.OutcomeUnknownPolicy,
@@ -268,6 +282,12 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			bad("WANOTIFY_DISPATCHER_RETRY_DELAYS", "delay %d (%s) must be positive", i+1, d)
 		}
+	}
+	if c.DeferDelay <= 0 {
+		bad("WANOTIFY_DISPATCHER_DEFER_DELAY", "must be positive")
+	}
+	if c.DeferMax < 0 || c.DeferMax > 100 {
+		bad("WANOTIFY_DISPATCHER_DEFER_MAX", "%d must be between 0 and 100", c.DeferMax)
 	}
 	if c.DedupeWindow <= 0 {
 		bad("WANOTIFY_DISPATCHER_DEDUPE_WINDOW", "must be positive")

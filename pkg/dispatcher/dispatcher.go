@@ -20,6 +20,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
+	"github.com/wanotify/wanotify/pkg/dispatcher/parking"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/envelope"
@@ -35,16 +36,22 @@ type tp struct {
 
 // part is one assigned input partition.
 type part struct {
-	tp    tp
-	tier  int // -1 for notifications.requested, else the retry tier index
-	tr    *order.Partition
-	store *dedupe.Partition
-	held  dueHeap // retry records not yet due
-	timer *time.Timer
-	dead  atomic.Bool // given up (revoked, lost or reset); its records are dropped
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup // goroutines working on its records
+	tp   tp
+	tier int // -1 for notifications.requested, else the retry tier index (len(RetryTiers) for a parking topic)
+	// rule says how far a parking topic's partition is read (nil for the
+	// others); stopped is set while it waits at a record it may not take
+	// yet, until wake fires or a change is announced.
+	rule    parking.Rule
+	stopped bool
+	wake    *time.Timer
+	tr      *order.Partition
+	store   *dedupe.Partition
+	held    dueHeap // retry records not yet due
+	timer   *time.Timer
+	dead    atomic.Bool // given up (revoked, lost or reset); its records are dropped
+	ctx     context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup // goroutines working on its records
 }
 
 // rec is the state of one consumed record (order.Item.Value).
@@ -123,7 +130,7 @@ type Dispatcher struct {
 }
 
 // inputs are the topics the dispatcher consumes.
-var inputs = append([]string{topics.Requested}, topics.RetryTiers...)
+var inputs = append(append([]string{topics.Requested}, topics.RetryTiers...), topics.Deferred)
 
 // New validates cfg and builds a Dispatcher on prov. kafkaOpts connect to
 // the cluster (seed brokers, TLS, SASL, hooks); New adds the group,
@@ -150,7 +157,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		limits: ratelimit.New(limits),
 		rules:  admit.Rules{admit.Ownership{Registry: cfg.Senders}},
 		answers: answer.Policy{Delays: cfg.RetryDelays, Keyed: provider.DeduplicatesByKey(prov),
-			Resend: cfg.OutcomeUnknownPolicy == PolicyResend},
+			Resend: cfg.OutcomeUnknownPolicy == PolicyResend, DeferDelay: cfg.DeferDelay, DeferMax: cfg.DeferMax},
 		tracer:      otel.Tracer(meterName),
 		parts:       map[tp]*part{},
 		stores:      map[int32]*dedupe.Partition{},
@@ -307,11 +314,29 @@ func (d *Dispatcher) room() int {
 	return max(1, d.cfg.MaxBuffered-d.buffered)
 }
 
-// ingest adds polled records to their partitions (poll goroutine).
+// ingest adds polled records to their partitions (poll goroutine). A
+// parking partition whose rule stops at a record is set back to it and
+// paused here, on the poll goroutine, as kgo asks of SetOffsets.
 func (d *Dispatcher) ingest(fs kgo.Fetches) {
+	rewind := d.ingestLocked(fs)
+	if len(rewind) == 0 {
+		return
+	}
+	pause := map[string][]int32{}
+	for t, ps := range rewind {
+		for p := range ps {
+			pause[t] = append(pause[t], p)
+		}
+	}
+	d.cl.PauseFetchPartitions(pause)
+	d.cl.SetOffsets(rewind)
+}
+
+func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.EpochOffset {
 	now := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var rewind map[string]map[int32]kgo.EpochOffset
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		k := tp{fp.Topic, fp.Partition}
 		p := d.parts[k]
@@ -322,19 +347,39 @@ func (d *Dispatcher) ingest(fs kgo.Fetches) {
 		if d.met != nil {
 			d.met.setLag(k, max(0, fp.HighWatermark-last-1))
 		}
-		if p == nil || p.dead.Load() {
+		if p == nil || p.dead.Load() || p.stopped {
+			// A stopped parking partition's records are read again from
+			// where it stopped once it is woken.
 			return
 		}
 		for _, r := range fp.Records {
+			var env *envelope.Failure
+			var envErr error
+			if p.tier >= 0 {
+				env, envErr = envelope.Parse(r.Headers)
+			}
+			if p.rule != nil && envErr == nil {
+				if ok, wake := p.rule.Take(parking.Record{Offset: r.Offset, Env: env}, now); !ok {
+					d.stopLocked(p, wake)
+					if rewind == nil {
+						rewind = map[string]map[int32]kgo.EpochOffset{}
+					}
+					if rewind[k.topic] == nil {
+						rewind[k.topic] = map[int32]kgo.EpochOffset{}
+					}
+					rewind[k.topic][k.partition] = kgo.EpochOffset{Epoch: -1, Offset: r.Offset}
+					d.paused[k] = true
+					break
+				}
+			}
 			it := &order.Item{Offset: r.Offset, Key: string(r.Key)}
-			rc := &rec{item: it, part: p, r: r}
+			rc := &rec{item: it, part: p, r: r, env: env, envErr: envErr}
 			it.Value = rc
 			if !p.tr.Add(it) {
 				continue
 			}
 			d.buffered++
 			if p.tier >= 0 {
-				rc.env, rc.envErr = envelope.Parse(r.Headers)
 				if rc.envErr == nil && rc.env.DueAt.After(now) {
 					rc.due = rc.env.DueAt
 					heap.Push(&p.held, rc)
@@ -350,6 +395,33 @@ func (d *Dispatcher) ingest(fs kgo.Fetches) {
 			d.armHeld(p)
 		}
 	})
+	return rewind
+}
+
+// stopLocked stops reading parking partition p until wake, or until a
+// change is announced when wake is zero (d.mu held).
+func (d *Dispatcher) stopLocked(p *part, wake time.Time) {
+	p.stopped = true
+	if p.wake != nil {
+		p.wake.Stop()
+		p.wake = nil
+	}
+	if wake.IsZero() {
+		return
+	}
+	p.wake = time.AfterFunc(max(time.Until(wake), 0)+time.Millisecond, func() { d.wakeParked(p) })
+}
+
+// wakeParked reads a stopped parking partition again.
+func (d *Dispatcher) wakeParked(p *part) {
+	d.mu.Lock()
+	if p.dead.Load() || !p.stopped {
+		d.mu.Unlock()
+		return
+	}
+	p.stopped = false
+	d.mu.Unlock()
+	d.reconcilePause()
 }
 
 // release queues rc behind its key (d.mu held).
@@ -435,7 +507,7 @@ func (d *Dispatcher) reconcilePause() {
 	}
 	pause, resume := map[string][]int32{}, map[string][]int32{}
 	for k, p := range d.parts {
-		want := d.pausedAll || p.held.Len() > 0
+		want := d.pausedAll || p.held.Len() > 0 || p.stopped
 		if want != d.paused[k] {
 			if want {
 				pause[k.topic] = append(pause[k.topic], k.partition)
@@ -461,8 +533,12 @@ func (d *Dispatcher) newPart(k tp) *part {
 			tier = i
 		}
 	}
+	var rule parking.Rule
+	if k.topic == topics.Deferred {
+		tier, rule = len(topics.RetryTiers), parking.Due{}
+	}
 	ctx, cancel := context.WithCancel(d.dispatchCtx)
-	return &part{tp: k, tier: tier, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
+	return &part{tp: k, tier: tier, rule: rule, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
 }
 
 // giveUp stops work on partitions: their records are dropped (uncommitted
@@ -477,6 +553,9 @@ func (d *Dispatcher) giveUp(ps []*part) {
 		p.stop()
 		if p.timer != nil {
 			p.timer.Stop()
+		}
+		if p.wake != nil {
+			p.wake.Stop()
 		}
 		d.buffered -= p.tr.Unfinished()
 	}

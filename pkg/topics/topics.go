@@ -28,6 +28,10 @@ const (
 	DLQ       = "notifications.dlq"
 	Status    = "notifications.status"
 	Dedupe    = "notifications.dedupe"
+	// Deferred holds notifications the recipient cannot get now (131049)
+	// until they are due, a day later by default; read only as far as
+	// records are due.
+	Deferred = "notifications.deferred"
 	// Senders holds each sender's state (halted or running) and the
 	// dispatcher instances' reports; every instance reads all of it, so
 	// it is not co-partitioned (PartitioningOwn, one partition).
