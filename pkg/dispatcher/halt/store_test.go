@@ -276,6 +276,9 @@ func TestGateVerdicts(t *testing.T) {
 	if !strings.Contains(v.Why.Error(), "meta_190") {
 		t.Fatalf("the reason does not say the fault: %v", v.Why)
 	}
+	if info := he.Info(); info.Code != "meta_190" || !info.Retryable || !strings.Contains(info.Message, token.Message) || !strings.Contains(info.Message, "acme-main") {
+		t.Fatalf("status event error of a halted sender: %+v", info)
+	}
 	if v := g.Check(other, since); v.Kind != sched.Go {
 		t.Fatalf("another sender is held too: %+v", v)
 	}
