@@ -22,6 +22,12 @@
 // record of its own (key sync/<instance>) and reads until it has read
 // that one. The topic therefore has exactly one partition; Start refuses
 // another count.
+//
+// In a dispatcher: New and Start before the first fetch; the Gate (one
+// per Store) in every sender's scheduler; Outcome after every provider
+// call; OnChange to release a resumed sender's records; RegisterMetrics
+// for the halted gauge; a Reporter's Run alongside, stopped before
+// Close.
 package halt
 
 import (
