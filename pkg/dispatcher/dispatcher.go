@@ -19,6 +19,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/admit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
+	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
 	"github.com/wanotify/wanotify/pkg/dispatcher/parking"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
@@ -44,14 +45,19 @@ type part struct {
 	rule    parking.Rule
 	stopped bool
 	wake    *time.Timer
-	tr      *order.Partition
-	store   *dedupe.Partition
-	held    dueHeap // retry records not yet due
-	timer   *time.Timer
-	dead    atomic.Bool // given up (revoked, lost or reset); its records are dropped
-	ctx     context.Context
-	stop    context.CancelFunc
-	wg      sync.WaitGroup // goroutines working on its records
+	// rescan is, for a held partition woken by a resume, the end it had
+	// then (rescanPending until the next fetch tells): records before it
+	// are taken even of senders still halted, which sends them back to
+	// the end of the topic.
+	rescan int64
+	tr     *order.Partition
+	store  *dedupe.Partition
+	held   dueHeap // retry records not yet due
+	timer  *time.Timer
+	dead   atomic.Bool // given up (revoked, lost or reset); its records are dropped
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup // goroutines working on its records
 }
 
 // rec is the state of one consumed record (order.Item.Value).
@@ -95,6 +101,10 @@ type Dispatcher struct {
 	answers answer.Policy
 	brk     *breakers
 	met     *metrics
+	// halts is the sender state table (halts.go); heldRule reads
+	// notifications.held partitions only as far as their senders run.
+	halts    *halt.Store
+	heldRule *parking.Held
 	// finder looks for the webhook that settles an interrupted call
 	// (policy verify).
 	finder unknown.Finder
@@ -130,7 +140,7 @@ type Dispatcher struct {
 }
 
 // inputs are the topics the dispatcher consumes.
-var inputs = append(append([]string{topics.Requested}, topics.RetryTiers...), topics.Deferred)
+var inputs = append(append([]string{topics.Requested}, topics.RetryTiers...), topics.Deferred, topics.Held)
 
 // New validates cfg and builds a Dispatcher on prov. kafkaOpts connect to
 // the cluster (seed brokers, TLS, SASL, hooks); New adds the group,
@@ -157,7 +167,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		limits: ratelimit.New(limits),
 		rules:  admit.Rules{admit.Ownership{Registry: cfg.Senders}},
 		answers: answer.Policy{Delays: cfg.RetryDelays, Keyed: provider.DeduplicatesByKey(prov),
-			Resend: cfg.OutcomeUnknownPolicy == PolicyResend, DeferDelay: cfg.DeferDelay, DeferMax: cfg.DeferMax},
+			Resend: cfg.OutcomeUnknownPolicy == PolicyResend, DeferDelay: cfg.DeferDelay, DeferMax: cfg.DeferMax, Halts: true},
 		tracer:      otel.Tracer(meterName),
 		parts:       map[tp]*part{},
 		stores:      map[int32]*dedupe.Partition{},
@@ -168,7 +178,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		sem:         make(chan struct{}, cfg.Concurrency),
 		finder:      &unknown.StatusScan{Opts: kafkaOpts, Topic: topics.Status},
 	}
-	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState,
+	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState, halts: true,
 		created: func(b *breaker) {
 			if d.met != nil {
 				d.met.setBreaker(b.name, 0)
@@ -203,6 +213,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer clog.Close()
 	d.clog = clog
 	d.adm = kadm.NewClient(clog)
+
+	// Halts hold across instances and restarts: the state table is read
+	// to its end before anything is consumed.
+	stopHalts, err := d.startHalts(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopHalts()
 
 	sess, err := kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, d.kopts...),
 		kgo.ConsumerGroup(d.cfg.Group),
@@ -347,6 +365,9 @@ func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.Epoch
 		if d.met != nil {
 			d.met.setLag(k, max(0, fp.HighWatermark-last-1))
 		}
+		if p != nil && p.rescan == rescanPending {
+			p.rescan = fp.HighWatermark
+		}
 		if p == nil || p.dead.Load() || p.stopped {
 			// A stopped parking partition's records are read again from
 			// where it stopped once it is woken.
@@ -359,7 +380,11 @@ func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.Epoch
 				env, envErr = envelope.Parse(r.Headers)
 			}
 			if p.rule != nil && envErr == nil {
-				if ok, wake := p.rule.Take(parking.Record{Offset: r.Offset, Env: env}, now); !ok {
+				pr := parking.Record{Offset: r.Offset, Env: env, Rescan: r.Offset < p.rescan}
+				if k.topic == topics.Held {
+					pr.Sender = senderOf(r.Value)
+				}
+				if ok, wake := p.rule.Take(pr, now); !ok {
 					d.stopLocked(p, wake)
 					if rewind == nil {
 						rewind = map[string]map[int32]kgo.EpochOffset{}
@@ -534,11 +559,14 @@ func (d *Dispatcher) newPart(k tp) *part {
 		}
 	}
 	var rule parking.Rule
-	if k.topic == topics.Deferred {
+	switch k.topic {
+	case topics.Deferred:
 		tier, rule = len(topics.RetryTiers), parking.Due{}
+	case topics.Held:
+		tier, rule = len(topics.RetryTiers), d.heldRule
 	}
 	ctx, cancel := context.WithCancel(d.dispatchCtx)
-	return &part{tp: k, tier: tier, rule: rule, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
+	return &part{tp: k, tier: tier, rule: rule, rescan: -1, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
 }
 
 // giveUp stops work on partitions: their records are dropped (uncommitted

@@ -153,6 +153,16 @@ func (d *Dispatcher) outputs(rc *rec, o outcome) []*kgo.Record {
 			ev.Status = contract.StatusOutcomeUnknown
 			break
 		}
+		if tier == topics.Held {
+			// Its sender is halted (halts.go): one event per notification
+			// the halt touches, not one per move within notifications.held.
+			if rc.r.Topic == topics.Held {
+				return out
+			}
+			ev.Status, ev.RetryTier = contract.StatusRetryScheduled, tier
+			ev.EventID = contract.DispatcherEventID(n.ID, ev.Status, ev.Attempt) + "@held"
+			break
+		}
 		ev.Status = contract.StatusRetryScheduled
 		due := o.due.UTC()
 		ev.RetryTier, ev.DueAt = tier, &due
@@ -233,8 +243,11 @@ func (d *Dispatcher) failureRecord(rc *rec, topic string, o outcome, reason stri
 // a long deferral (the recipient cannot get it now), else the retry tier
 // for its attempt and wait (tierFor).
 func (d *Dispatcher) retryTopic(rc *rec, o outcome) string {
-	if o.class == envelope.ClassDeferred && d.cfg.DeferMax > 0 {
+	switch {
+	case o.class == envelope.ClassDeferred && d.cfg.DeferMax > 0:
 		return topics.Deferred
+	case o.class == envelope.ClassAccountFault:
+		return topics.Held
 	}
 	return topics.RetryTiers[d.tierFor(o.attempt-rc.deferrals(), o.due.Sub(o.failedAt))]
 }

@@ -32,6 +32,9 @@ const (
 	// until they are due, a day later by default; read only as far as
 	// records are due.
 	Deferred = "notifications.deferred"
+	// Held holds the notifications of senders halted by an account fault
+	// until the sender runs again; read only as far as their senders run.
+	Held = "notifications.held"
 	// Senders holds each sender's state (halted or running) and the
 	// dispatcher instances' reports; every instance reads all of it, so
 	// it is not co-partitioned (PartitioningOwn, one partition).

@@ -27,11 +27,18 @@ const (
 	// provider (or the sender's account) is down, which is not this
 	// notification's fault.
 	Park
+	// Halt halts the sender: its account is at fault (token, payment,
+	// policy block). The record waits with its attempt not spent, and so
+	// does every other record of the sender until it runs again.
+	Halt
 )
 
 func (a Action) String() string {
-	if a == Park {
+	switch a {
+	case Park:
 		return "park"
+	case Halt:
+		return "halt"
 	}
 	return "settle"
 }
@@ -54,6 +61,9 @@ type Policy struct {
 	// the last retry tier instead.
 	DeferDelay time.Duration
 	DeferMax   int
+	// Halts: an account fault halts the sender (Action Halt) instead of
+	// parking the record on the breaker.
+	Halts bool
 }
 
 // MaxAttempts is the first attempt plus one per retry tier.
@@ -135,6 +145,8 @@ func (p Policy) Judge(c Call) Decision {
 		// Without long deferrals: the last tier, the longest wait there is.
 		d.State = dedupe.StateRetrying
 		d.Due = c.At.Add(p.Delays[len(p.Delays)-1])
+	case pe.Class == provider.AccountFault && p.Halts:
+		d.Action = Halt
 	case pe.Class == provider.AccountFault, c.Breaker != gobreaker.StateClosed:
 		// The provider is down (this failure opened the breaker, or came
 		// in while it was open), or the sender's account is (token,

@@ -670,3 +670,16 @@ func (s *Store) Close() {
 		s.prod.Close()
 	})
 }
+
+// NextProbe is when this instance may next probe halted sender (its
+// shared probe time plus this instance's spread); zero when the sender
+// runs.
+func (s *Store) NextProbe(sender string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.states[sender]
+	if e == nil || !e.st.Halted() {
+		return time.Time{}
+	}
+	return e.probeAfter.Add(s.spreadOf(sender))
+}

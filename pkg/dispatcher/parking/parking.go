@@ -15,6 +15,7 @@
 package parking
 
 import (
+	"sync"
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/envelope"
@@ -55,4 +56,50 @@ func (Due) Take(r Record, now time.Time) (bool, time.Time) {
 		return false, r.Env.DueAt
 	}
 	return true, time.Time{}
+}
+
+// Halts is what the Held rule knows of halted senders.
+type Halts interface {
+	// Halted reports whether sender is halted.
+	Halted(sender string) bool
+	// ProbeDue reports whether a halted sender's next probe may go, and
+	// otherwise when it may.
+	ProbeDue(sender string, now time.Time) (bool, time.Time)
+}
+
+// Held takes records of senders that run (notifications.held). Of a
+// halted sender it takes the records a change asks to pass over (they go
+// back to the end of the topic), and the first one whose probe is due (it
+// may become the probe); at any other it stops until the sender's next
+// probe, or until a change.
+type Held struct {
+	Halts Halts
+
+	mu sync.Mutex
+	// let is, per halted sender, the probe time for which a record was
+	// already taken: one record per sender per probe.
+	let map[string]time.Time
+}
+
+// Take implements Rule.
+func (h *Held) Take(r Record, now time.Time) (bool, time.Time) {
+	if r.Sender == "" || !h.Halts.Halted(r.Sender) || r.Rescan {
+		return true, time.Time{}
+	}
+	due, next := h.Halts.ProbeDue(r.Sender, now)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if due {
+		if h.let == nil {
+			h.let = map[string]time.Time{}
+		}
+		if t, ok := h.let[r.Sender]; !ok || !t.Equal(next) {
+			h.let[r.Sender] = next
+			return true, time.Time{}
+		}
+		// This probe's record was taken already: look again a little
+		// later, when the probe has been made (or given back).
+		return false, now.Add(time.Second)
+	}
+	return false, next
 }
