@@ -15,7 +15,7 @@ import (
 
 func TestRepositoryFileListsEveryTopic(t *testing.T) {
 	f := testinfra.TopicsFile(t)
-	want := []string{topics.Requested, topics.Retry5s, topics.Retry15s, topics.Retry45s, topics.Deferred, topics.DLQ, topics.Status, topics.Dedupe, topics.Senders}
+	want := []string{topics.Requested, topics.Retry5s, topics.Retry15s, topics.Retry45s, topics.Deferred, topics.Held, topics.DLQ, topics.Status, topics.Dedupe, topics.Senders}
 	got := map[string]topics.Topic{}
 	for _, tp := range f.Topics {
 		got[tp.Name] = tp
