@@ -49,7 +49,7 @@ type part struct {
 	// (MaxBulkBuffered): it is set back to its first record not taken and
 	// paused until the lane has room again.
 	full bool
-	wake    *time.Timer
+	wake *time.Timer
 	// rescan is, for a held partition woken by a resume, the end it had
 	// then (rescanPending until the next fetch tells): records before it
 	// are taken even of senders still halted, which sends them back to
