@@ -51,6 +51,7 @@ func (b *Bench) Run(ctx context.Context) {
 		{"retry", b.retry, "retry lateness"},
 		{"e2e", b.endToEnd, "end to end"},
 		{"dedupe", b.dedupe, "dedupe state"},
+		{"lanes", b.lanes, "priority lanes and tenant fairness"},
 	}
 	for _, g := range groups {
 		if !b.cfg.Selected(g.name) {

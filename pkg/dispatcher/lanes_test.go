@@ -42,7 +42,7 @@ func TestOTPNeverWaitsBehindACampaign(t *testing.T) {
 	const rate, bulkN, otpN = 80.0, 20000, 200
 	e := newEnv(t, 4, simulator.Behavior{RateLimit: rate})
 	cfg := testConfig("t-lanes-otp")
-	cfg.Limits.Rate, cfg.Limits.Burst = rate, 1
+	cfg.Limits.Rate, cfg.Limits.Burst = rate, 8
 	r := e.start(cfg)
 	var bulk []*contract.Notification
 	for i := range bulkN {
@@ -129,7 +129,7 @@ func TestSmallTenantGetsItsFairShare(t *testing.T) {
 	const rate, bigN, smallN = 400.0, 20000, 500
 	e := newEnv(t, 4, simulator.Behavior{RateLimit: rate})
 	cfg := testConfig("t-lanes-fair")
-	cfg.Limits.Rate, cfg.Limits.Burst = rate, 1
+	cfg.Limits.Rate, cfg.Limits.Burst = rate, 8
 	e.start(cfg)
 	var ns []*contract.Notification
 	var small []string
