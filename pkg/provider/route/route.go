@@ -88,7 +88,7 @@ func (r *Router) Senders() []string {
 func (r *Router) Send(ctx context.Context, m provider.Message) (string, error) {
 	t, ok := r.targets[m.Sender]
 	if !ok {
-		return "", &provider.Error{Class: provider.Permanent, Code: "unknown_sender",
+		return "", &provider.Error{Class: provider.Permanent, Code: provider.CodeUnknownSender,
 			Message: fmt.Sprintf("sender %q has no route in the sender registry", m.Sender)}
 	}
 	m.Sender = t.NumberID
