@@ -85,7 +85,7 @@ func Decide(down bool, h History, last error) Decision {
 		if !pe.NotAccepted() {
 			return Decision{false, fmt.Sprintf("the primary may have taken it (%s)", pe.Code)}
 		}
-		if pe.Scope != provider.ScopeSender {
+		if !routeFault(pe) {
 			// Refused for this message or recipient: the second route
 			// would refuse it too, and its answer is the record's.
 			return Decision{false, fmt.Sprintf("refused for the message, not the route (%s)", pe.Code)}
@@ -98,6 +98,13 @@ func Decide(down bool, h History, last error) Decision {
 		return Decision{true, fmt.Sprintf("the primary is down and refused it (%s)", provider.AsError(last).Code)}
 	}
 	return Decision{true, "the primary is down and was not called"}
+}
+
+// routeFault reports whether a refusal is about the route (the number,
+// the account, the connection) rather than the message or recipient.
+// Transport failures carry no scope of their own: they are the route's.
+func routeFault(pe *provider.Error) bool {
+	return pe.Scope == provider.ScopeSender || (pe.HTTPStatus == 0 && pe.Code == "network")
 }
 
 // Header carries a record's History on the retry topics, bound to the
