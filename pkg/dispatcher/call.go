@@ -8,7 +8,6 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/phone"
-	"github.com/wanotify/wanotify/pkg/provider"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -74,7 +73,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		return
 	}
 	d.met.wait.Record(context.Background(), waited.Seconds())
-	if !rc.probe && b.cb.State() == gobreaker.StateOpen {
+	if !rc.probe && !rc.fo.second && b.cb.State() == gobreaker.StateOpen {
 		d.revert(rc)
 		d.unreserve(rc)
 		d.park(b, rc)
@@ -102,7 +101,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		attribute.String("wanotify.provider", d.prov.Name()),
 	))
 	rc.ctx = ctx
-	id, err := b.cb.Execute(func() (string, error) { return d.prov.Send(ctx, provider.FromNotification(n)) })
+	id, err := d.callRoute(ctx, rc, b)
 	done := time.Now()
 	dec := d.answers.Judge(answer.Call{Attempt: rc.attempt, ID: id, Err: err, At: done, Breaker: b.cb.State()})
 	switch {
@@ -126,10 +125,17 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		span.End()
 		d.revert(rc)
 		d.unreserve(rc)
+		if !rc.fo.second && b.cb.State() != gobreaker.StateClosed && d.mayFailover(rc, err) {
+			// The primary is down and provably did not take it: back
+			// to its scheduler now, whose breaker gate sends it through
+			// the failover route.
+			d.requeueAfter(rc, 0)
+			return
+		}
 		d.park(b, rc)
 		return
 	}
-	o := outcome{state: dec.State, attempt: rc.attempt, at: done, providerID: id, err: dec.Err, class: dec.Class, due: dec.Due}
+	o := outcome{state: dec.State, attempt: rc.attempt, at: done, providerID: id, err: dec.Err, class: dec.Class, due: dec.Due, route: d.routeOf(rc)}
 	if err != nil {
 		o.providerID, o.failedAt = "", done
 	}

@@ -69,6 +69,8 @@ type rec struct {
 	// record, and probe whether it holds one of its half-open probes.
 	brk   *breaker
 	probe bool
+	// fo is the record's failover state (failover_stage.go).
+	fo routeState
 }
 
 // Dispatcher consumes notifications.requested and the retry topics and

@@ -44,3 +44,21 @@ tenants:
 		t.Fatalf("missing failover secret: %v", err)
 	}
 }
+
+// A failover that does not exist stops the dispatcher at start, naming
+// the variable and the field.
+func TestConfigureRefusesAMissingFailover(t *testing.T) {
+	e := envOf(map[string]string{
+		"WANOTIFY_SENDERS": `{"senders":[{"name":"vip","tenants":["acme"],"number_id":"1","failover":"vip-backup"}],` +
+			`"tenants":[{"name":"acme","default_sender":"vip"}]}`,
+		"WANOTIFY_XPRESSBOT_API_KEY": "k",
+	})
+	_, err := Configure(e)
+	if err == nil {
+		t.Fatal("started with a failover to a sender that does not exist")
+	}
+	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "WANOTIFY_SENDERS") ||
+		!strings.Contains(err.Error(), `senders[0] (vip).failover: sender "vip-backup" is not listed under senders`) {
+		t.Fatalf("error does not name the variable and field: %v", err)
+	}
+}

@@ -210,12 +210,27 @@ func (g *breakerGate) Check(it sched.Item, _ time.Time) sched.Verdict {
 	rc := it.(*rec)
 	b := g.d.brk.get(g.d.prov.Name(), g.sender)
 	rc.brk = b
+	// A record the primary provably did not take goes through the
+	// sender's failover route while the breaker is open; one the second
+	// route may have taken stays there (failover_stage.go).
+	rc.fo.second = g.d.pinnedToSecond(rc)
+	if rc.fo.second {
+		return sched.Verdict{Kind: sched.Go}
+	}
 	switch b.cb.State() {
 	case gobreaker.StateOpen:
+		if g.d.mayFailover(rc, nil) {
+			rc.fo.second = true
+			return sched.Verdict{Kind: sched.Go}
+		}
 		return sched.Verdict{Kind: sched.Divert, Why: &errBreakerOpen{b}}
 	case gobreaker.StateHalfOpen:
 		if int(b.probes.Add(1)) > g.d.cfg.Breaker.HalfOpenRequests {
 			b.probes.Add(-1)
+			if g.d.mayFailover(rc, nil) {
+				rc.fo.second = true
+				return sched.Verdict{Kind: sched.Go}
+			}
 			return sched.Verdict{Kind: sched.Divert, Why: &errBreakerOpen{b}}
 		}
 		rc.probe = true

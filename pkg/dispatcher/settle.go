@@ -126,8 +126,9 @@ func (d *Dispatcher) outputs(rc *rec, o outcome) []*kgo.Record {
 		ctx = rc.r.Context
 	}
 	ev := contract.StatusEvent{
-		NotificationID: n.ID, Provider: d.prov.Name(), Tenant: n.Tenant, EventType: n.EventType, Sender: n.Sender,
+		NotificationID: n.ID, Provider: d.providerOf(rc, o.route), Tenant: n.Tenant, EventType: n.EventType, Sender: n.Sender,
 		Recipient: n.Recipient, Attempt: o.attempt, Error: o.err, OccurredAt: o.at.UTC(), Emitter: contract.EmitterDispatcher,
+		Route: o.route,
 	}
 	var out []*kgo.Record
 	switch o.state {
@@ -221,7 +222,9 @@ func (d *Dispatcher) failureRecord(rc *rec, topic string, o outcome, reason stri
 		}
 		f.ReplayCount = rc.env.ReplayCount
 	}
-	return d.envelopeRecord(rc, topic, &f)
+	r := d.envelopeRecord(rc, topic, &f)
+	r.Headers = d.withHistory(rc, r.Headers, o.attempt)
+	return r
 }
 
 func (d *Dispatcher) envelopeRecord(rc *rec, topic string, f *envelope.Failure) *kgo.Record {
