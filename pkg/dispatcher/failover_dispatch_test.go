@@ -139,3 +139,95 @@ func TestPrimaryRefusingConnectionsDeliversThroughFailover(t *testing.T) {
 	ln.Close()
 	runFailover(t, e, down, 200)
 }
+
+// TestPrimaryTimeoutsNeverFailOver: the primary takes every message but
+// its answers are lost (timeouts). The breaker opens; records never sent
+// to the primary go through the failover route, but no record the
+// primary may have taken ever does, even while the breaker is open: they
+// wait for the primary, which (deduplicating by key) answers their
+// retry without sending again. 0 duplicate sends across both ledgers.
+func TestPrimaryTimeoutsNeverFailOver(t *testing.T) {
+	e := newEnv(t, 4, simulator.Behavior{TimeoutRate: 1, TimeoutAccepts: true, IdempotencyKeys: true})
+	simB, urlB := providertest.StartSimulator(t, simulator.Config{APIKey: simKey, Seed: 8})
+	w := e.watch()
+	cfg := testConfig("t-failover-timeouts")
+	cfg.Senders = failoverRegistry(t)
+	cfg.Breaker.ConsecutiveFailures = 3
+	cfg.Concurrency = 4
+	cfg.OutcomeUnknownPolicy = PolicyResend // a lost answer is retried (the primary deduplicates by key)
+	xb, err := xpressbot.New(xpressbot.Options{BaseURL: e.simURL, APIKey: simKey, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(xb.Close)
+	ca, err := cloudapi.New(cloudapi.Options{BaseURL: urlB, AccessToken: simKey, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ca.Close)
+	r, err := route.New(map[string]route.Target{
+		"acme-otp": {Provider: xb, NumberID: foNumber, Failover: &route.Target{Provider: ca, NumberID: foNumber}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startWith(cfg, r)
+	const n = 60
+	var ids []string
+	for i := 0; i < n; i++ {
+		m := notification(fmt.Sprintf("fo-to-%d", i), recipient(i%20), "acme-otp", "your code is 123456")
+		ids = append(ids, m.ID)
+		e.publish(m)
+	}
+	// Once the failover route has taken something (the breaker is open),
+	// the primary answers again.
+	deadline := time.Now().Add(20 * time.Second)
+	for simB.Ledger().Accepted == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b := e.sim.Behavior()
+	b.TimeoutRate = 0
+	if err := e.sim.SetBehavior(b); err != nil {
+		t.Fatal(err)
+	}
+	got := w.waitTerminal(t, ids, 60*time.Second)
+
+	la, lb := e.sim.Ledger(), simB.Ledger()
+	sends, dup, err := simulator.SendsAcross(la, lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dup != 0 {
+		twice := map[string]int{}
+		for id, k := range sends {
+			if k > 1 {
+				twice[id] = k
+			}
+		}
+		t.Fatalf("%d duplicate sends across both ledgers: %v", dup, twice)
+	}
+	if la.Accepted == 0 || lb.Accepted == 0 {
+		t.Fatalf("primary took %d, failover %d: the scenario needs both", la.Accepted, lb.Accepted)
+	}
+	onPrimary := map[string]bool{}
+	for _, en := range la.Entries {
+		onPrimary[en.NotificationID] = true
+	}
+	st, _, _ := w.snapshot()
+	for _, id := range ids {
+		if got[id] != contract.StatusAccepted {
+			t.Errorf("%s: %s, want accepted", id, got[id])
+			continue
+		}
+		want := contract.RouteFailover
+		if onPrimary[id] {
+			want = contract.RoutePrimary
+		}
+		for _, ev := range st[id] {
+			if ev.Status == contract.StatusAccepted && ev.Route != want {
+				t.Errorf("%s: accepted through %q, want %q", id, ev.Route, want)
+			}
+		}
+	}
+	t.Logf("primary took %d (%d answered from its idempotency keys), failover %d", la.Accepted, la.IdempotentReplays, lb.Accepted)
+}
