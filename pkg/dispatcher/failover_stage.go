@@ -56,11 +56,16 @@ func (d *Dispatcher) hasFailover(rc *rec) bool {
 // what this process saw.
 func (rc *rec) history() failover.History {
 	if !rc.fo.loaded {
-		prev := 0
-		if rc.env != nil {
-			prev = rc.env.Attempt
+		switch {
+		case rc.env != nil:
+			rc.fo.h = failover.FromRecord(rc.r.Headers, true, rc.env.Attempt)
+		case replayCount(rc.r.Headers) > 0:
+			// Replayed from the DLQ: its earlier attempts still count.
+			rc.fo.h = failover.FromReplay(rc.r.Headers)
+		default:
+			rc.fo.h = failover.History{}
 		}
-		rc.fo.h, rc.fo.loaded = failover.FromRecord(rc.r.Headers, rc.env != nil, prev), true
+		rc.fo.loaded = true
 	}
 	return rc.fo.h
 }

@@ -137,6 +137,28 @@ func SetHeader(hs []kgo.RecordHeader, h History, attempt int) []kgo.RecordHeader
 	return append(out, kgo.RecordHeader{Key: Header, Value: []byte(h.HeaderValue(attempt))})
 }
 
+// FromReplay reads the History of a record an operator replayed from the
+// dead-letter topic: it starts over at attempt 1, but what its earlier
+// attempts may have left at a route still holds, so the header counts
+// whatever attempt it names. Without one, the record is taken as the
+// primary's.
+func FromReplay(hs []kgo.RecordHeader) History {
+	for i := len(hs) - 1; i >= 0; i-- {
+		if hs[i].Key != Header {
+			continue
+		}
+		v, _, _ := strings.Cut(string(hs[i].Value), "@")
+		switch Route(v) {
+		case Second:
+			return History{Pinned: Second}
+		case clean:
+			return History{}
+		}
+		break
+	}
+	return History{Pinned: Primary}
+}
+
 // FromRecord reads a record's History. retry says the record came from a
 // retry topic (it has failure headers); prevAttempt is the attempt those
 // headers say was made. A record fresh from notifications.requested has

@@ -125,6 +125,16 @@ func TestHistoryHeader(t *testing.T) {
 	if got := FromRecord([]kgo.RecordHeader{{Key: Header, Value: []byte("nonsense@1")}}, true, 1); got.Pinned != Primary {
 		t.Fatal("a malformed header must count as maybe taken by the primary")
 	}
+	// A record replayed from the DLQ starts over at attempt 1, but its
+	// earlier attempts still count, whatever attempt the header names.
+	for v, want := range map[string]Route{"clean@4": "", "primary@4": Primary, "failover@2": Second, "junk": Primary} {
+		if got := FromReplay([]kgo.RecordHeader{{Key: Header, Value: []byte(v)}}); got.Pinned != want {
+			t.Errorf("FromReplay(%q) = %+v, want %q", v, got, want)
+		}
+	}
+	if got := FromReplay(hs); got.Pinned != Primary {
+		t.Fatal("a replayed record without the header must count as maybe taken by the primary")
+	}
 }
 
 // fakeRoutes is the second route of a test: it records what it was sent.
