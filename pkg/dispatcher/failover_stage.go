@@ -7,6 +7,8 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/dispatcher/failover"
@@ -104,6 +106,8 @@ func (d *Dispatcher) callRoute(ctx context.Context, rc *rec, b *breaker) (string
 	if d.hasFailover(rc) {
 		rc.fo.h = rc.history().After(route, err)
 		rc.fo.called = rc.attempt
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String("wanotify.route", string(route)),
+			attribute.String("wanotify.route_pinned", string(rc.fo.h.Pinned)))
 	}
 	return id, err
 }
