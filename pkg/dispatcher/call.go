@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -101,9 +102,21 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		attribute.String("wanotify.provider", d.prov.Name()),
 	))
 	rc.ctx = ctx
+	started := time.Now()
 	id, err := d.callRoute(ctx, rc, b)
 	done := time.Now()
-	dec := d.answers.Judge(answer.Call{Attempt: rc.attempt, ID: id, Err: err, At: done, Breaker: b.cb.State()})
+	if d.halts != nil && !rc.fo.second && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+		// The call was made: the state table hears its answer (an account
+		// fault halts the sender, a probe's success resumes it).
+		if herr := d.halts.Outcome(context.WithoutCancel(rc.part.ctx), n.Sender, started, err); herr != nil {
+			d.log.Error("sender halt not written to the state table", "sender", n.Sender, "err", herr)
+		}
+	}
+	call := answer.Call{Attempt: rc.attempt, Deferrals: rc.deferrals(), ID: id, Err: err, At: done, Breaker: b.cb.State()}
+	if n.ExpiresAt != nil {
+		call.Expires = *n.ExpiresAt
+	}
+	dec := d.answers.Judge(call)
 	switch {
 	case err == nil:
 		span.SetAttributes(attribute.String("wanotify.provider_message_id", id))
@@ -116,6 +129,37 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, dec.Code)
 	}
+	if rc.fo.second && (dec.Action == answer.Halt || dec.Action == answer.Park) {
+		// The failover route is down too: the record waits, its attempt
+		// not spent, for either route (failover_stage.go).
+		span.SetAttributes(attribute.Bool("wanotify.outage", true))
+		span.End()
+		d.revert(rc)
+		d.unreserve(rc)
+		d.secondDown(rc, b)
+		return
+	}
+	if (dec.Action == answer.Halt || dec.Action == answer.Park) && d.mayFailoverNow(rc, b, err) {
+		// The primary is down (this answer halted the sender or opened
+		// its breaker) and provably did not take it: back to its
+		// scheduler now, which sends it through the failover route.
+		span.End()
+		d.revert(rc)
+		d.unreserve(rc)
+		d.requeueAfter(rc, 0)
+		return
+	}
+	if dec.Action == answer.Halt {
+		// The sender's account is at fault: the sender is halted (above)
+		// and this record waits on notifications.held like every other of
+		// its records, with its attempt not spent.
+		span.SetAttributes(attribute.Bool("wanotify.sender_halted", true))
+		span.End()
+		d.revert(rc)
+		d.unreserve(rc)
+		d.hold(rc, d.haltedError(n.Sender))
+		return
+	}
 	if dec.Action == answer.Park {
 		// No attempt is spent: the pending marker is undone and the
 		// record waits on its breaker in its key's turn.
@@ -125,13 +169,6 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		span.End()
 		d.revert(rc)
 		d.unreserve(rc)
-		if !rc.fo.second && b.cb.State() != gobreaker.StateClosed && d.mayFailover(rc, err) {
-			// The primary is down and provably did not take it: back
-			// to its scheduler now, whose breaker gate sends it through
-			// the failover route.
-			d.requeueAfter(rc, 0)
-			return
-		}
 		d.park(b, rc)
 		return
 	}

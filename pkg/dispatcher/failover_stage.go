@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/sony/gobreaker/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/dispatcher/failover"
+	"github.com/wanotify/wanotify/pkg/dispatcher/sched"
 	"github.com/wanotify/wanotify/pkg/provider"
 )
 
@@ -135,16 +137,18 @@ func (d *Dispatcher) providerOf(rc *rec, route string) string {
 	return d.prov.Name()
 }
 
-// withHistory returns the headers of rc's retry record for attempt: the
-// failover history when this process made that attempt's call, and none
-// otherwise (a reader then takes the record as maybe taken by the
-// primary).
+// withHistory returns the headers of rc's retry, held or DLQ record for
+// attempt: the failover history when it is all known here (this process
+// made that attempt's call, or the record goes back without spending an
+// attempt: held, deferred), and none otherwise (a record parked after a
+// crash interrupted its call); a reader then takes the record as maybe
+// taken by the primary.
 func (d *Dispatcher) withHistory(rc *rec, hs []kgo.RecordHeader, attempt int) []kgo.RecordHeader {
 	if !d.hasFailover(rc) {
 		return hs
 	}
-	if rc.fo.called == attempt {
-		return failover.SetHeader(hs, rc.fo.h, attempt)
+	if rc.fo.called == attempt || attempt == rc.attempt-1 {
+		return failover.SetHeader(hs, rc.history(), attempt)
 	}
 	out := hs[:0:0]
 	for _, h := range hs {
@@ -162,4 +166,92 @@ func (d *Dispatcher) sendsElsewhere(b *breaker) bool {
 	r := d.routes()
 	i := strings.LastIndexByte(b.name, '/')
 	return r != nil && i >= 0 && r.HasFailover(b.name[i+1:])
+}
+
+// failoverGate stands for the primary's gates (the halt, the breaker) of
+// a sender with a failover route. It asks them in order, as the
+// scheduler would; where one of them diverts the record because the
+// primary is down (the sender halted, its breaker open) and the record
+// may fail over, the record goes through the second route instead. A
+// record pinned to the second route goes there without asking them.
+type failoverGate struct {
+	d       *Dispatcher
+	primary []sched.Gate
+}
+
+func (g *failoverGate) Check(it sched.Item, now time.Time) sched.Verdict {
+	rc := it.(*rec)
+	rc.fo.second = false
+	// The call stage reads the sender's breaker whichever route goes.
+	rc.brk = g.d.brk.get(g.d.prov.Name(), rc.n.Sender)
+	if g.d.pinnedToSecond(rc) {
+		rc.fo.second = true
+		return sched.Verdict{Kind: sched.Go}
+	}
+	for i, pg := range g.primary {
+		v := pg.Check(it, now)
+		if v.Kind == sched.Go {
+			continue
+		}
+		for _, done := range g.primary[:i] {
+			done.Release(it)
+		}
+		if v.Kind == sched.Divert && primaryDown(v.Why) && g.d.mayFailover(rc, nil) {
+			rc.fo.second = true
+			return sched.Verdict{Kind: sched.Go}
+		}
+		return v
+	}
+	return sched.Verdict{Kind: sched.Go}
+}
+
+func (g *failoverGate) Release(it sched.Item) {
+	if it.(*rec).fo.second {
+		return // the primary's gates reserved nothing for it
+	}
+	for _, pg := range g.primary {
+		pg.Release(it)
+	}
+}
+
+// primaryDown reports whether a gate's reason to divert is the primary
+// being down: its breaker open, or the sender halted.
+func primaryDown(why error) bool {
+	var open *errBreakerOpen
+	_, halted := asHalted(why)
+	return errors.As(why, &open) || halted
+}
+
+// mayFailoverNow reports whether rc, whose primary call just failed with
+// err, may go through the second route now: the primary is down after
+// it (the answer halted the sender or opened its breaker) and err proves
+// nothing was taken.
+func (d *Dispatcher) mayFailoverNow(rc *rec, b *breaker, err error) bool {
+	if !d.hasFailover(rc) {
+		return false
+	}
+	down := b.cb.State() != gobreaker.StateClosed
+	if d.halts != nil {
+		_, _, halted := d.halts.Halted(rc.n.Sender)
+		down = down || halted
+	}
+	return down && d.mayFailover(rc, err)
+}
+
+// secondDown holds rc after its failover route failed it without an
+// outcome (the second route is down too): on the sender's halt while it
+// is halted, on its open breaker, or else for one breaker open timeout;
+// then its scheduler decides again.
+func (d *Dispatcher) secondDown(rc *rec, b *breaker) {
+	if d.halts != nil {
+		if _, _, halted := d.halts.Halted(rc.n.Sender); halted {
+			d.hold(rc, d.haltedError(rc.n.Sender))
+			return
+		}
+	}
+	if b.cb.State() == gobreaker.StateOpen {
+		d.park(b, rc)
+		return
+	}
+	d.requeueAfter(rc, d.cfg.Breaker.OpenTimeout)
 }

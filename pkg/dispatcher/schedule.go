@@ -19,6 +19,9 @@ import (
 //
 // The gates, in the order they are asked:
 //
+//   - the sender's halt (package halt, halts.go): a sender halted by an
+//     account fault sends nothing; its records go to notifications.held,
+//     except one probe per interval;
 //   - the circuit breaker of the provider and sender (breakerGate): open,
 //     it parks the record on the breaker without spending an attempt
 //     (breaker.go); half-open, it lets the allowed probes through.
@@ -66,7 +69,16 @@ func (d *Dispatcher) senderLocked(sender string) *senderQueue {
 
 // gates are the rules of sender's scheduler, in the order they are asked.
 func (d *Dispatcher) gates(sender string) []sched.Gate {
-	return []sched.Gate{&breakerGate{d: d, sender: sender}}
+	gs := []sched.Gate{&breakerGate{d: d, sender: sender}}
+	if d.halts != nil {
+		gs = append([]sched.Gate{d.halts.Gate()}, gs...)
+	}
+	if r := d.routes(); r != nil && r.HasFailover(sender) {
+		// The primary's gates, with the failover route where they would
+		// hold a record back (failover_stage.go).
+		return []sched.Gate{&failoverGate{d: d, primary: gs}}
+	}
+	return gs
 }
 
 // enqueueLocked queues records for their sender's pacer (d.mu held):
@@ -183,6 +195,10 @@ func (d *Dispatcher) divert(rc *rec, st sched.Step) {
 		return
 	}
 	var open *errBreakerOpen
+	if h, ok := asHalted(st.Why); ok {
+		d.hold(rc, h)
+		return
+	}
 	switch {
 	case errors.As(st.Why, &open):
 		d.park(open.b, rc)
@@ -210,27 +226,12 @@ func (g *breakerGate) Check(it sched.Item, _ time.Time) sched.Verdict {
 	rc := it.(*rec)
 	b := g.d.brk.get(g.d.prov.Name(), g.sender)
 	rc.brk = b
-	// A record the primary provably did not take goes through the
-	// sender's failover route while the breaker is open; one the second
-	// route may have taken stays there (failover_stage.go).
-	rc.fo.second = g.d.pinnedToSecond(rc)
-	if rc.fo.second {
-		return sched.Verdict{Kind: sched.Go}
-	}
 	switch b.cb.State() {
 	case gobreaker.StateOpen:
-		if g.d.mayFailover(rc, nil) {
-			rc.fo.second = true
-			return sched.Verdict{Kind: sched.Go}
-		}
 		return sched.Verdict{Kind: sched.Divert, Why: &errBreakerOpen{b}}
 	case gobreaker.StateHalfOpen:
 		if int(b.probes.Add(1)) > g.d.cfg.Breaker.HalfOpenRequests {
 			b.probes.Add(-1)
-			if g.d.mayFailover(rc, nil) {
-				rc.fo.second = true
-				return sched.Verdict{Kind: sched.Go}
-			}
 			return sched.Verdict{Kind: sched.Divert, Why: &errBreakerOpen{b}}
 		}
 		rc.probe = true
