@@ -67,13 +67,13 @@ func failoverRouter(t *testing.T, primaryURL, secondURL string) *route.Router {
 // one ends accepted through the failover route, that the second route's
 // ledger has each exactly once and the primary's none, and that the
 // status events name the route and its provider.
-func runFailover(t *testing.T, e *env, primaryURL string, n int) {
+func runFailover(t *testing.T, e *env, primaryURL string, n int) *running {
 	t.Helper()
 	simB, urlB := providertest.StartSimulator(t, simulator.Config{APIKey: simKey, Seed: 8})
 	w := e.watch()
 	cfg := testConfig("t-failover")
 	cfg.Senders = failoverRegistry(t)
-	e.startWith(cfg, failoverRouter(t, primaryURL, urlB))
+	r := e.startWith(cfg, failoverRouter(t, primaryURL, urlB))
 	var ids []string
 	for i := 0; i < n; i++ {
 		m := notification(fmt.Sprintf("fo-%d", i), recipient(i%20), "acme-otp", "your code is 123456")
@@ -110,20 +110,26 @@ func runFailover(t *testing.T, e *env, primaryURL string, n int) {
 			t.Fatalf("second route's send %+v: want the Cloud API from %s", en, foNumber)
 		}
 	}
+	return r
 }
 
 // TestPrimaryAccountFaultDeliversThroughFailover: the primary answers
-// every send with 190 (token refused, provably not taken); the breaker
-// opens and every record is delivered through the sender's failover route,
-// none twice across both routes' ledgers.
+// every send with 190 (token refused, provably not taken); the sender is
+// halted and every record is delivered through its failover route instead
+// of waiting on notifications.held, none twice across both routes' ledgers.
 func TestPrimaryAccountFaultDeliversThroughFailover(t *testing.T) {
 	e := newEnv(t, 4, simulator.Behavior{})
 	if err := e.sim.SetAccountFault(foNumber, provider.MetaAccessToken); err != nil {
 		t.Fatal(err)
 	}
-	runFailover(t, e, e.simURL, 200)
+	r := runFailover(t, e, e.simURL, 200)
 	if f := e.sim.Ledger().Failures["meta_190"]; f == 0 {
 		t.Fatal("the primary never answered 190")
+	}
+	// The sender is halted by its own route's answer; the second route's
+	// successes never resume it.
+	if why, _, halted := r.d.halts.Halted("acme-otp"); !halted || why.Code != "meta_190" {
+		t.Fatalf("acme-otp halted %v (%+v), want halted by meta_190", halted, why)
 	}
 }
 
