@@ -103,26 +103,23 @@ type ErrorInfo struct {
 
 // StatusEvent is the value of a notifications.status record.
 type StatusEvent struct {
-	SchemaVersion     int    `json:"schema_version"`
-	EventID           string `json:"event_id"`
-	NotificationID    string `json:"notification_id,omitempty"`
-	ProviderMessageID string `json:"provider_message_id,omitempty"`
-	Provider          string `json:"provider,omitempty"`
-	Tenant            string `json:"tenant,omitempty"`
-	EventType         string `json:"event_type,omitempty"`
-	Sender            string `json:"sender,omitempty"`
-	Recipient         string `json:"recipient"`
-	Status            Status `json:"status"`
-	Attempt           int    `json:"attempt,omitempty"`
-	RetryTier         string `json:"retry_tier,omitempty"`
-	// Route is which of the sender's routes sent the message: RoutePrimary
-	// or RouteFailover. Optional: empty on events that involve no send
-	// and on events from before it existed, which mean the primary.
-	Route      string     `json:"route,omitempty"`
-	DueAt      *time.Time `json:"due_at,omitempty"`
-	Error      *ErrorInfo `json:"error,omitempty"`
-	OccurredAt time.Time  `json:"occurred_at"`
-	Emitter    string     `json:"emitter"`
+	SchemaVersion     int        `json:"schema_version"`
+	EventID           string     `json:"event_id"`
+	NotificationID    string     `json:"notification_id,omitempty"`
+	ProviderMessageID string     `json:"provider_message_id,omitempty"`
+	Provider          string     `json:"provider,omitempty"`
+	Tenant            string     `json:"tenant,omitempty"`
+	EventType         string     `json:"event_type,omitempty"`
+	Sender            string     `json:"sender,omitempty"`
+	Recipient         string     `json:"recipient"`
+	Status            Status     `json:"status"`
+	Attempt           int        `json:"attempt,omitempty"`
+	RetryTier         string     `json:"retry_tier,omitempty"`
+	DueAt             *time.Time `json:"due_at,omitempty"`
+	Error             *ErrorInfo `json:"error,omitempty"`
+	OccurredAt        time.Time  `json:"occurred_at"`
+	Emitter           string     `json:"emitter"`
+	Route             string     `json:"route,omitempty"` // RoutePrimary or RouteFailover: which of the sender's routes sent it; optional (empty: no send, or written before routes were recorded, which means the primary)
 }
 
 // Key is the record key: the recipient.
