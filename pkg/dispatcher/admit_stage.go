@@ -31,6 +31,7 @@ type outcome struct {
 	class      string
 	failedAt   time.Time
 	due        time.Time
+	route      string // the route that made the call (contract.Route*), for senders with a failover
 }
 
 // prepare decides what to do with the active record of a key: send it,

@@ -9,7 +9,6 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/phone"
-	"github.com/wanotify/wanotify/pkg/provider"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -75,7 +74,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		return
 	}
 	d.met.wait.Record(context.Background(), waited.Seconds())
-	if !rc.probe && b.cb.State() == gobreaker.StateOpen {
+	if !rc.probe && !rc.fo.second && b.cb.State() == gobreaker.StateOpen {
 		d.revert(rc)
 		d.unreserve(rc)
 		d.park(b, rc)
@@ -108,9 +107,9 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	if !rc.queued.IsZero() {
 		d.met.laneWait.Record(context.Background(), started.Sub(rc.queued).Seconds(), laneAttrs)
 	}
-	id, err := b.cb.Execute(func() (string, error) { return d.prov.Send(ctx, provider.FromNotification(n)) })
+	id, err := d.callRoute(ctx, rc, b)
 	done := time.Now()
-	if d.halts != nil && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+	if d.halts != nil && !rc.fo.second && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
 		// The call was made: the state table hears its answer (an account
 		// fault halts the sender, a probe's success resumes it).
 		if herr := d.halts.Outcome(context.WithoutCancel(rc.part.ctx), n.Sender, started, err); herr != nil {
@@ -135,6 +134,26 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, dec.Code)
 	}
+	if rc.fo.second && (dec.Action == answer.Halt || dec.Action == answer.Park) {
+		// The failover route is down too: the record waits, its attempt
+		// not spent, for either route (failover_stage.go).
+		span.SetAttributes(attribute.Bool("wanotify.outage", true))
+		span.End()
+		d.revert(rc)
+		d.unreserve(rc)
+		d.secondDown(rc, b)
+		return
+	}
+	if (dec.Action == answer.Halt || dec.Action == answer.Park) && d.mayFailoverNow(rc, b, err) {
+		// The primary is down (this answer halted the sender or opened
+		// its breaker) and provably did not take it: back to its
+		// scheduler now, which sends it through the failover route.
+		span.End()
+		d.revert(rc)
+		d.unreserve(rc)
+		d.requeueAfter(rc, 0)
+		return
+	}
 	if dec.Action == answer.Halt {
 		// The sender's account is at fault: the sender is halted (above)
 		// and this record waits on notifications.held like every other of
@@ -158,7 +177,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		d.park(b, rc)
 		return
 	}
-	o := outcome{state: dec.State, attempt: rc.attempt, at: done, providerID: id, err: dec.Err, class: dec.Class, due: dec.Due}
+	o := outcome{state: dec.State, attempt: rc.attempt, at: done, providerID: id, err: dec.Err, class: dec.Class, due: dec.Due, route: d.routeOf(rc)}
 	if err != nil {
 		o.providerID, o.failedAt = "", done
 	}

@@ -91,6 +91,8 @@ type rec struct {
 	// stage; queued is when it entered its sender's scheduler.
 	lane   lanes.Lane
 	queued time.Time
+	// fo is the record's failover state (failover_stage.go).
+	fo routeState
 }
 
 // Dispatcher consumes notifications.requested and the retry topics and

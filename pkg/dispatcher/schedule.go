@@ -75,6 +75,11 @@ func (d *Dispatcher) gates(sender string) []sched.Gate {
 	if d.halts != nil {
 		gs = append([]sched.Gate{d.halts.Gate()}, gs...)
 	}
+	if r := d.routes(); r != nil && r.HasFailover(sender) {
+		// The primary's gates, with the failover route where they would
+		// hold a record back (failover_stage.go).
+		return []sched.Gate{&failoverGate{d: d, primary: gs}}
+	}
 	return gs
 }
 

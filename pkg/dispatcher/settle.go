@@ -126,8 +126,9 @@ func (d *Dispatcher) outputs(rc *rec, o outcome) []*kgo.Record {
 		ctx = rc.r.Context
 	}
 	ev := contract.StatusEvent{
-		NotificationID: n.ID, Provider: d.prov.Name(), Tenant: n.Tenant, EventType: n.EventType, Sender: n.Sender,
+		NotificationID: n.ID, Provider: d.providerOf(rc, o.route), Tenant: n.Tenant, EventType: n.EventType, Sender: n.Sender,
 		Recipient: n.Recipient, Attempt: o.attempt, Error: o.err, OccurredAt: o.at.UTC(), Emitter: contract.EmitterDispatcher,
+		Route: o.route,
 	}
 	var out []*kgo.Record
 	switch o.state {
@@ -236,7 +237,9 @@ func (d *Dispatcher) failureRecord(rc *rec, topic string, o outcome, reason stri
 	if topic == topics.Deferred {
 		f.Deferrals++
 	}
-	return d.envelopeRecord(rc, topic, &f)
+	r := d.envelopeRecord(rc, topic, &f)
+	r.Headers = d.withHistory(rc, r.Headers, o.attempt)
+	return r
 }
 
 // retryTopic is where a retrying outcome waits: notifications.deferred for
