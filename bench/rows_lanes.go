@@ -318,5 +318,5 @@ func (b *Bench) laneMemory(ctx context.Context) ([]Row, error) {
 	return []Row{{What: fmt.Sprintf("lanes: dispatcher peak RSS with %d bulk notifications queued", big), Figure: mb(got),
 		Baseline: fmt.Sprintf("%s with %d queued", mb(base), small), Ratio: fmt.Sprintf("%.2f×", r), Target: "bounded: about the baseline",
 		Verdict: verdict(r <= 1.5),
-		Note:    fmt.Sprintf("The backlog is produced to notifications.bulk before one dispatcher (WANOTIFY_DISPATCHER_RATE=80, default MAX_BULK_BUFFERED=2000) starts; peak RSS (VmHWM) after %s of sending, beside the same with %d queued in the same run. The backlog stays in Kafka: the dispatcher reads a bulk partition only to its part of MAX_BULK_BUFFERED.", hold, small)}}, nil
+		Note:    fmt.Sprintf("The backlog is produced to notifications.bulk before one dispatcher (WANOTIFY_DISPATCHER_RATE=80, default MAX_BULK_BUFFERED=5000) starts; peak RSS (VmHWM) after %s of sending, beside the same with %d queued in the same run. The backlog stays in Kafka: the dispatcher reads a bulk partition only to its part of MAX_BULK_BUFFERED.", hold, small)}}, nil
 }

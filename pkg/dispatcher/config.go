@@ -149,7 +149,7 @@ func DefaultConfig() Config {
 		TransactionalID:      "wanotify-dispatcher-" + host,
 		Concurrency:          512,
 		MaxBuffered:          10000,
-		MaxBulkBuffered:      2000,
+		MaxBulkBuffered:      5000,
 		Weights:              sched.Weights{Lanes: [sched.Lanes]float64{0, 4, 1}},
 		FlushInterval:        100 * time.Millisecond,
 		FetchMaxWait:         500 * time.Millisecond,
