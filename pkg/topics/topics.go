@@ -28,6 +28,7 @@ const (
 	DLQ       = "notifications.dlq"
 	Status    = "notifications.status"
 	Dedupe    = "notifications.dedupe"
+	Pacing    = "notifications.pacing"
 )
 
 // RetryTiers lists the delay topics in order.
