@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,12 +71,6 @@ func (bs *breakers) get(providerName, sender string) *breaker {
 		bs.created(b)
 	}
 	return b
-}
-
-// rejected reports whether err is the breaker refusing the call (nothing
-// was sent).
-func rejected(err error) bool {
-	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
 }
 
 func stateValue(s gobreaker.State) int64 {

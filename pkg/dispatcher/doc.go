@@ -6,56 +6,74 @@
 //
 // # Flow of one record
 //
-//  1. The poll loop (the only goroutine that polls, begins and ends
-//     transactions) adds each record to its partition's order.Partition
-//     and queues it behind its key (the recipient). Records of a retry
-//     topic that are not yet due are held instead, and their partition is
-//     paused (PauseFetchPartitions) until a timer releases the earliest
-//     one at its due time; nothing sleeps in the poll loop and nothing is
-//     released before the clock reaches its due time.
-//  2. When a record becomes its key's active record, it is decoded and
-//     checked against the dedupe state (package dedupe): a poison record
-//     goes to the DLQ at once; a second request with the same tenant and
-//     idempotency key (a different origin offset) gets status duplicate;
-//     an outcome already recorded for this very record and attempt (the
-//     record is consumed again after a crash, rebalance or aborted
-//     transaction) is re-emitted from the recorded state without calling
-//     the provider; a pending marker for this attempt means the process
-//     died during the call. Under the default policy "verify" (package
-//     unknown, outcome_unknown.go) a notification of a resendable event
-//     type (OTPs) whose expiry is still ahead is parked on the last retry
-//     tier with status outcome_unknown until a window has passed; then a
-//     status webhook naming it on its notifications.status partition
-//     settles it as accepted, and without one it is sent again. Any other
-//     is reported outcome_unknown ("report" always does that, "resend"
-//     always sends again). An expired notification gets status expired.
-//  3. Everything else goes to its sender's queue. One pacer goroutine per
-//     sender takes a token from that sender's rate.Limiter (package
-//     ratelimit), so waiting for tokens holds up neither other senders nor
-//     the group's heartbeats, and a global semaphore bounds the calls in
-//     flight (WANOTIFY_DISPATCHER_CONCURRENCY).
-//  4. The call: a pending marker is written synchronously to the
-//     changelog (before the token is taken, so a record waiting for its
-//     token is pending to any new owner of the partition: see send), the
-//     provider is called through the sender's circuit breaker, and the
-//     result is written as a done marker. A call that
-//     timed out may have been sent: it is retried only when the provider
-//     deduplicates by the idempotency key the request carries
-//     (provider.KeyedProvider; Xpressbot by default,
-//     WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS), otherwise it is settled as
-//     outcome_unknown, never resent (unless the policy is "resend"). Then the
-//     record is finished with its outputs: a status event, and a retry
-//     record (tier n after attempt n, due at failure time plus the tier
-//     delay) or a DLQ record after the last attempt. A throttled failure
-//     waits at least its Retry-After: it is due that much later and goes
-//     to the first tier whose delay covers the wait, so one retry
-//     partition's records fall due in about the order they were written.
-//     Permanent errors end in status failed.
-//  5. Every FlushInterval the poll loop drains, per partition, the
-//     finished records below the lowest unfinished one, and in a single
-//     transaction produces their outputs and commits the offset after
-//     them. Outputs and offsets therefore commit together: a crash loses
-//     or duplicates neither.
+// A record's way reads as five stages, each in a file of its own, with
+// each rule it applies in a package of its own:
+//
+//		poll (dispatcher.go) → admit (admit_stage.go) → its sender's scheduler
+//		(schedule.go, package sched) → the call (call.go, package answer) →
+//		settle (settle.go) → commit (commit.go)
+//
+//	 1. Poll. The poll loop (the only goroutine that polls, begins and ends
+//	    transactions) adds each record to its partition's order.Partition
+//	    and queues it behind its key (the recipient). Records of a retry
+//	    topic that are not yet due are held instead, and their partition is
+//	    paused (PauseFetchPartitions) until a timer releases the earliest
+//	    one at its due time (held.go); nothing sleeps in the poll loop and
+//	    nothing is released before the clock reaches its due time.
+//	 2. Admit. When a record becomes its key's active record, it is decoded
+//	    and checked against the dedupe state (package dedupe): a poison
+//	    record goes to the DLQ at once; a second request with the same
+//	    tenant and idempotency key (a different origin offset) gets status
+//	    duplicate; an outcome already recorded for this very record and
+//	    attempt (the record is consumed again after a crash, rebalance or
+//	    aborted transaction) is re-emitted from the recorded state without
+//	    calling the provider; a pending marker for this attempt means the
+//	    process died during the call. Under the default policy "verify"
+//	    (package unknown, outcome_unknown.go) a notification of a
+//	    resendable event type (OTPs) whose expiry is still ahead is parked
+//	    on the last retry tier with status outcome_unknown until a window
+//	    has passed; then a status webhook naming it on its
+//	    notifications.status partition settles it as accepted, and without
+//	    one it is sent again. Any other is reported outcome_unknown
+//	    ("report" always does that, "resend" always sends again). Then the
+//	    admit rules (package admit: the sender registry's ownership) refuse
+//	    what the tenant may not send, and an expired notification gets
+//	    status expired.
+//	 3. Schedule. Everything else goes to its sender's scheduler (package
+//	    sched): its gates decide which record may start next, before any
+//	    token is taken or marker written. A gate lets a record go, sets it
+//	    aside until a time while the records behind it go on, or diverts it
+//	    (the breaker gate parks it on an open breaker, breaker.go). One
+//	    pacer goroutine per sender starts the calls, so waiting holds up
+//	    neither other senders nor the group's heartbeats, and a global
+//	    semaphore bounds the calls in flight
+//	    (WANOTIFY_DISPATCHER_CONCURRENCY).
+//	 4. The call. A pending marker is written synchronously to the
+//	    changelog (before the token is taken, so a record waiting for its
+//	    token is pending to any new owner of the partition: see send), a
+//	    token is taken from the sender's rate.Limiter (package ratelimit),
+//	    the provider is called through the sender's circuit breaker, and
+//	    package answer judges the answer: settle it, or park the record
+//	    without spending its attempt (the breaker refused, the provider or
+//	    the sender's account is down). A call that timed out may have been
+//	    sent: it is retried only when the provider deduplicates by the
+//	    idempotency key the request carries (provider.KeyedProvider;
+//	    Xpressbot by default, WANOTIFY_XPRESSBOT_IDEMPOTENCY_KEYS),
+//	    otherwise it is settled as outcome_unknown, never resent (unless the
+//	    policy is "resend"). A throttled failure waits at least its
+//	    Retry-After: it is due that much later and goes to the first tier
+//	    whose delay covers the wait, so one retry partition's records fall
+//	    due in about the order they were written. Permanent errors end in
+//	    status failed.
+//	 5. Settle. The outcome is written as a done marker, and the record is
+//	    finished with its outputs: a status event, and a retry record (tier
+//	    n after attempt n, due at failure time plus the tier delay) or a DLQ
+//	    record after the last attempt.
+//	 6. Commit. Every FlushInterval the poll loop drains, per partition, the
+//	    finished records below the lowest unfinished one, and in a single
+//	    transaction produces their outputs and commits the offset after
+//	    them. Outputs and offsets therefore commit together: a crash loses
+//	    or duplicates neither.
 //
 // # Transactions and offsets
 //
