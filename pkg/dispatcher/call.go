@@ -39,6 +39,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	}()
 	n := rc.n
 	if n.Expired(time.Now()) {
+		d.unreserve(rc)
 		d.settle(rc, outcome{state: dedupe.StateExpired, attempt: rc.attempt, at: time.Now()})
 		return
 	}
@@ -105,6 +106,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	id, err := b.cb.Execute(func() (string, error) { return d.prov.Send(ctx, provider.FromNotification(n)) })
 	done := time.Now()
 	dec := d.answers.Judge(answer.Call{Attempt: rc.attempt, ID: id, Err: err, At: done, Breaker: b.cb.State()})
+	d.paced(rc, err, dec, done)
 	switch {
 	case err == nil:
 		span.SetAttributes(attribute.String("wanotify.provider_message_id", id))

@@ -20,6 +20,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
+	"github.com/wanotify/wanotify/pkg/dispatcher/pairrate"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/envelope"
@@ -88,6 +89,10 @@ type Dispatcher struct {
 	answers answer.Policy
 	brk     *breakers
 	met     *metrics
+	// pairs paces each sender's messages to one recipient (pacing.go);
+	// pacing is its changelog, nil when pacing is off.
+	pairs  *pairrate.Gate
+	pacing *pairrate.Changelog
 	// finder looks for the webhook that settles an interrupted call
 	// (policy verify).
 	finder unknown.Finder
@@ -196,6 +201,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer clog.Close()
 	d.clog = clog
 	d.adm = kadm.NewClient(clog)
+	stopPacing, err := d.startPacing()
+	if err != nil {
+		return err
+	}
+	defer stopPacing()
 
 	sess, err := kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, d.kopts...),
 		kgo.ConsumerGroup(d.cfg.Group),

@@ -115,10 +115,11 @@ func (g *Gate) Take(pair Pair, partition int32, now time.Time) (until time.Time,
 	return time.Time{}, true
 }
 
-// Release gives back a slot taken by Take for a message that then did not
-// go (another rule held it, its partition was revoked). The journal is not
-// told: what it holds is then a little later than needed, which is safe.
-func (g *Gate) Release(pair Pair) {
+// Give gives back a slot taken by Take for a message that then did not go
+// (another rule held it, its partition was revoked). Without a slot taken
+// and not yet answered it does nothing. The journal is not told: what it
+// holds is then a little later than needed, which is safe.
+func (g *Gate) Give(pair Pair) {
 	if !g.cfg.Enabled() {
 		return
 	}

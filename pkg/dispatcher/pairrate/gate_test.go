@@ -76,15 +76,15 @@ func TestOtherRecipientsAndSendersAreNotHeld(t *testing.T) {
 func TestReleaseGivesTheSlotBack(t *testing.T) {
 	g := gate(6*time.Second, 1)
 	take(t, g, alice, t0, true)
-	g.Release(alice) // held by another rule: the message did not go
+	g.Give(alice) // held by another rule: the message did not go
 	take(t, g, alice, t0.Add(time.Millisecond), true)
 	take(t, g, alice, t0.Add(2*time.Millisecond), false)
 
-	// A Release with no slot taken gives nothing away.
+	// A Give with no slot taken gives nothing away.
 	g2 := gate(6*time.Second, 1)
 	take(t, g2, alice, t0, true)
 	g2.Sent(alice, -1, t0)
-	g2.Release(alice)
+	g2.Give(alice)
 	take(t, g2, alice, t0.Add(time.Second), false)
 }
 
