@@ -81,19 +81,23 @@ func (d *Dispatcher) flushPacing() {
 	}
 }
 
-// paced tells the pair gate how rc's call ended: nothing sent (the
-// breaker refused it) gives the slot back; a pair-rate answer pushes the
-// pair out; anything else counts as a message the provider may have
-// seen, and the pair's next slot counts from the answer.
+// paced tells the pair gate how rc's call ended. WhatsApp counts the
+// messages it sent, not the attempts: an accepted call, and a call that
+// got no answer (the provider may have sent it), take the pair's slot,
+// counted from the answer; a pair-rate answer pushes the pair out; any
+// other refusal (and a call the breaker refused) sent nothing and gives
+// the slot back, so a retry after a failure is not held by pacing.
 func (d *Dispatcher) paced(rc *rec, err error, dec answer.Decision, at time.Time) {
 	pair, p := pairrate.PairOf(rc), rc.Partition()
 	switch {
-	case err != nil && dec.Class == "":
-		d.pairs.Give(pair)
+	case err == nil:
+		d.pairs.Sent(pair, p, at)
 	case dec.Code == pairRateCode:
 		d.pairs.PairLimited(pair, p, at)
-	default:
+	case dec.Class != "" && provider.AsError(err).Ambiguous():
 		d.pairs.Sent(pair, p, at)
+	default:
+		d.pairs.Give(pair)
 	}
 }
 

@@ -126,3 +126,31 @@ func TestPairPacingSurvivesARebalance(t *testing.T) {
 		t.Fatalf("sends to the recipient at %v, want two at least %s apart", ts, interval)
 	}
 }
+
+// TestRefusedSendDoesNotPaceThePair: WhatsApp counts messages sent, not
+// attempts. A send the provider refused (here 131026, undeliverable) gives
+// the pair's slot back, so the next message to that recipient goes at
+// once instead of a pair interval later.
+func TestRefusedSendDoesNotPaceThePair(t *testing.T) {
+	const interval = 30 * time.Second
+	e := newEnv(t, 4, pairRules(interval))
+	w := e.watch()
+	const busy = "+14155550123"
+	cfg := testConfig("pacing-refused")
+	cfg.PairRate = pairrate.Config{Interval: interval, Burst: 1}
+	e.start(cfg)
+	refused := notification("refused", busy, "sender-1", "[sim:meta_131026] hello")
+	next := notification("next", busy, "sender-1", "hello again")
+	e.publish(refused, next)
+	term := w.waitTerminal(t, []string{refused.ID, next.ID}, time.Minute)
+	if term[refused.ID] != contract.StatusFailed || term[next.ID] != contract.StatusAccepted {
+		t.Fatalf("ended %v, want the first failed and the second accepted", term)
+	}
+	led := e.sim.Ledger()
+	if len(led.Rejections) != 1 || len(led.Entries) != 1 {
+		t.Fatalf("%d rejections, %d sends: want one of each", len(led.Rejections), len(led.Entries))
+	}
+	if gap := led.Entries[0].Time.Sub(led.Rejections[0].Time); gap >= interval/2 {
+		t.Fatalf("the second message went %s after the refused one: a refused send paced the pair", gap)
+	}
+}
