@@ -180,6 +180,11 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 // commits what finished in a final transaction and leaves the group.
 // Records not finished are handed back uncommitted to the next owner.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	stopPacing, err := d.startPacing()
+	if err != nil {
+		return err
+	}
+	defer stopPacing()
 	met, err := newMetrics(d)
 	if err != nil {
 		return fmt.Errorf("dispatcher metrics: %w", err)
@@ -201,11 +206,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer clog.Close()
 	d.clog = clog
 	d.adm = kadm.NewClient(clog)
-	stopPacing, err := d.startPacing()
-	if err != nil {
-		return err
-	}
-	defer stopPacing()
 
 	sess, err := kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, d.kopts...),
 		kgo.ConsumerGroup(d.cfg.Group),

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/pairrate"
 	"github.com/wanotify/wanotify/pkg/provider"
@@ -102,3 +104,33 @@ func (d *Dispatcher) paced(rc *rec, err error, dec answer.Decision, at time.Time
 }
 
 var pairRateCode = fmt.Sprintf("meta_%d", provider.MetaPairRate)
+
+// pacingInstruments are the pair gate's metrics (observed in metrics.go's
+// callback).
+func pacingInstruments(meter metric.Meter) (held metric.Int64ObservableCounter, pairs metric.Int64ObservableGauge,
+	notesFailed metric.Int64ObservableCounter, err error) {
+	if held, err = meter.Int64ObservableCounter("wanotify.dispatcher.pair.held", metric.WithUnit("{notification}"),
+		metric.WithDescription("times a record was held aside by pair-rate pacing until its recipient was free")); err != nil {
+		return
+	}
+	if pairs, err = meter.Int64ObservableGauge("wanotify.dispatcher.pair.remembered", metric.WithUnit("{pair}"),
+		metric.WithDescription("sender and recipient pairs the pair-rate gate remembers (messaged within the pair interval times burst)")); err != nil {
+		return
+	}
+	notesFailed, err = meter.Int64ObservableCounter("wanotify.dispatcher.pair.notes_failed", metric.WithUnit("{note}"),
+		metric.WithDescription("pair pacing notes that could not be written to notifications.pacing"))
+	return
+}
+
+func (d *Dispatcher) observePacing(o metric.Observer, held metric.Int64ObservableCounter, pairs metric.Int64ObservableGauge, notesFailed metric.Int64ObservableCounter) {
+	if d.pairs == nil {
+		return
+	}
+	o.ObserveInt64(held, d.pairs.Held())
+	o.ObserveInt64(pairs, int64(d.pairs.Len()))
+	var failed int64
+	if d.pacing != nil {
+		failed = d.pacing.Failed()
+	}
+	o.ObserveInt64(notesFailed, failed)
+}

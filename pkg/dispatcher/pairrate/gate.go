@@ -20,6 +20,7 @@ package pairrate
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,7 @@ type Gate struct {
 	journal Journal
 	seed    maphash.Seed
 	shards  [shardCount]shard
+	held    atomic.Int64
 }
 
 type shard struct {
@@ -105,6 +107,7 @@ func (g *Gate) Take(pair Pair, partition int32, now time.Time) (until time.Time,
 	}
 	if free := tat.Add(-g.tol); free.After(now) {
 		s.mu.Unlock()
+		g.held.Add(1)
 		return free, false
 	}
 	st.tat = tat.Add(g.cfg.Interval)
@@ -204,6 +207,10 @@ func (g *Gate) Next(pair Pair) time.Time {
 	}
 	return time.Time{}
 }
+
+// Held counts the slots refused so far: how often a message was held
+// until its pair was free.
+func (g *Gate) Held() int64 { return g.held.Load() }
 
 // Len is the number of pairs remembered.
 func (g *Gate) Len() int {

@@ -39,6 +39,9 @@ func TestIntervalSpacesOnePair(t *testing.T) {
 	take(t, g, alice, t0.Add(6*time.Second), true)
 	take(t, g, alice, t0.Add(11*time.Second), false)
 	take(t, g, alice, t0.Add(12*time.Second), true)
+	if g.Held() != 2 {
+		t.Fatalf("Held() = %d, want the 2 refusals", g.Held())
+	}
 }
 
 func TestBurstThenInterval(t *testing.T) {
