@@ -101,7 +101,7 @@ func (d *Dispatcher) prepare(rc *rec) {
 			switch {
 			case d.cfg.OutcomeUnknownPolicy == PolicyResend:
 				d.countUnknown("resent")
-			case d.cfg.OutcomeUnknownPolicy == PolicyVerify && rc.attempt < maxAttempts && d.cfg.Unknown.Check(n, time.Now()):
+			case d.cfg.OutcomeUnknownPolicy == PolicyVerify && rc.attempt-rc.deferrals() < maxAttempts && d.cfg.Unknown.Check(n, time.Now()):
 				d.awaitEvidence(rc, det)
 				return
 			default:

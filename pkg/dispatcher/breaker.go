@@ -28,9 +28,19 @@ type breakers struct {
 	mu  sync.Mutex
 	m   map[string]*breaker
 	cfg BreakerConfig
-	on  func(b *breaker, to gobreaker.State)
+	// halts reports that account faults halt senders rather than count
+	// against the breaker.
+	halts bool
+	on    func(b *breaker, to gobreaker.State)
 	// created reports a new breaker (closed).
 	created func(b *breaker)
+}
+
+// peek returns the breaker of a provider and sender if there is one.
+func (bs *breakers) peek(providerName, sender string) *breaker {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	return bs.m[providerName+"/"+sender]
 }
 
 func (bs *breakers) get(providerName, sender string) *breaker {
@@ -60,8 +70,15 @@ func (bs *breakers) get(providerName, sender string) *breaker {
 		IsSuccessful: func(err error) bool {
 			return err == nil || !provider.AsError(err).ProviderFault()
 		},
+		// An account fault halts its sender (halts.go) instead: it says
+		// nothing about the provider, and an open breaker would pause
+		// every sender's fetching.
 		IsExcluded: func(err error) bool {
-			return err != nil && provider.AsError(err).Code == "canceled"
+			if err == nil {
+				return false
+			}
+			pe := provider.AsError(err)
+			return pe.Code == "canceled" || (bs.halts && pe.Class == provider.AccountFault)
 		},
 		// Called with the breaker's lock held: hand off, never call back.
 		OnStateChange: func(_ string, _, to gobreaker.State) { go bs.on(b, to) },

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -103,9 +104,21 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		attribute.String("wanotify.provider", d.prov.Name()),
 	))
 	rc.ctx = ctx
+	started := time.Now()
 	id, err := b.cb.Execute(func() (string, error) { return d.prov.Send(ctx, provider.FromNotification(n)) })
 	done := time.Now()
-	dec := d.answers.Judge(answer.Call{Attempt: rc.attempt, ID: id, Err: err, At: done, Breaker: b.cb.State()})
+	if d.halts != nil && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+		// The call was made: the state table hears its answer (an account
+		// fault halts the sender, a probe's success resumes it).
+		if herr := d.halts.Outcome(context.WithoutCancel(rc.part.ctx), n.Sender, started, err); herr != nil {
+			d.log.Error("sender halt not written to the state table", "sender", n.Sender, "err", herr)
+		}
+	}
+	call := answer.Call{Attempt: rc.attempt, Deferrals: rc.deferrals(), ID: id, Err: err, At: done, Breaker: b.cb.State()}
+	if n.ExpiresAt != nil {
+		call.Expires = *n.ExpiresAt
+	}
+	dec := d.answers.Judge(call)
 	d.paced(rc, err, dec, done)
 	switch {
 	case err == nil:
@@ -118,6 +131,17 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		d.met.sends.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", dec.Class), attribute.String("error_code", dec.Code)))
 		span.RecordError(err)
 		span.SetStatus(codes.Error, dec.Code)
+	}
+	if dec.Action == answer.Halt {
+		// The sender's account is at fault: the sender is halted (above)
+		// and this record waits on notifications.held like every other of
+		// its records, with its attempt not spent.
+		span.SetAttributes(attribute.Bool("wanotify.sender_halted", true))
+		span.End()
+		d.revert(rc)
+		d.unreserve(rc)
+		d.hold(rc, d.haltedError(n.Sender))
+		return
 	}
 	if dec.Action == answer.Park {
 		// No attempt is spent: the pending marker is undone and the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
+	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/dispatcher/pairrate"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
@@ -81,6 +82,15 @@ type Config struct {
 	// RetryDelays are the delays of the retry tiers, one per retry topic.
 	// WANOTIFY_DISPATCHER_RETRY_DELAYS.
 	RetryDelays []time.Duration
+	// DeferDelay is how long a notification the recipient cannot get now
+	// (131049, Meta's per-user marketing cap) waits on
+	// notifications.deferred; its attempt is not counted.
+	// WANOTIFY_DISPATCHER_DEFER_DELAY.
+	DeferDelay time.Duration
+	// DeferMax is how often one notification is deferred before it is
+	// dead-lettered; 0 turns long deferral off (the last retry tier
+	// instead). WANOTIFY_DISPATCHER_DEFER_MAX.
+	DeferMax int
 	// DedupeWindow is how long an idempotency key is remembered.
 	DedupeWindow time.Duration
 	// DedupeSweepInterval is how often keys past the window are forgotten.
@@ -96,6 +106,10 @@ type Config struct {
 	// DrainTimeout bounds how long shutdown waits for provider calls in
 	// flight before the final commit.
 	DrainTimeout time.Duration
+	// HaltProbeInterval is how often a sender halted by an account fault
+	// gets one probe notification (package halt).
+	// WANOTIFY_DISPATCHER_HALT_PROBE_INTERVAL.
+	HaltProbeInterval time.Duration
 	// Logger: default discard.
 	Logger *slog.Logger
 }
@@ -137,6 +151,8 @@ func DefaultConfig() Config {
 		Senders:              senders.Local(),
 		PairRate:             pairrate.DefaultConfig(),
 		RetryDelays:          []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
+		DeferDelay:           24 * time.Hour,
+		DeferMax:             3,
 		DedupeWindow:         24 * time.Hour,
 		DedupeSweepInterval:  time.Minute,
 		OutcomeUnknownPolicy: PolicyVerify,
@@ -151,6 +167,8 @@ func DefaultConfig() Config {
 		},
 		MarkerTimeout: 10 * time.Second,
 		DrainTimeout:  20 * time.Second,
+
+		HaltProbeInterval: halt.DefaultProbeInterval,
 	}
 }
 
@@ -183,6 +201,9 @@ func Load(e *config.Env) Config {
 	} else {
 		c.RetryDelays = ds
 	}
+	c.DeferDelay = e.Duration("WANOTIFY_DISPATCHER_DEFER_DELAY", c.DeferDelay,
+		"how long a notification the recipient cannot get now (131049, marketing cap) waits on notifications.deferred; not counted as an attempt")
+	c.DeferMax = e.Int("WANOTIFY_DISPATCHER_DEFER_MAX", c.DeferMax, "how often one notification is deferred before it is dead-lettered; 0: no long deferral (the last retry tier instead)")
 	c.DedupeWindow = e.Duration("WANOTIFY_DISPATCHER_DEDUPE_WINDOW", c.DedupeWindow, "how long an idempotency key is remembered")
 	c.DedupeSweepInterval = e.Duration("WANOTIFY_DISPATCHER_DEDUPE_SWEEP_INTERVAL", c.DedupeSweepInterval, "how often keys past the window are forgotten")
 	c.OutcomeUnknownPolicy = e.String("WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_POLICY", c.OutcomeUnknownPolicy,
@@ -199,6 +220,8 @@ func Load(e *config.Env) Config {
 	b.OpenTimeout = e.Duration("WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT", b.OpenTimeout, "how long an open breaker waits before a probe")
 	b.HalfOpenRequests = e.Int("WANOTIFY_DISPATCHER_BREAKER_HALF_OPEN_REQUESTS", b.HalfOpenRequests, "probes allowed at once while half-open")
 	c.DrainTimeout = e.Duration("WANOTIFY_DISPATCHER_DRAIN_TIMEOUT", c.DrainTimeout, "how long shutdown waits for provider calls in flight")
+	c.HaltProbeInterval = e.Duration("WANOTIFY_DISPATCHER_HALT_PROBE_INTERVAL", c.HaltProbeInterval,
+		"how often a sender halted by an account fault gets one probe notification (notifyctl sender resume releases it at once)")
 	return c
 }
 
@@ -269,6 +292,12 @@ func (c Config) Validate() error {
 			bad("WANOTIFY_DISPATCHER_RETRY_DELAYS", "delay %d (%s) must be positive", i+1, d)
 		}
 	}
+	if c.DeferDelay <= 0 {
+		bad("WANOTIFY_DISPATCHER_DEFER_DELAY", "must be positive")
+	}
+	if c.DeferMax < 0 || c.DeferMax > 100 {
+		bad("WANOTIFY_DISPATCHER_DEFER_MAX", "%d must be between 0 and 100", c.DeferMax)
+	}
 	if c.DedupeWindow <= 0 {
 		bad("WANOTIFY_DISPATCHER_DEDUPE_WINDOW", "must be positive")
 	}
@@ -309,6 +338,9 @@ func (c Config) Validate() error {
 	}
 	if c.DrainTimeout <= 0 {
 		bad("WANOTIFY_DISPATCHER_DRAIN_TIMEOUT", "must be positive")
+	}
+	if c.HaltProbeInterval <= 0 {
+		bad("WANOTIFY_DISPATCHER_HALT_PROBE_INTERVAL", "must be positive")
 	}
 	return errors.Join(errs...)
 }

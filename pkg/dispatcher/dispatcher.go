@@ -19,8 +19,10 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/admit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
+	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
 	"github.com/wanotify/wanotify/pkg/dispatcher/pairrate"
+	"github.com/wanotify/wanotify/pkg/dispatcher/parking"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/envelope"
@@ -36,16 +38,27 @@ type tp struct {
 
 // part is one assigned input partition.
 type part struct {
-	tp    tp
-	tier  int // -1 for notifications.requested, else the retry tier index
-	tr    *order.Partition
-	store *dedupe.Partition
-	held  dueHeap // retry records not yet due
-	timer *time.Timer
-	dead  atomic.Bool // given up (revoked, lost or reset); its records are dropped
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup // goroutines working on its records
+	tp   tp
+	tier int // -1 for notifications.requested, else the retry tier index (len(RetryTiers) for a parking topic)
+	// rule says how far a parking topic's partition is read (nil for the
+	// others); stopped is set while it waits at a record it may not take
+	// yet, until wake fires or a change is announced.
+	rule    parking.Rule
+	stopped bool
+	wake    *time.Timer
+	// rescan is, for a held partition woken by a resume, the end it had
+	// then (rescanPending until the next fetch tells): records before it
+	// are taken even of senders still halted, which sends them back to
+	// the end of the topic.
+	rescan int64
+	tr     *order.Partition
+	store  *dedupe.Partition
+	held   dueHeap // retry records not yet due
+	timer  *time.Timer
+	dead   atomic.Bool // given up (revoked, lost or reset); its records are dropped
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup // goroutines working on its records
 }
 
 // rec is the state of one consumed record (order.Item.Value).
@@ -89,6 +102,10 @@ type Dispatcher struct {
 	answers answer.Policy
 	brk     *breakers
 	met     *metrics
+	// halts is the sender state table (halts.go); heldRule reads
+	// notifications.held partitions only as far as their senders run.
+	halts    *halt.Store
+	heldRule *parking.Held
 	// pairs paces each sender's messages to one recipient (pacing.go);
 	// pacing is its changelog, nil when pacing is off.
 	pairs  *pairrate.Gate
@@ -128,7 +145,7 @@ type Dispatcher struct {
 }
 
 // inputs are the topics the dispatcher consumes.
-var inputs = append([]string{topics.Requested}, topics.RetryTiers...)
+var inputs = append(append([]string{topics.Requested}, topics.RetryTiers...), topics.Deferred, topics.Held)
 
 // New validates cfg and builds a Dispatcher on prov. kafkaOpts connect to
 // the cluster (seed brokers, TLS, SASL, hooks); New adds the group,
@@ -155,7 +172,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		limits: ratelimit.New(limits),
 		rules:  admit.Rules{admit.Ownership{Registry: cfg.Senders}},
 		answers: answer.Policy{Delays: cfg.RetryDelays, Keyed: provider.DeduplicatesByKey(prov),
-			Resend: cfg.OutcomeUnknownPolicy == PolicyResend},
+			Resend: cfg.OutcomeUnknownPolicy == PolicyResend, DeferDelay: cfg.DeferDelay, DeferMax: cfg.DeferMax, Halts: true},
 		tracer:      otel.Tracer(meterName),
 		parts:       map[tp]*part{},
 		stores:      map[int32]*dedupe.Partition{},
@@ -166,7 +183,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		sem:         make(chan struct{}, cfg.Concurrency),
 		finder:      &unknown.StatusScan{Opts: kafkaOpts, Topic: topics.Status},
 	}
-	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState,
+	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState, halts: true,
 		created: func(b *breaker) {
 			if d.met != nil {
 				d.met.setBreaker(b.name, 0)
@@ -206,6 +223,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer clog.Close()
 	d.clog = clog
 	d.adm = kadm.NewClient(clog)
+
+	// Halts hold across instances and restarts: the state table is read
+	// to its end before anything is consumed.
+	stopHalts, err := d.startHalts(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopHalts()
 
 	sess, err := kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, d.kopts...),
 		kgo.ConsumerGroup(d.cfg.Group),
@@ -317,11 +342,29 @@ func (d *Dispatcher) room() int {
 	return max(1, d.cfg.MaxBuffered-d.buffered)
 }
 
-// ingest adds polled records to their partitions (poll goroutine).
+// ingest adds polled records to their partitions (poll goroutine). A
+// parking partition whose rule stops at a record is set back to it and
+// paused here, on the poll goroutine, as kgo asks of SetOffsets.
 func (d *Dispatcher) ingest(fs kgo.Fetches) {
+	rewind := d.ingestLocked(fs)
+	if len(rewind) == 0 {
+		return
+	}
+	pause := map[string][]int32{}
+	for t, ps := range rewind {
+		for p := range ps {
+			pause[t] = append(pause[t], p)
+		}
+	}
+	d.cl.PauseFetchPartitions(pause)
+	d.cl.SetOffsets(rewind)
+}
+
+func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.EpochOffset {
 	now := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var rewind map[string]map[int32]kgo.EpochOffset
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		k := tp{fp.Topic, fp.Partition}
 		p := d.parts[k]
@@ -332,19 +375,46 @@ func (d *Dispatcher) ingest(fs kgo.Fetches) {
 		if d.met != nil {
 			d.met.setLag(k, max(0, fp.HighWatermark-last-1))
 		}
-		if p == nil || p.dead.Load() {
+		if p != nil && p.rescan == rescanPending {
+			p.rescan = fp.HighWatermark
+		}
+		if p == nil || p.dead.Load() || p.stopped {
+			// A stopped parking partition's records are read again from
+			// where it stopped once it is woken.
 			return
 		}
 		for _, r := range fp.Records {
+			var env *envelope.Failure
+			var envErr error
+			if p.tier >= 0 {
+				env, envErr = envelope.Parse(r.Headers)
+			}
+			if p.rule != nil && envErr == nil {
+				pr := parking.Record{Offset: r.Offset, Env: env, Rescan: r.Offset < p.rescan}
+				if k.topic == topics.Held {
+					pr.Sender = senderOf(r.Value)
+				}
+				if ok, wake := p.rule.Take(pr, now); !ok {
+					d.stopLocked(p, wake)
+					if rewind == nil {
+						rewind = map[string]map[int32]kgo.EpochOffset{}
+					}
+					if rewind[k.topic] == nil {
+						rewind[k.topic] = map[int32]kgo.EpochOffset{}
+					}
+					rewind[k.topic][k.partition] = kgo.EpochOffset{Epoch: -1, Offset: r.Offset}
+					d.paused[k] = true
+					break
+				}
+			}
 			it := &order.Item{Offset: r.Offset, Key: string(r.Key)}
-			rc := &rec{item: it, part: p, r: r}
+			rc := &rec{item: it, part: p, r: r, env: env, envErr: envErr}
 			it.Value = rc
 			if !p.tr.Add(it) {
 				continue
 			}
 			d.buffered++
 			if p.tier >= 0 {
-				rc.env, rc.envErr = envelope.Parse(r.Headers)
 				if rc.envErr == nil && rc.env.DueAt.After(now) {
 					rc.due = rc.env.DueAt
 					heap.Push(&p.held, rc)
@@ -360,6 +430,33 @@ func (d *Dispatcher) ingest(fs kgo.Fetches) {
 			d.armHeld(p)
 		}
 	})
+	return rewind
+}
+
+// stopLocked stops reading parking partition p until wake, or until a
+// change is announced when wake is zero (d.mu held).
+func (d *Dispatcher) stopLocked(p *part, wake time.Time) {
+	p.stopped = true
+	if p.wake != nil {
+		p.wake.Stop()
+		p.wake = nil
+	}
+	if wake.IsZero() {
+		return
+	}
+	p.wake = time.AfterFunc(max(time.Until(wake), 0)+time.Millisecond, func() { d.wakeParked(p) })
+}
+
+// wakeParked reads a stopped parking partition again.
+func (d *Dispatcher) wakeParked(p *part) {
+	d.mu.Lock()
+	if p.dead.Load() || !p.stopped {
+		d.mu.Unlock()
+		return
+	}
+	p.stopped = false
+	d.mu.Unlock()
+	d.reconcilePause()
 }
 
 // release queues rc behind its key (d.mu held).
@@ -445,7 +542,7 @@ func (d *Dispatcher) reconcilePause() {
 	}
 	pause, resume := map[string][]int32{}, map[string][]int32{}
 	for k, p := range d.parts {
-		want := d.pausedAll || p.held.Len() > 0
+		want := d.pausedAll || p.held.Len() > 0 || p.stopped
 		if want != d.paused[k] {
 			if want {
 				pause[k.topic] = append(pause[k.topic], k.partition)
@@ -471,8 +568,15 @@ func (d *Dispatcher) newPart(k tp) *part {
 			tier = i
 		}
 	}
+	var rule parking.Rule
+	switch k.topic {
+	case topics.Deferred:
+		tier, rule = len(topics.RetryTiers), parking.Due{}
+	case topics.Held:
+		tier, rule = len(topics.RetryTiers), d.heldRule
+	}
 	ctx, cancel := context.WithCancel(d.dispatchCtx)
-	return &part{tp: k, tier: tier, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
+	return &part{tp: k, tier: tier, rule: rule, rescan: -1, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
 }
 
 // giveUp stops work on partitions: their records are dropped (uncommitted
@@ -487,6 +591,9 @@ func (d *Dispatcher) giveUp(ps []*part) {
 		p.stop()
 		if p.timer != nil {
 			p.timer.Stop()
+		}
+		if p.wake != nil {
+			p.wake.Stop()
 		}
 		d.buffered -= p.tr.Unfinished()
 	}

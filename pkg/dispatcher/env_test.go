@@ -213,7 +213,7 @@ type watcher struct {
 func (e *env) watch() *watcher {
 	e.t.Helper()
 	cl := testinfra.Client(e.t, e.brokers,
-		kgo.ConsumeTopics(append([]string{topics.Status, topics.DLQ}, topics.RetryTiers...)...),
+		kgo.ConsumeTopics(append([]string{topics.Status, topics.DLQ, topics.Deferred}, topics.RetryTiers...)...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond))
 	w := &watcher{statuses: map[string][]contract.StatusEvent{}, events: map[string]int{}, changed: make(chan struct{}, 1), cl: cl}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,151 +12,170 @@ import (
 	"github.com/wanotify/wanotify/pkg/topics"
 )
 
-// TestAccountFaultParksTheSenderWithoutFailing: a sender whose token the
-// provider refuses (190) fails nothing and dead-letters nothing; its
-// breaker opens, so few calls reach the provider; once the account is
-// fixed everything of the sender goes out on its first attempt.
-//
-// While the breaker is open the dispatcher pauses every fetch (as for a
-// provider outage), so another sender's records wait too: keeping other
-// senders flowing is the sender halt's work, not this interim mapping's.
-func TestAccountFaultParksTheSenderWithoutFailing(t *testing.T) {
+// TestDeferredWaitsInKafkaAndIsSentAgain: Meta's marketing cap (131049)
+// is not retried on the short tiers. Each of 50 capped recipients'
+// notifications waits on notifications.deferred for the (here shortened)
+// deferral without spending an attempt and without counting against the
+// sender's breaker, so the sender's other messages go out at their first
+// attempt; once the cap has lifted, each is sent again after its deferral,
+// once: none is dead-lettered.
+func TestDeferredWaitsInKafkaAndIsSentAgain(t *testing.T) {
+	const n = 50
+	var capped []string
+	for i := 0; i < n; i++ {
+		capped = append(capped, recipient(1+i))
+	}
 	e := newEnv(t, 4, simulator.Behavior{Rules: simulator.Rules{
-		AccountFaults: map[string]int{"sender-bad": provider.MetaAccessToken}}})
-	w := e.watch()
-	cfg := testConfig("t-account-fault")
-	e.start(cfg)
-	var bad, all []string
-	var ns []*contract.Notification
-	for i := range 30 {
-		b := notification(idKey(i), recipient(i), "sender-bad", "hello")
-		g := notification(idKey(100+i), recipient(100+i), "sender-good", "hello")
-		bad, all = append(bad, b.ID), append(all, b.ID, g.ID)
-		ns = append(ns, b, g)
-	}
-	e.publish(ns...)
-	deadline := time.Now().Add(30 * time.Second)
-	for e.sim.Ledger().Failures["meta_190"] == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no send of the faulty sender reached the provider")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	// Let the faulty sender's breaker open and probe a few times.
-	fault := 3 * time.Second
-	time.Sleep(fault)
-	statuses, retries, dlq := w.snapshot()
-	for _, id := range bad {
-		// Neither failed, nor retried, nor dead-lettered: parked.
-		for _, ev := range statuses[id] {
-			t.Fatalf("%s of the faulty sender got %s during the fault (%+v)", id, ev.Status, ev.Error)
-		}
-	}
-	if len(retries) != 0 || len(dlq) != 0 {
-		t.Fatalf("%d retry and %d DLQ records during an account fault, want none", len(retries), len(dlq))
-	}
-	calls := e.sim.Ledger().Failures["meta_190"]
-	// The first call of each record (all may be in flight when the
-	// breaker trips), then about one probe per open timeout; without the
-	// breaker the rate limit would allow thousands.
-	if limit := len(bad) + cfg.Breaker.ConsecutiveFailures + 2*int(fault/cfg.Breaker.OpenTimeout); calls > limit {
-		t.Fatalf("%d calls refused with 190, want at most %d: the breaker must stop them", calls, limit)
-	}
-	t.Logf("%d calls refused with 190 during a %s fault", calls, fault)
-
-	if err := e.sim.SetAccountFault("sender-bad", 0); err != nil {
-		t.Fatal(err)
-	}
-	for id, st := range w.waitTerminal(t, all, 60*time.Second) {
-		if st != contract.StatusAccepted {
-			t.Errorf("%s ended %s, want accepted", id, st)
-		}
-	}
-	statuses, _, dlq = w.snapshot()
-	for _, id := range bad {
-		var last contract.StatusEvent
-		for _, ev := range statuses[id] {
-			if ev.Status.Terminal() {
-				last = ev
-			}
-		}
-		if last.Status != contract.StatusAccepted || last.Attempt != 1 {
-			t.Errorf("%s ended %s at attempt %d, want accepted at attempt 1 (the fault spent no attempt)", id, last.Status, last.Attempt)
-		}
-	}
-	if len(dlq) != 0 {
-		t.Fatalf("%d DLQ records", len(dlq))
-	}
-	if led := e.sim.Ledger(); led.Accepted != 60 || led.DuplicateSends != 0 {
-		t.Fatalf("ledger accepted %d duplicates %d, want 60 and 0", led.Accepted, led.DuplicateSends)
-	}
-}
-
-// TestDeferredSkipsTheShortRetries: Meta's marketing cap (131049) is not
-// retried on the short tiers: every retry of it goes on the last tier,
-// and it does not count against the sender's breaker, so the same
-// sender's other messages go out at their first attempt.
-func TestDeferredSkipsTheShortRetries(t *testing.T) {
-	capped := recipient(1)
-	e := newEnv(t, 4, simulator.Behavior{Rules: simulator.Rules{
-		MarketingTemplates: []string{"promo"}, MarketingCapped: []string{capped}}})
+		MarketingTemplates: []string{"promo"}, MarketingCapped: capped}})
 	w := e.watch()
 	cfg := testConfig("t-deferred")
 	cfg.Breaker.ConsecutiveFailures = 2 // a deferral that counted would open it at once
-	e.start(cfg)
+	cfg.DeferDelay = 4 * time.Second
+	r := e.start(cfg)
 	promo := func(i int, to string) *contract.Notification {
-		n := notification(idKey(i), to, "sender-1", "")
-		n.Text, n.Template = nil, &contract.Template{Name: "promo", Language: "en", Parameters: []string{"x"}}
-		return n
+		m := notification(idKey(i), to, "sender-1", "")
+		m.Text, m.Template = nil, &contract.Template{Name: "promo", Language: "en", Parameters: []string{"x"}}
+		return m
 	}
-	deferred := promo(0, capped)
-	var others []string
-	ns := []*contract.Notification{deferred}
-	for i := 1; i <= 10; i++ {
-		n := promo(i, recipient(100+i))
-		others = append(others, n.ID)
-		ns = append(ns, n)
+	var deferred, others []string
+	var ns []*contract.Notification
+	for i, to := range capped {
+		m := promo(i, to)
+		deferred = append(deferred, m.ID)
+		ns = append(ns, m)
+	}
+	for i := 0; i < 10; i++ {
+		m := promo(1000+i, recipient(1000+i))
+		others = append(others, m.ID)
+		ns = append(ns, m)
 	}
 	e.publish(ns...)
-	term := w.waitTerminal(t, append([]string{deferred.ID}, others...), 60*time.Second)
-	if s := term[deferred.ID]; s != contract.StatusDeadLettered {
-		t.Fatalf("capped recipient's notification ended %s, want dead_lettered after its attempts", s)
+	// Every capped notification is deferred: retry_scheduled on
+	// notifications.deferred, due a deferral after its failure.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		statuses, _, _ := w.snapshot()
+		waiting := 0
+		for _, id := range deferred {
+			for _, ev := range statuses[id] {
+				if ev.Status == contract.StatusRetryScheduled && ev.RetryTier == topics.Deferred {
+					waiting++
+					break
+				}
+			}
+		}
+		if waiting == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d capped notifications deferred within 60 s", waiting, n)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+	// They wait in Kafka, not in memory: nothing is buffered, and every
+	// deferred partition that holds one is stopped at it, paused.
+	for {
+		r.d.mu.Lock()
+		buffered, stopped := r.d.buffered, 0
+		for k, p := range r.d.parts {
+			if k.topic == topics.Deferred && p.stopped && r.d.paused[k] {
+				stopped++
+			}
+		}
+		r.d.mu.Unlock()
+		if buffered == 0 && stopped > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records buffered, %d deferred partitions stopped: the deferred records are held in memory", buffered, stopped)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The cap lifts (a day passes, in the test a few seconds).
+	b := e.sim.Behavior()
+	b.Rules.MarketingCapped = nil
+	if err := e.sim.SetBehavior(b); err != nil {
+		t.Fatal(err)
+	}
+	term := w.waitTerminal(t, append(append([]string{}, deferred...), others...), 90*time.Second)
 	statuses, retries, _ := w.snapshot()
 	for _, id := range others {
+		if term[id] != contract.StatusAccepted {
+			t.Errorf("%s ended %s, want accepted", id, term[id])
+		}
 		for _, ev := range statuses[id] {
 			if ev.Status == contract.StatusAccepted && ev.Attempt != 1 {
 				t.Errorf("%s accepted at attempt %d: a deferral held the sender back", id, ev.Attempt)
 			}
 		}
 	}
-	last := topics.RetryTiers[len(topics.RetryTiers)-1]
-	scheduled := 0
-	for _, ev := range statuses[deferred.ID] {
-		if ev.Status != contract.StatusRetryScheduled {
-			continue
+	for _, id := range deferred {
+		if term[id] != contract.StatusAccepted {
+			t.Fatalf("capped notification %s ended %s, want accepted after its deferral", id, term[id])
 		}
-		scheduled++
-		if ev.RetryTier != last || ev.Error == nil || ev.Error.Code != "meta_131049" || !ev.Error.Retryable {
-			t.Errorf("retry %d: tier %s error %+v, want the last tier %s and a retryable meta_131049", ev.Attempt, ev.RetryTier, ev.Error, last)
+		var sched, acc *contract.StatusEvent
+		for i, ev := range statuses[id] {
+			switch ev.Status {
+			case contract.StatusRetryScheduled:
+				sched = &statuses[id][i]
+			case contract.StatusAccepted:
+				acc = &statuses[id][i]
+			}
 		}
-		if wait := ev.DueAt.Sub(ev.OccurredAt); wait < cfg.RetryDelays[len(cfg.RetryDelays)-1]-time.Millisecond {
-			t.Errorf("retry %d due after %s, want the last tier's %s", ev.Attempt, wait, cfg.RetryDelays[len(cfg.RetryDelays)-1])
+		if sched == nil || acc == nil {
+			t.Fatalf("%s: retry_scheduled %v accepted %v", id, sched, acc)
 		}
-	}
-	if scheduled != maxAttempts-1 {
-		for _, ev := range statuses[deferred.ID] {
-			t.Logf("%s attempt %d tier %s err %+v", ev.Status, ev.Attempt, ev.RetryTier, ev.Error)
+		if sched.Error == nil || sched.Error.Code != "meta_131049" || !sched.Error.Retryable {
+			t.Errorf("%s deferred with error %+v, want a retryable meta_131049", id, sched.Error)
 		}
-		t.Fatalf("%d retries scheduled, want %d", scheduled, maxAttempts-1)
+		if wait := sched.DueAt.Sub(sched.OccurredAt); wait < cfg.DeferDelay-time.Millisecond {
+			t.Errorf("%s due %s after its failure, want the deferral %s", id, wait, cfg.DeferDelay)
+		}
+		if acc.OccurredAt.Before(*sched.DueAt) {
+			t.Errorf("%s sent again at %s, before it was due at %s", id, acc.OccurredAt, sched.DueAt)
+		}
+		if acc.Attempt != 2 {
+			t.Errorf("%s accepted at attempt %d, want 2", id, acc.Attempt)
+		}
 	}
 	for _, r := range retries {
-		if r.Topic != last {
-			t.Errorf("retry record on %s, want every deferral on %s", r.Topic, last)
+		if r.Topic != topics.Deferred {
+			t.Errorf("retry record on %s, want every deferral on %s", r.Topic, topics.Deferred)
+			continue
 		}
-		if f, err := envelope.Parse(r.Headers); err != nil || f.Class != provider.Deferred.String() {
-			t.Errorf("retry record class %q (%v), want %q", f.Class, err, provider.Deferred)
+		if f, err := envelope.Parse(r.Headers); err != nil || f.Class != provider.Deferred.String() || f.Deferrals != 1 {
+			t.Errorf("deferred record class %q deferrals %d (%v), want %q and 1", f.Class, f.Deferrals, err, provider.Deferred)
 		}
+	}
+	led := e.sim.Ledger()
+	if led.DuplicateSends != 0 || led.Accepted != n+10 {
+		t.Fatalf("ledger: %d accepted, %d duplicate sends; want %d and 0", led.Accepted, led.DuplicateSends, n+10)
+	}
+	if got := led.Failures["meta_131049"]; got != n {
+		t.Fatalf("%d sends answered 131049, want %d (one per capped recipient: nothing retried on the short tiers)", got, n)
+	}
+}
+
+// TestDeferralThatOutlivesTheNotificationExpires: a capped notification
+// whose expiry comes before the deferral is over is expired at once, not
+// parked for a day.
+func TestDeferralThatOutlivesTheNotificationExpires(t *testing.T) {
+	capped := recipient(7)
+	e := newEnv(t, 2, simulator.Behavior{Rules: simulator.Rules{
+		MarketingTemplates: []string{"promo"}, MarketingCapped: []string{capped}}})
+	w := e.watch()
+	e.start(testConfig("t-deferred-expiry")) // the default deferral: a day
+	m := notification(idKey(1), capped, "sender-1", "")
+	m.Text, m.Template = nil, &contract.Template{Name: "promo", Language: "en", Parameters: []string{"x"}}
+	exp := time.Now().Add(2 * time.Hour).UTC()
+	m.ExpiresAt = &exp
+	e.publish(m)
+	term := w.waitTerminal(t, []string{m.ID}, 60*time.Second)
+	if term[m.ID] != contract.StatusExpired {
+		t.Fatalf("ended %s, want expired: it expires before a day's deferral is over", term[m.ID])
+	}
+	if _, retries, _ := w.snapshot(); len(retries) != 0 {
+		t.Fatalf("%d retry records, want none", len(retries))
 	}
 }
 

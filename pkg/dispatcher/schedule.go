@@ -19,6 +19,9 @@ import (
 //
 // The gates, in the order they are asked:
 //
+//   - the sender's halt (package halt, halts.go): a sender halted by an
+//     account fault sends nothing; its records go to notifications.held,
+//     except one probe per interval;
 //   - the circuit breaker of the provider and sender (breakerGate): open,
 //     it parks the record on the breaker without spending an attempt
 //     (breaker.go); half-open, it lets the allowed probes through.
@@ -69,7 +72,11 @@ func (d *Dispatcher) senderLocked(sender string) *senderQueue {
 
 // gates are the rules of sender's scheduler, in the order they are asked.
 func (d *Dispatcher) gates(sender string) []sched.Gate {
-	return []sched.Gate{&breakerGate{d: d, sender: sender}, d.pairs}
+	gs := []sched.Gate{&breakerGate{d: d, sender: sender}, d.pairs}
+	if d.halts != nil {
+		gs = append([]sched.Gate{d.halts.Gate()}, gs...)
+	}
+	return gs
 }
 
 // enqueueLocked queues records for their sender's pacer (d.mu held):
@@ -186,6 +193,10 @@ func (d *Dispatcher) divert(rc *rec, st sched.Step) {
 		return
 	}
 	var open *errBreakerOpen
+	if h, ok := asHalted(st.Why); ok {
+		d.hold(rc, h)
+		return
+	}
 	switch {
 	case errors.As(st.Why, &open):
 		d.park(open.b, rc)

@@ -145,12 +145,22 @@ func (d *Dispatcher) outputs(rc *rec, o outcome) []*kgo.Record {
 	case dedupe.StateExpired:
 		ev.Status, ev.Attempt = contract.StatusExpired, o.attempt-1
 	case dedupe.StateRetrying:
-		tier := topics.RetryTiers[d.tierFor(o.attempt, o.due.Sub(o.failedAt))]
+		tier := d.retryTopic(rc, o)
 		out = append(out, d.failureRecord(rc, tier, o, ""))
 		if o.class == envelope.ClassOutcomeUnknown {
 			// Parked while a webhook may still tell what happened
 			// (unknown.go): to everyone else the outcome is unknown.
 			ev.Status = contract.StatusOutcomeUnknown
+			break
+		}
+		if tier == topics.Held {
+			// Its sender is halted (halts.go): one event per notification
+			// the halt touches, not one per move within notifications.held.
+			if rc.r.Topic == topics.Held {
+				return out
+			}
+			ev.Status, ev.RetryTier = contract.StatusRetryScheduled, tier
+			ev.EventID = contract.DispatcherEventID(n.ID, ev.Status, ev.Attempt) + "@held"
 			break
 		}
 		ev.Status = contract.StatusRetryScheduled
@@ -204,6 +214,7 @@ func (d *Dispatcher) failureRecord(rc *rec, topic string, o outcome, reason stri
 	if reason == "" {
 		f.DueAt = o.due
 	}
+
 	if f.FailedAt.IsZero() {
 		f.FailedAt = o.at
 	}
@@ -220,8 +231,33 @@ func (d *Dispatcher) failureRecord(rc *rec, topic string, o outcome, reason stri
 			f.FirstFailedAt = rc.env.FailedAt
 		}
 		f.ReplayCount = rc.env.ReplayCount
+		f.Deferrals = rc.env.Deferrals
+	}
+	if topic == topics.Deferred {
+		f.Deferrals++
 	}
 	return d.envelopeRecord(rc, topic, &f)
+}
+
+// retryTopic is where a retrying outcome waits: notifications.deferred for
+// a long deferral (the recipient cannot get it now), else the retry tier
+// for its attempt and wait (tierFor).
+func (d *Dispatcher) retryTopic(rc *rec, o outcome) string {
+	switch {
+	case o.class == envelope.ClassDeferred && d.cfg.DeferMax > 0:
+		return topics.Deferred
+	case o.class == envelope.ClassAccountFault:
+		return topics.Held
+	}
+	return topics.RetryTiers[d.tierFor(o.attempt-rc.deferrals(), o.due.Sub(o.failedAt))]
+}
+
+// deferrals is how often rc's notification was deferred before.
+func (rc *rec) deferrals() int {
+	if rc.env == nil {
+		return 0
+	}
+	return rc.env.Deferrals
 }
 
 func (d *Dispatcher) envelopeRecord(rc *rec, topic string, f *envelope.Failure) *kgo.Record {

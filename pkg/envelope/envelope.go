@@ -38,6 +38,9 @@ const (
 	HeaderEventType          = "wanotify-event-type"
 	HeaderReplayCount        = "wanotify-replay-count"
 	HeaderReplayedFromOffset = "wanotify-replayed-from-offset"
+	// HeaderDeferrals counts the long deferrals (notifications.deferred)
+	// behind the record; they are not counted as attempts spent.
+	HeaderDeferrals = "wanotify-deferrals"
 	// HeaderRejected marks a notifications.status record whose value is a
 	// provider status the webhook receiver could not turn into a status
 	// event (kept raw); the header says why. The sink writes such records
@@ -63,6 +66,11 @@ const (
 	// the dispatcher waits for a webhook to tell whether an interrupted
 	// provider call went out (package dispatcher/unknown).
 	ClassOutcomeUnknown = "outcome_unknown"
+	// ClassDeferred marks a notification the recipient cannot get now
+	// (131049), waiting on notifications.deferred; ClassAccountFault one
+	// whose sender is halted, waiting on notifications.held.
+	ClassDeferred     = "deferred"
+	ClassAccountFault = "account_fault"
 )
 
 // Origin is where a record first entered the pipeline.
@@ -87,6 +95,9 @@ type Failure struct {
 	EventType      string
 	ReplayCount    int
 	ReplayedFrom   int64 // -1 when never replayed
+	// Deferrals is how many times the notification was deferred for a
+	// long time (131049); Attempt minus Deferrals is the attempts spent.
+	Deferrals int
 }
 
 // ErrNoEnvelope is returned by Parse for a record with no failure headers.
@@ -109,7 +120,7 @@ func (f *Failure) Headers() ([]kgo.RecordHeader, error) {
 
 var headerOrder = []string{HeaderAttempt, HeaderDueAt, HeaderOriginTopic, HeaderOriginPartition, HeaderOriginOffset,
 	HeaderErrorCode, HeaderErrorMessage, HeaderErrorRetryable, HeaderErrorClass, HeaderFailedAt, HeaderFirstFailedAt,
-	HeaderDLQReason, HeaderNotificationID, HeaderTenant, HeaderEventType, HeaderReplayCount, HeaderReplayedFromOffset}
+	HeaderDLQReason, HeaderNotificationID, HeaderTenant, HeaderEventType, HeaderReplayCount, HeaderReplayedFromOffset, HeaderDeferrals}
 
 func (f *Failure) toMap() map[string]string {
 	m := map[string]string{
@@ -147,6 +158,9 @@ func (f *Failure) toMap() map[string]string {
 	}
 	if f.ReplayedFrom >= 0 && f.ReplayCount > 0 {
 		m[HeaderReplayedFromOffset] = strconv.FormatInt(f.ReplayedFrom, 10)
+	}
+	if f.Deferrals > 0 {
+		m[HeaderDeferrals] = strconv.Itoa(f.Deferrals)
 	}
 	return m
 }
@@ -247,6 +261,9 @@ func Parse(hs []kgo.RecordHeader) (*Failure, error) {
 	}
 	if v, ok := m[HeaderReplayedFromOffset]; ok {
 		f.ReplayedFrom, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if v, ok := m[HeaderDeferrals]; ok {
+		f.Deferrals, _ = strconv.Atoi(v)
 	}
 	return f, nil
 }

@@ -51,8 +51,9 @@ func kfakeCluster(t testing.TB, opts ...kfake.Opt) []string {
 }
 
 // KafkaWithTopics gives the test a broker (as Kafka does) and creates every
-// topic of topics.yaml, with partitions overriding the file's count when
-// > 0.
+// topic of topics.yaml, with partitions overriding the file's count of
+// the co-partitioned topics when > 0 (a topic with a count of its own,
+// notifications.senders, keeps it).
 func KafkaWithTopics(t testing.TB, partitions int32) []string {
 	t.Helper()
 	return withTopics(t, Kafka(t), partitions)
@@ -71,9 +72,7 @@ func withTopics(t testing.TB, brokers []string, partitions int32) []string {
 	t.Helper()
 	f := TopicsFile(t)
 	if partitions > 0 {
-		for i := range f.Topics {
-			f.Topics[i].Partitions = partitions
-		}
+		f.SetPartitions(partitions)
 	}
 	if KafkaIsApache() {
 		// Harmless on kfake, which ignores min.insync.replicas.

@@ -29,6 +29,29 @@ const (
 	Status    = "notifications.status"
 	Dedupe    = "notifications.dedupe"
 	Pacing    = "notifications.pacing"
+	// Deferred holds notifications the recipient cannot get now (131049)
+	// until they are due, a day later by default; read only as far as
+	// records are due.
+	Deferred = "notifications.deferred"
+	// Held holds the notifications of senders halted by an account fault
+	// until the sender runs again; read only as far as their senders run.
+	Held = "notifications.held"
+	// Senders holds each sender's state (halted or running) and the
+	// dispatcher instances' reports; every instance reads all of it, so
+	// it is not co-partitioned (PartitioningOwn, one partition).
+	Senders = "notifications.senders"
+)
+
+// Partitioning of a topic.
+const (
+	// PartitioningCo (the default): the topic is keyed by recipient, or
+	// written partition by partition alongside such a topic, so its
+	// partition count must equal every other co-partitioned topic's.
+	PartitioningCo = "co"
+	// PartitioningOwn: the topic has a partition count of its own (a
+	// state table every instance reads whole); it is not grown with the
+	// co-partitioned topics.
+	PartitioningOwn = "own"
 )
 
 // RetryTiers lists the delay topics in order.
@@ -54,6 +77,23 @@ type Topic struct {
 	Partitions        int32             `yaml:"partitions"`
 	ReplicationFactor int16             `yaml:"replication_factor"`
 	Configs           map[string]string `yaml:"configs"`
+	// Partitioning is PartitioningCo (default) or PartitioningOwn.
+	Partitioning string `yaml:"partitioning"`
+}
+
+// CoPartitioned reports whether t shares the partition count of the
+// recipient-keyed topics.
+func (t Topic) CoPartitioned() bool { return t.Partitioning != PartitioningOwn }
+
+// SetPartitions sets the partition count of every co-partitioned topic
+// (tests and tools that run the pipeline on fewer partitions); topics
+// with a count of their own keep it.
+func (f *File) SetPartitions(n int32) {
+	for i := range f.Topics {
+		if f.Topics[i].CoPartitioned() {
+			f.Topics[i].Partitions = n
+		}
+	}
 }
 
 // Parse reads and validates a topics file. Unknown fields are errors.
@@ -93,6 +133,9 @@ func (f *File) applyDefaults() {
 		if t.ReplicationFactor == 0 {
 			t.ReplicationFactor = f.Defaults.ReplicationFactor
 		}
+		if t.Partitioning == "" {
+			t.Partitioning = PartitioningCo
+		}
 		merged := map[string]string{}
 		for k, v := range f.Defaults.Configs {
 			merged[k] = v
@@ -111,6 +154,8 @@ func (f *File) Validate() error {
 		errs = append(errs, errors.New("topics: the file lists no topics"))
 	}
 	seen := map[string]bool{}
+	var coCount int32 // partitions of the first co-partitioned topic
+	coFirst := ""
 	for i, t := range f.Topics {
 		where := fmt.Sprintf("topics[%d]", i)
 		if t.Name != "" {
@@ -127,6 +172,17 @@ func (f *File) Validate() error {
 		seen[t.Name] = true
 		if t.Partitions < 1 {
 			errs = append(errs, fmt.Errorf("%s: partitions: must be at least 1, got %d", where, t.Partitions))
+		}
+		switch {
+		case t.Partitioning != PartitioningCo && t.Partitioning != PartitioningOwn:
+			errs = append(errs, fmt.Errorf("%s: partitioning: %q must be %q (default) or %q", where, t.Partitioning, PartitioningCo, PartitioningOwn))
+		case t.Partitioning == PartitioningCo && t.Partitions >= 1 && coFirst == "":
+			coCount, coFirst = t.Partitions, t.Name
+		case t.Partitioning == PartitioningCo && t.Partitions >= 1 && t.Partitions != coCount:
+			// One recipient's records sit in one partition number on
+			// every co-partitioned topic only while the counts agree.
+			errs = append(errs, fmt.Errorf("%s: partitions: %d, but co-partitioned topic %q has %d (co-partitioned topics need one count; a topic not keyed by recipient sets partitioning: %s)",
+				where, t.Partitions, coFirst, coCount, PartitioningOwn))
 		}
 		if t.ReplicationFactor == 0 || t.ReplicationFactor < -1 {
 			errs = append(errs, fmt.Errorf("%s: replication_factor: must be -1 (broker default) or at least 1, got %d", where, t.ReplicationFactor))

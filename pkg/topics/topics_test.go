@@ -15,7 +15,7 @@ import (
 
 func TestRepositoryFileListsEveryTopic(t *testing.T) {
 	f := testinfra.TopicsFile(t)
-	want := []string{topics.Requested, topics.Retry5s, topics.Retry15s, topics.Retry45s, topics.DLQ, topics.Status, topics.Dedupe, topics.Pacing}
+	want := []string{topics.Requested, topics.Retry5s, topics.Retry15s, topics.Retry45s, topics.DLQ, topics.Status, topics.Dedupe, topics.Senders, topics.Pacing}
 	got := map[string]topics.Topic{}
 	for _, tp := range f.Topics {
 		got[tp.Name] = tp
@@ -25,9 +25,9 @@ func TestRepositoryFileListsEveryTopic(t *testing.T) {
 			t.Errorf("topics.yaml lacks %s", n)
 		}
 	}
-	// Co-partitioning: every topic has the same partition count.
+	// Co-partitioning: every co-partitioned topic has the same count.
 	for _, tp := range f.Topics {
-		if tp.Partitions != got[topics.Requested].Partitions {
+		if tp.CoPartitioned() && tp.Partitions != got[topics.Requested].Partitions {
 			t.Errorf("%s has %d partitions, %s has %d: co-partitioning needs equal counts", tp.Name, tp.Partitions, topics.Requested, got[topics.Requested].Partitions)
 		}
 	}
@@ -38,6 +38,40 @@ func TestRepositoryFileListsEveryTopic(t *testing.T) {
 	// nothing older than its short retention (delete).
 	if p := got[topics.Pacing].Configs; p["cleanup.policy"] != "compact,delete" || p["retention.ms"] == "" {
 		t.Errorf("the pacing changelog must be compact,delete with a retention, got %v", p)
+	}
+	// The sender state table: every dispatcher reads all of it, so one
+	// partition of its own, compacted (the latest state per sender).
+	s := got[topics.Senders]
+	if s.CoPartitioned() || s.Partitions != 1 || s.Configs["cleanup.policy"] != "compact" {
+		t.Errorf("%s: partitioning %q, %d partitions, cleanup.policy %q; want own, 1, compact", topics.Senders, s.Partitioning, s.Partitions, s.Configs["cleanup.policy"])
+	}
+	for _, n := range append(want[:7:7], topics.Pacing) {
+		if !got[n].CoPartitioned() {
+			t.Errorf("%s is keyed by recipient but not co-partitioned", n)
+		}
+	}
+}
+
+// TestPartitioning: co-partitioned topics must agree on their count, a
+// topic of its own may differ, and SetPartitions scales only the
+// co-partitioned ones.
+func TestPartitioning(t *testing.T) {
+	const head = "defaults: {partitions: 6, replication_factor: 1}\ntopics:\n  - name: a\n"
+	_, err := topics.Parse([]byte(head + "  - name: b\n    partitions: 3\n"))
+	if err == nil || !strings.Contains(err.Error(), `topic "b": partitions: 3, but co-partitioned topic "a" has 6`) {
+		t.Fatalf("co-partitioned topics with two counts: err = %v", err)
+	}
+	_, err = topics.Parse([]byte(head + "  - name: b\n    partitioning: mine\n"))
+	if err == nil || !strings.Contains(err.Error(), `topic "b": partitioning: "mine"`) {
+		t.Fatalf("unknown partitioning: err = %v", err)
+	}
+	f, err := topics.Parse([]byte(head + "  - name: b\n    partitions: 1\n    partitioning: own\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetPartitions(4)
+	if f.Topics[0].Partitions != 4 || f.Topics[1].Partitions != 1 {
+		t.Fatalf("SetPartitions(4): a has %d, b (own) has %d; want 4 and 1", f.Topics[0].Partitions, f.Topics[1].Partitions)
 	}
 }
 
@@ -64,9 +98,7 @@ func TestReconcileIdempotentGrowRefuseShrink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	f := testinfra.TopicsFile(t)
-	for i := range f.Topics {
-		f.Topics[i].Partitions = 3
-	}
+	f.SetPartitions(3)
 	// kgo answers metadata from a cache younger than MetadataMinAge
 	// (10 ms in testinfra); runs of a real operator are seconds apart.
 	reconcile := func() ([]topics.Change, error) {
@@ -92,9 +124,9 @@ func TestReconcileIdempotentGrowRefuseShrink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range f.Names() {
-		if got := len(details[n].Partitions); got != 3 {
-			t.Errorf("%s: %d partitions, want 3", n, got)
+	for _, tp := range f.Topics {
+		if got := len(details[tp.Name].Partitions); got != int(tp.Partitions) {
+			t.Errorf("%s: %d partitions, want %d", tp.Name, got, tp.Partitions)
 		}
 	}
 

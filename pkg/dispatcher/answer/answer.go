@@ -27,11 +27,18 @@ const (
 	// provider (or the sender's account) is down, which is not this
 	// notification's fault.
 	Park
+	// Halt halts the sender: its account is at fault (token, payment,
+	// policy block). The record waits with its attempt not spent, and so
+	// does every other record of the sender until it runs again.
+	Halt
 )
 
 func (a Action) String() string {
-	if a == Park {
+	switch a {
+	case Park:
 		return "park"
+	case Halt:
+		return "halt"
 	}
 	return "settle"
 }
@@ -47,6 +54,16 @@ type Policy struct {
 	// Resend retries a call without an answer even when the provider does
 	// not deduplicate (outcome-unknown policy "resend").
 	Resend bool
+	// DeferDelay is how long a notification the recipient cannot get now
+	// (class Deferred: 131049) waits on notifications.deferred before it
+	// is tried again, without spending an attempt; DeferMax is how often
+	// (then it is dead-lettered). DeferMax 0 sends such a notification to
+	// the last retry tier instead.
+	DeferDelay time.Duration
+	DeferMax   int
+	// Halts: an account fault halts the sender (Action Halt) instead of
+	// parking the record on the breaker.
+	Halts bool
 }
 
 // MaxAttempts is the first attempt plus one per retry tier.
@@ -55,6 +72,11 @@ func (p Policy) MaxAttempts() int { return 1 + len(p.Delays) }
 // Call is one provider call's result.
 type Call struct {
 	Attempt int
+	// Deferrals is how often the notification was deferred before: those
+	// attempts are not counted as spent.
+	Deferrals int
+	// Expires is the notification's expiry (zero: none).
+	Expires time.Time
 	// ID is the provider's message id of an accepted call.
 	ID  string
 	Err error
@@ -76,6 +98,9 @@ type Decision struct {
 	Class string
 	// Code is the provider's error code ("" for accepted).
 	Code string
+	// Deferred reports a retry on notifications.deferred (Due is after
+	// DeferDelay) rather than on a retry tier.
+	Deferred bool
 }
 
 // Judge decides what c means for its record.
@@ -90,7 +115,7 @@ func (p Policy) Judge(c Call) Decision {
 	pe := provider.AsError(c.Err)
 	info := pe.Info()
 	d := Decision{Err: &info, Class: pe.Class.String(), Code: pe.Code}
-	last := c.Attempt >= p.MaxAttempts()
+	last := c.Attempt-c.Deferrals >= p.MaxAttempts()
 	switch {
 	case pe.Ambiguous() && !p.Keyed && !p.Resend:
 		// No answer came back, so the provider may have sent the
@@ -101,12 +126,27 @@ func (p Policy) Judge(c Call) Decision {
 			Message: "no answer from the provider, which may have sent the message: " + info.Message}
 	case pe.Class == provider.Permanent:
 		d.State = dedupe.StateFailed
-	case pe.Class == provider.Deferred && !last:
+	case pe.Class == provider.Deferred && p.DeferMax > 0 && c.Deferrals < p.DeferMax:
 		// The recipient cannot get this now (131049, marketing cap): the
-		// short tiers would only fail again, so it goes to the last
-		// tier.
+		// short tiers would only fail again. It waits a long time on
+		// notifications.deferred, in Kafka, and the attempt is not
+		// counted; a notification that expires before then is expired.
+		d.Due = c.At.Add(p.DeferDelay)
+		if !c.Expires.IsZero() && c.Expires.Before(d.Due) {
+			d.State, d.Due = dedupe.StateExpired, time.Time{}
+			break
+		}
+		d.State, d.Deferred = dedupe.StateRetrying, true
+	case pe.Class == provider.Deferred && p.DeferMax > 0:
+		// Deferred as often as allowed: the short tiers would only fail
+		// again. Dead-lettered, so it can be replayed.
+		d.State = dedupe.StateDeadLettered
+	case pe.Class == provider.Deferred && !last:
+		// Without long deferrals: the last tier, the longest wait there is.
 		d.State = dedupe.StateRetrying
 		d.Due = c.At.Add(p.Delays[len(p.Delays)-1])
+	case pe.Class == provider.AccountFault && p.Halts:
+		d.Action = Halt
 	case pe.Class == provider.AccountFault, c.Breaker != gobreaker.StateClosed:
 		// The provider is down (this failure opened the breaker, or came
 		// in while it was open), or the sender's account is (token,
@@ -117,7 +157,7 @@ func (p Policy) Judge(c Call) Decision {
 		d.Action = Park
 	case !last:
 		d.State = dedupe.StateRetrying
-		delay := p.Delays[c.Attempt-1]
+		delay := p.Delays[c.Attempt-c.Deferrals-1]
 		if pe.RetryAfter > delay {
 			delay = pe.RetryAfter
 		}

@@ -22,6 +22,7 @@ func TestJudge(t *testing.T) {
 	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	plain := answer.Policy{Delays: delays}
 	keyed := answer.Policy{Delays: delays, Keyed: true}
+	deferring := answer.Policy{Delays: delays, DeferDelay: 24 * time.Hour, DeferMax: 2}
 	cases := []struct {
 		name    string
 		p       answer.Policy
@@ -38,8 +39,13 @@ func TestJudge(t *testing.T) {
 		{"timeout, keyed provider: retried", keyed, answer.Call{Attempt: 1, Err: perr(provider.Retryable, "timeout", 0)}, answer.Settle, dedupe.StateRetrying, 5 * time.Second, "timeout"},
 		{"timeout, resend policy: retried", answer.Policy{Delays: delays, Resend: true}, answer.Call{Attempt: 2, Err: perr(provider.Retryable, "timeout", 0)}, answer.Settle, dedupe.StateRetrying, 15 * time.Second, "timeout"},
 		{"permanent", plain, answer.Call{Attempt: 1, Err: perr(provider.Permanent, "131026", 0)}, answer.Settle, dedupe.StateFailed, 0, "131026"},
-		{"deferred goes to the last tier", plain, answer.Call{Attempt: 1, Err: perr(provider.Deferred, "131049", 0)}, answer.Settle, dedupe.StateRetrying, 45 * time.Second, "131049"},
-		{"deferred on the last attempt", plain, answer.Call{Attempt: 4, Err: perr(provider.Deferred, "131049", 0)}, answer.Settle, dedupe.StateDeadLettered, 0, "131049"},
+		{"without long deferral, deferred goes to the last tier", plain, answer.Call{Attempt: 1, Err: perr(provider.Deferred, "131049", 0)}, answer.Settle, dedupe.StateRetrying, 45 * time.Second, "131049"},
+		{"without long deferral, deferred on the last attempt", plain, answer.Call{Attempt: 4, Err: perr(provider.Deferred, "131049", 0)}, answer.Settle, dedupe.StateDeadLettered, 0, "131049"},
+		{"deferred for a day, attempt not counted", deferring, answer.Call{Attempt: 4, Err: perr(provider.Deferred, "131049", 0)}, answer.Settle, dedupe.StateRetrying, 24 * time.Hour, "131049"},
+		{"deferred again", deferring, answer.Call{Attempt: 2, Deferrals: 1, Err: perr(provider.Deferred, "131049", 0)}, answer.Settle, dedupe.StateRetrying, 24 * time.Hour, "131049"},
+		{"deferred as often as allowed: dead-lettered", deferring, answer.Call{Attempt: 3, Deferrals: 2, Err: perr(provider.Deferred, "131049", 0)}, answer.Settle, dedupe.StateDeadLettered, 0, "131049"},
+		{"expires before the deferral is over", deferring, answer.Call{Attempt: 1, Err: perr(provider.Deferred, "131049", 0), Expires: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}, answer.Settle, dedupe.StateExpired, 0, "131049"},
+		{"deferrals do not spend the retries", deferring, answer.Call{Attempt: 3, Deferrals: 2, Err: perr(provider.Retryable, "http_503", 0)}, answer.Settle, dedupe.StateRetrying, 5 * time.Second, "http_503"},
 		{"account fault parks", plain, answer.Call{Attempt: 1, Err: perr(provider.AccountFault, "190", 0)}, answer.Park, dedupe.StateNone, 0, "190"},
 		{"failure while the breaker is open parks", plain, answer.Call{Attempt: 3, Err: perr(provider.Retryable, "http_503", 0), Breaker: gobreaker.StateOpen}, answer.Park, dedupe.StateNone, 0, "http_503"},
 		{"retryable: tier of the attempt", plain, answer.Call{Attempt: 2, Err: perr(provider.Retryable, "http_503", 0)}, answer.Settle, dedupe.StateRetrying, 15 * time.Second, "http_503"},
@@ -51,6 +57,9 @@ func TestJudge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.c.At = at
 			d := tc.p.Judge(tc.c)
+			if tc.state == dedupe.StateRetrying && d.Deferred != (tc.due == 24*time.Hour) {
+				t.Fatalf("deferred %v for a due after %s", d.Deferred, tc.due)
+			}
 			if d.Action != tc.action {
 				t.Fatalf("action %v, want %v", d.Action, tc.action)
 			}
