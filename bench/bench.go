@@ -52,6 +52,8 @@ func (b *Bench) Run(ctx context.Context) {
 		{"retry", b.retry, "retry lateness"},
 		{"e2e", b.endToEnd, "end to end"},
 		{"dedupe", b.dedupe, "dedupe state"},
+		{"lanes", b.lanes, "priority lanes and tenant fairness"},
+		{"halt", b.halt, "sender halts"},
 	}
 	for _, g := range groups {
 		if !b.cfg.Selected(g.name) {

@@ -105,6 +105,10 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	))
 	rc.ctx = ctx
 	started := time.Now()
+	laneAttrs := metric.WithAttributes(attribute.String("lane", string(rc.lane)), attribute.String("tenant", n.Tenant))
+	if !rc.queued.IsZero() {
+		d.met.laneWait.Record(context.Background(), started.Sub(rc.queued).Seconds(), laneAttrs)
+	}
 	id, err := b.cb.Execute(func() (string, error) { return d.prov.Send(ctx, provider.FromNotification(n)) })
 	done := time.Now()
 	if d.halts != nil && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
@@ -123,6 +127,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	switch {
 	case err == nil:
 		span.SetAttributes(attribute.String("wanotify.provider_message_id", id))
+		d.met.laneSent.Add(context.Background(), 1, laneAttrs)
 		d.met.sends.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", "accepted"), attribute.String("error_code", "")))
 	case dec.Class == "":
 		// The breaker refused: nothing was sent.

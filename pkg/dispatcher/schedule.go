@@ -49,6 +49,7 @@ type senderQueue struct {
 func (rc *rec) Sender() string    { return rc.n.Sender }
 func (rc *rec) Recipient() string { return rc.n.Recipient }
 func (rc *rec) Tenant() string    { return rc.n.Tenant }
+func (rc *rec) Lane() int         { return rc.lane.Index() }
 
 // senderLocked returns sender's queue, made on first use (d.mu held).
 func (d *Dispatcher) senderLocked(sender string) *senderQueue {
@@ -66,6 +67,7 @@ func (d *Dispatcher) senderLocked(sender string) *senderQueue {
 		defer d.mu.Unlock()
 		d.kickLocked(sq)
 	})
+	sq.s.SetWeights(d.cfg.Weights)
 	d.senders[sender] = sq
 	return sq
 }
@@ -85,8 +87,12 @@ func (d *Dispatcher) gates(sender string) []sched.Gate {
 func (d *Dispatcher) enqueueLocked(sender string, rcs []*rec, front bool) {
 	sq := d.senderLocked(sender)
 	items := make([]sched.Item, len(rcs))
+	now := time.Now()
 	for i, rc := range rcs {
 		items[i] = rc
+		if rc.queued.IsZero() {
+			rc.queued = now
+		}
 	}
 	sq.s.Push(items, front)
 	d.kickLocked(sq)

@@ -63,12 +63,12 @@ func (d *Dispatcher) revert(rc *rec) {
 // then records it in memory.
 func (d *Dispatcher) writeMarker(rc *rec, o outcome, tries int) error {
 	created := uint32(time.Now().Unix())
-	if rc.hasPrev && rc.prev.Origin == rc.origin.Offset && rc.prev.Created != 0 {
+	if rc.hasPrev && rc.prev.Origin == originKey(rc.origin) && rc.prev.Created != 0 {
 		created = rc.prev.Created
 	}
 	r := dedupe.Record{
 		Hash:  rc.hash,
-		Entry: dedupe.Entry{Origin: rc.origin.Offset, Fingerprint: dedupe.Fold(contract.Fingerprint(rc.n)), Created: created, State: o.state, Attempt: uint8(rc.attempt)},
+		Entry: dedupe.Entry{Origin: originKey(rc.origin), Fingerprint: dedupe.Fold(contract.Fingerprint(rc.n)), Created: created, State: o.state, Attempt: uint8(rc.attempt)},
 		Detail: dedupe.Detail{NotificationID: rc.n.ID, ProviderMessageID: o.providerID, ErrorClass: o.class,
 			FailedAt: o.failedAt, DueAt: o.due, UpdatedAt: o.at, SourceTopic: rc.r.Topic, SourceOffset: rc.r.Offset},
 	}

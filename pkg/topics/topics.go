@@ -21,14 +21,20 @@ import (
 
 // Topic names.
 const (
+	// Requested is the transactional lane's topic (package lanes), and
+	// the topic of producers that know no lanes.
 	Requested = "notifications.requested"
-	Retry5s   = "notifications.retry-5s"
-	Retry15s  = "notifications.retry-15s"
-	Retry45s  = "notifications.retry-45s"
-	DLQ       = "notifications.dlq"
-	Status    = "notifications.status"
-	Dedupe    = "notifications.dedupe"
-	Pacing    = "notifications.pacing"
+	// Critical and Bulk are the critical (OTP) and bulk (marketing)
+	// lanes' topics.
+	Critical = "notifications.critical"
+	Bulk     = "notifications.bulk"
+	Retry5s  = "notifications.retry-5s"
+	Retry15s = "notifications.retry-15s"
+	Retry45s = "notifications.retry-45s"
+	DLQ      = "notifications.dlq"
+	Status   = "notifications.status"
+	Dedupe   = "notifications.dedupe"
+	Pacing   = "notifications.pacing"
 	// Deferred holds notifications the recipient cannot get now (131049)
 	// until they are due, a day later by default; read only as far as
 	// records are due.

@@ -15,7 +15,7 @@ import (
 
 func TestRepositoryFileListsEveryTopic(t *testing.T) {
 	f := testinfra.TopicsFile(t)
-	want := []string{topics.Requested, topics.Retry5s, topics.Retry15s, topics.Retry45s, topics.DLQ, topics.Status, topics.Dedupe, topics.Senders, topics.Pacing}
+	want := []string{topics.Requested, topics.Retry5s, topics.Retry15s, topics.Retry45s, topics.Deferred, topics.Held, topics.DLQ, topics.Status, topics.Dedupe, topics.Pacing, topics.Senders}
 	got := map[string]topics.Topic{}
 	for _, tp := range f.Topics {
 		got[tp.Name] = tp
@@ -45,7 +45,7 @@ func TestRepositoryFileListsEveryTopic(t *testing.T) {
 	if s.CoPartitioned() || s.Partitions != 1 || s.Configs["cleanup.policy"] != "compact" {
 		t.Errorf("%s: partitioning %q, %d partitions, cleanup.policy %q; want own, 1, compact", topics.Senders, s.Partitioning, s.Partitions, s.Configs["cleanup.policy"])
 	}
-	for _, n := range append(want[:7:7], topics.Pacing) {
+	for _, n := range want[:len(want)-1] {
 		if !got[n].CoPartitioned() {
 			t.Errorf("%s is keyed by recipient but not co-partitioned", n)
 		}
