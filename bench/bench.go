@@ -48,6 +48,7 @@ func (b *Bench) Run(ctx context.Context) {
 		{"dispatcher", b.dispatcher, "dispatcher, zero provider latency"},
 		{"slow", b.slowProvider, "dispatcher, provider latency 250 ms"},
 		{"accuracy", b.accuracy, "rate-limit accuracy"},
+		{"pacing", b.pacing, "pair-rate pacing"},
 		{"retry", b.retry, "retry lateness"},
 		{"e2e", b.endToEnd, "end to end"},
 		{"dedupe", b.dedupe, "dedupe state"},

@@ -37,7 +37,7 @@ const (
 )
 
 // Groups are the row groups, in the order they run.
-var Groups = []string{"ingest", "batch", "webhook", "sink", "dispatcher", "slow", "accuracy", "retry", "e2e", "dedupe", "lanes", "halt"}
+var Groups = []string{"ingest", "batch", "webhook", "sink", "dispatcher", "slow", "accuracy", "pacing", "retry", "e2e", "dedupe", "lanes", "halt"}
 
 // Config is what the harness runs against and how.
 type Config struct {

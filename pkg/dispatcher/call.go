@@ -39,6 +39,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	}()
 	n := rc.n
 	if n.Expired(time.Now()) {
+		d.unreserve(rc)
 		d.settle(rc, outcome{state: dedupe.StateExpired, attempt: rc.attempt, at: time.Now()})
 		return
 	}
@@ -121,6 +122,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		call.Expires = *n.ExpiresAt
 	}
 	dec := d.answers.Judge(call)
+	d.paced(rc, err, dec, done)
 	switch {
 	case err == nil:
 		span.SetAttributes(attribute.String("wanotify.provider_message_id", id))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
+	"github.com/wanotify/wanotify/pkg/dispatcher/pairrate"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/sched"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
@@ -86,6 +87,9 @@ type Config struct {
 	// the tenants it names (WANOTIFY_SENDERS_FILE / WANOTIFY_SENDERS;
 	// default the built-in local registry).
 	Senders *senders.Registry
+	// PairRate paces each sender's messages to one recipient before the
+	// call (WANOTIFY_DISPATCHER_PAIR_INTERVAL / _PAIR_BURST).
+	PairRate pairrate.Config
 	// RetryDelays are the delays of the retry tiers, one per retry topic.
 	// WANOTIFY_DISPATCHER_RETRY_DELAYS.
 	RetryDelays []time.Duration
@@ -158,6 +162,7 @@ func DefaultConfig() Config {
 		TransactionTimeout:   60 * time.Second,
 		Limits:               ratelimit.Limits{Rate: 45, Burst: 5},
 		Senders:              senders.Local(),
+		PairRate:             pairrate.DefaultConfig(),
 		RetryDelays:          []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
 		DeferDelay:           24 * time.Hour,
 		DeferMax:             3,
@@ -227,6 +232,7 @@ func Load(e *config.Env) Config {
 		e.Fail("WANOTIFY_DISPATCHER_SENDER_RATES", "per-sender rates are now the rate of each sender in the sender registry (%s); move %q there", senders.EnvFile, rates)
 	}
 	c.Senders = senders.Load(e)
+	c.PairRate = pairrate.Load(e)
 	delays := e.List("WANOTIFY_DISPATCHER_RETRY_DELAYS", durations(c.RetryDelays), "delays of the retry tiers (one per retry topic)")
 	if ds, err := parseDurations(delays); err != nil {
 		e.Fail("WANOTIFY_DISPATCHER_RETRY_DELAYS", "%v", err)
@@ -332,6 +338,9 @@ func (c Config) Validate() error {
 	}
 	if c.Senders == nil {
 		bad(senders.EnvFile, "no sender registry")
+	}
+	if err := c.PairRate.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.RetryDelays) != len(topics.RetryTiers) {
 		bad("WANOTIFY_DISPATCHER_RETRY_DELAYS", "want %d delays (one per retry topic), got %d", len(topics.RetryTiers), len(c.RetryDelays))

@@ -21,6 +21,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
+	"github.com/wanotify/wanotify/pkg/dispatcher/pairrate"
 	"github.com/wanotify/wanotify/pkg/dispatcher/parking"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
@@ -116,6 +117,10 @@ type Dispatcher struct {
 	// notifications.held partitions only as far as their senders run.
 	halts    *halt.Store
 	heldRule *parking.Held
+	// pairs paces each sender's messages to one recipient (pacing.go);
+	// pacing is its changelog, nil when pacing is off.
+	pairs  *pairrate.Gate
+	pacing *pairrate.Changelog
 	// finder looks for the webhook that settles an interrupted call
 	// (policy verify).
 	finder unknown.Finder
@@ -203,6 +208,11 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 // commits what finished in a final transaction and leaves the group.
 // Records not finished are handed back uncommitted to the next owner.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	stopPacing, err := d.startPacing()
+	if err != nil {
+		return err
+	}
+	defer stopPacing()
 	met, err := newMetrics(d)
 	if err != nil {
 		return fmt.Errorf("dispatcher metrics: %w", err)

@@ -42,6 +42,10 @@ func testConfig(txnID string) Config {
 	c.Limits.Burst = 20
 	c.DrainTimeout = 10 * time.Second
 	c.Senders = testSenders
+	// Pair pacing (one message per recipient per 6 s) would stretch every
+	// retry and ordering test to the pair interval; its own tests turn it
+	// on (pacing_test.go).
+	c.PairRate.Interval = 0
 	return c
 }
 

@@ -107,8 +107,13 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	pairHeld, pairs, pairNotesFailed, err := pacingInstruments(meter)
+	if err != nil {
+		return nil, err
+	}
 	m.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(inflight, d.inflight.Load())
+		d.observePacing(o, pairHeld, pairs, pairNotesFailed)
 		d.mu.Lock()
 		o.ObserveInt64(buffered, int64(d.buffered))
 		scheds := make([]*senderQueue, 0, len(d.senders))
@@ -132,7 +137,7 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 				attribute.String("partition", strconv.Itoa(int(k.partition)))))
 		}
 		return nil
-	}, breaker, inflight, buffered, lag, laneQueued)
+	}, breaker, inflight, buffered, lag, laneQueued, pairHeld, pairs, pairNotesFailed)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,9 @@ import (
 //   - the circuit breaker of the provider and sender (breakerGate): open,
 //     it parks the record on the breaker without spending an attempt
 //     (breaker.go); half-open, it lets the allowed probes through.
+//   - pair-rate pacing (package pairrate, pacing.go): a record whose
+//     recipient had a message from this sender less than the pair
+//     interval ago waits aside until the pair is free.
 
 // senderQueue is one sender's scheduler and its pacer's state.
 type senderQueue struct {
@@ -71,7 +74,7 @@ func (d *Dispatcher) senderLocked(sender string) *senderQueue {
 
 // gates are the rules of sender's scheduler, in the order they are asked.
 func (d *Dispatcher) gates(sender string) []sched.Gate {
-	gs := []sched.Gate{&breakerGate{d: d, sender: sender}}
+	gs := []sched.Gate{&breakerGate{d: d, sender: sender}, d.pairs}
 	if d.halts != nil {
 		gs = append([]sched.Gate{d.halts.Gate()}, gs...)
 	}

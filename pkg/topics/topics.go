@@ -34,6 +34,7 @@ const (
 	DLQ      = "notifications.dlq"
 	Status   = "notifications.status"
 	Dedupe   = "notifications.dedupe"
+	Pacing   = "notifications.pacing"
 	// Deferred holds notifications the recipient cannot get now (131049)
 	// until they are due, a day later by default; read only as far as
 	// records are due.
