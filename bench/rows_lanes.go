@@ -267,7 +267,7 @@ func (b *Bench) laneFairness(ctx context.Context) ([]Row, error) {
 // queued, beside the same with 10,000, each for the same while.
 func (b *Bench) laneMemory(ctx context.Context) ([]Row, error) {
 	big := b.size(1_000_000, 200_000)
-	const small = 10_000
+	small := b.size(100_000, 50_000)
 	hold := 30 * time.Second
 	measure := func(n int) (int64, error) {
 		cl, err := b.cfg.NewCluster(ctx)
