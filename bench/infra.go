@@ -267,8 +267,16 @@ func (cl *Cluster) resetTopics(ctx context.Context) error {
 			return fmt.Errorf("delete topics: %w", err)
 		}
 		for {
+			// Topics that are gone come back with UNKNOWN_TOPIC_OR_PARTITION
+			// (Apache Kafka) or not at all (kfake).
 			td, err := cl.Adm.ListTopics(ctx, f.Names()...)
-			if err == nil && len(td) == 0 {
+			left := 0
+			for _, d := range td {
+				if d.Err == nil {
+					left++
+				}
+			}
+			if err == nil && left == 0 {
 				break
 			}
 			if ctx.Err() != nil {

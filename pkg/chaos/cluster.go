@@ -230,7 +230,7 @@ func clusterReport(r *Report, k *leaderKill, end map[string]map[int32]int) {
 	r.Invariants = append(r.Invariants, inv)
 	r.Facts = append(r.Facts,
 		Fact{"Kafka cluster", "3 Apache Kafka nodes (KRaft, broker and controller each), replication factor 3, min.insync.replicas 2, transaction.state.log min ISR 2"},
-		Fact{"broker killed", fmt.Sprintf("node %d (pid %d), leading %d partitions; serving again %s after its kill", k.node, k.pid, k.led, durText(k.restartedAfter))},
+		Fact{"broker killed", fmt.Sprintf("node %d (its services/broker process %d, the JVM with it), leading %d partitions; serving again %s after its kill", k.node, k.pid, k.led, durText(k.restartedAfter))},
 		Fact{"leaders before the kill", formatLeadership(k.before)},
 		Fact{"leaders while it was down", fmt.Sprintf("%s (moved in %s)", formatLeadership(k.moved), durText(k.movedAfter))},
 		Fact{"leaders after its restart", fmt.Sprintf("%s (%s after the restart)", formatLeadership(k.back), durText(k.backAfter))},
