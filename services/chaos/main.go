@@ -8,6 +8,7 @@
 //
 //	chaos [-n 50000] [-duration 4m] [-seed 1] [-short] [-bin-dir bin]
 //	      [-work-dir DIR] [-keep] [-ch-lib PATH] [-topics topics.yaml]
+//	      [-kafka kfake|apache|apache-cluster] [-kafka-libs DIR]
 package main
 
 import (
@@ -61,6 +62,13 @@ func run() int {
 	}
 	if !*short || set["settle-timeout"] {
 		cfg.SettleTimeout = *settle
+	}
+	if *kafka == chaos.KafkaApacheCluster && !set["settle-timeout"] {
+		// Every status webhook is an acks=all write to three replicas:
+		// on two shared cores the backlog of a full run drains at a
+		// few hundred a second, well past the 10 minutes one broker
+		// needs.
+		cfg.SettleTimeout = max(cfg.SettleTimeout, 30*time.Minute)
 	}
 	cfg.Seed = *seed
 	cfg.Launcher = chaos.BinDir(*binDir)
