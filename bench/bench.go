@@ -72,6 +72,9 @@ func (b *Bench) Run(ctx context.Context) {
 		}
 		b.rep.Rows = append(b.rep.Rows, rows...)
 		b.cfg.logf("%s took %s", g.name, time.Since(start).Round(time.Second))
+		if b.cfg.Kafka == KafkaApache && compareGroups[g.name] && ctx.Err() == nil {
+			b.rep.Rows = append(b.rep.Rows, b.runOnApache(ctx, g.name, g.what, g.run, rows)...)
+		}
 	}
 }
 
