@@ -83,10 +83,13 @@ fuzz:
 	$(MAKE) fuzz-short FUZZTIME=$(FUZZ_LONG)
 
 # The harness builds its own binaries. wrk (Debian) drives the throughput
-# rows; without it the harness's Go load generator stands in.
+# rows; without it the harness's Go load generator stands in. KAFKA=apache
+# runs the sink, dispatcher and end-to-end rows again on an Apache Kafka
+# broker and prints both brokers' figures side by side.
 bench: clickhouse
 	@command -v wrk >/dev/null 2>&1 || echo "bench: wrk not installed (make bench-deps, or apt-get install -y wrk); the Go load generator stands in"
-	bash scripts/with-clickhouse.sh $(GO) run ./bench/cmd/benchtable
+	@if [ "$(KAFKA)" = apache ]; then export BENCH_KAFKA=apache WANOTIFY_KAFKA_LIBS="$$(bash scripts/fetch-kafka.sh | tail -n1)"; fi; \
+	  bash scripts/with-clickhouse.sh $(GO) run ./bench/cmd/benchtable
 
 bench-deps:
 	apt-get install -y wrk
@@ -94,9 +97,11 @@ bench-deps:
 # The reliability scenario; e.g. make chaos CHAOS_FLAGS="-n 5000 -seed 2".
 CHAOS_FLAGS ?=
 # KAFKA=apache runs it on Apache Kafka (the broker SIGKILLed mid-run is
-# the JVM; its own log recovery and transaction coordinator recover it).
+# the JVM; its own log recovery and transaction coordinator recover it);
+# KAFKA=apache-cluster on three Apache Kafka nodes with production's
+# replication, killing the node that leads the most partitions.
 chaos: clickhouse build
-	@if [ "$(KAFKA)" = apache ]; then export WANOTIFY_KAFKA_LIBS="$$(bash scripts/fetch-kafka.sh | tail -n1)"; fi; \
+	@if [ "$(KAFKA)" = apache ] || [ "$(KAFKA)" = apache-cluster ]; then export WANOTIFY_KAFKA_LIBS="$$(bash scripts/fetch-kafka.sh | tail -n1)"; fi; \
 	  WANOTIFY_CH_LIB="$$(bash scripts/fetch-clickhouse.sh | tail -n1)" $(GO) run ./services/chaos -kafka $(KAFKA) $(CHAOS_FLAGS)
 
 clean:

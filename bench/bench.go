@@ -48,9 +48,12 @@ func (b *Bench) Run(ctx context.Context) {
 		{"dispatcher", b.dispatcher, "dispatcher, zero provider latency"},
 		{"slow", b.slowProvider, "dispatcher, provider latency 250 ms"},
 		{"accuracy", b.accuracy, "rate-limit accuracy"},
+		{"pacing", b.pacing, "pair-rate pacing"},
 		{"retry", b.retry, "retry lateness"},
 		{"e2e", b.endToEnd, "end to end"},
 		{"dedupe", b.dedupe, "dedupe state"},
+		{"lanes", b.lanes, "priority lanes and tenant fairness"},
+		{"halt", b.halt, "sender halts"},
 	}
 	for _, g := range groups {
 		if !b.cfg.Selected(g.name) {
@@ -69,6 +72,9 @@ func (b *Bench) Run(ctx context.Context) {
 		}
 		b.rep.Rows = append(b.rep.Rows, rows...)
 		b.cfg.logf("%s took %s", g.name, time.Since(start).Round(time.Second))
+		if b.cfg.Kafka == KafkaApache && compareGroups[g.name] && ctx.Err() == nil {
+			b.rep.Rows = append(b.rep.Rows, b.runOnApache(ctx, g.name, g.what, g.run, rows)...)
+		}
 	}
 }
 

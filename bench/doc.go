@@ -15,5 +15,9 @@
 // free loopback port (memory only, a fresh one per run) and uses the
 // ClickHouse server that scripts/with-clickhouse.sh started. Setting
 // WANOTIFY_KAFKA_BROKERS and WANOTIFY_CLICKHOUSE_ADDR points it at real
-// clusters instead (see Config).
+// clusters instead (see Config). BENCH_KAFKA=apache (make bench
+// KAFKA=apache) runs the sink, dispatcher and end-to-end groups a second
+// time, right after their kfake runs, on one Apache Kafka broker the
+// harness starts from scripts/fetch-kafka.sh's jars, and prints the two
+// brokers' headline figures side by side with their ratio.
 package bench

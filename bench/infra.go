@@ -32,12 +32,13 @@ const (
 	EnvProfile     = "BENCH_PROFILE"      // directory: CPU profiles of the services under load
 	EnvResetTopics = "BENCH_RESET_TOPICS" // 1: allowed to delete and recreate the wanotify topics of WANOTIFY_KAFKA_BROKERS
 	EnvKeepLogs    = "BENCH_KEEP_LOGS"    // 1: keep the work directory with every process's log
+	EnvKafka       = "BENCH_KAFKA"        // apache: the sink, dispatcher and e2e rows also run on Apache Kafka (make bench KAFKA=apache)
 
 	envTestCH = "WANOTIFY_TEST_CLICKHOUSE_ADDR" // set by scripts/with-clickhouse.sh
 )
 
 // Groups are the row groups, in the order they run.
-var Groups = []string{"ingest", "batch", "webhook", "sink", "dispatcher", "slow", "accuracy", "retry", "e2e", "dedupe"}
+var Groups = []string{"ingest", "batch", "webhook", "sink", "dispatcher", "slow", "accuracy", "pacing", "retry", "e2e", "dedupe", "lanes", "halt"}
 
 // Config is what the harness runs against and how.
 type Config struct {
@@ -63,6 +64,14 @@ type Config struct {
 	Profile string
 	Log     io.Writer
 	Topics  *topics.File
+
+	// Kafka is BENCH_KAFKA: kfake (the default) or apache, which runs
+	// the compareGroups a second time on an Apache Kafka broker from
+	// KafkaLibs (WANOTIFY_KAFKA_LIBS) and pairs the figures.
+	Kafka     string
+	KafkaLibs string
+	apache    *apacheBroker
+	onApache  bool // the Apache pass is running: NewCluster uses apache
 }
 
 // LoadConfig reads the environment.
@@ -90,11 +99,25 @@ func LoadConfig(root string, log io.Writer) (*Config, error) {
 		}
 	}
 	c.Profile = os.Getenv(EnvProfile)
+	c.Kafka, c.KafkaLibs = os.Getenv(EnvKafka), os.Getenv("WANOTIFY_KAFKA_LIBS")
+	switch c.Kafka {
+	case "", KafkaKfake:
+		c.Kafka = KafkaKfake
+	case KafkaApache:
+		if c.KafkaLibs == "" {
+			return nil, fmt.Errorf("%s=apache: WANOTIFY_KAFKA_LIBS is required (scripts/fetch-kafka.sh | tail -n1; make bench KAFKA=apache sets it)", EnvKafka)
+		}
+	default:
+		return nil, fmt.Errorf("%s: %q is neither %s nor %s", EnvKafka, c.Kafka, KafkaKfake, KafkaApache)
+	}
 
 	e := config.New(os.LookupEnv, nil)
 	c.kafka = kafkaconf.Load(e, "wanotify-bench")
 	if _, set := os.LookupEnv("WANOTIFY_KAFKA_BROKERS"); set {
 		c.ExternalKafka = true
+		if c.Kafka == KafkaApache {
+			return nil, fmt.Errorf("%s=apache compares kfake with an Apache Kafka broker of the harness's own: unset WANOTIFY_KAFKA_BROKERS", EnvKafka)
+		}
 		if os.Getenv(EnvResetTopics) != "1" {
 			return nil, fmt.Errorf("WANOTIFY_KAFKA_BROKERS names a cluster: every run deletes and recreates the wanotify topics there, so set %s=1 to confirm (use a cluster dedicated to benchmarks)", EnvResetTopics)
 		}
@@ -163,15 +186,20 @@ type Cluster struct {
 	Adm     *kadm.Client
 	proc    *Proc
 	cfg     *Config
+	// apache: this run is on the harness's Apache Kafka broker.
+	apache bool
 }
 
 // NewCluster starts a broker (or resets the external cluster's topics) and
 // creates the topics.
 func (c *Config) NewCluster(ctx context.Context) (*Cluster, error) {
 	cl := &Cluster{cfg: c}
-	if c.ExternalKafka {
+	switch {
+	case c.onApache:
+		cl.Brokers, cl.apache = []string{c.apache.proc.Addr()}, true
+	case c.ExternalKafka:
 		cl.Brokers = c.kafka.Brokers
-	} else {
+	default:
 		addr, err := FreeAddr()
 		if err != nil {
 			return nil, err
@@ -231,13 +259,24 @@ func (cl *Cluster) resetTopics(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	f := cl.cfg.Topics
-	if cl.cfg.ExternalKafka {
+	if cl.apache {
+		f = cl.cfg.apache.topics
+	}
+	if cl.cfg.ExternalKafka || cl.apache {
 		if _, err := cl.Adm.DeleteTopics(ctx, f.Names()...); err != nil {
 			return fmt.Errorf("delete topics: %w", err)
 		}
 		for {
+			// Topics that are gone come back with UNKNOWN_TOPIC_OR_PARTITION
+			// (Apache Kafka) or not at all (kfake).
 			td, err := cl.Adm.ListTopics(ctx, f.Names()...)
-			if err == nil && len(td) == 0 {
+			left := 0
+			for _, d := range td {
+				if d.Err == nil {
+					left++
+				}
+			}
+			if err == nil && left == 0 {
 				break
 			}
 			if ctx.Err() != nil {
@@ -277,6 +316,9 @@ var benchSenders = senders.Inline(senders.File{
 // BrokerRSS is the broker process's peak RSS so far (0 for an external
 // cluster).
 func (cl *Cluster) BrokerRSS() int64 {
+	if cl.apache {
+		return cl.cfg.apacheRSS()
+	}
 	if cl.proc == nil {
 		return 0
 	}

@@ -32,6 +32,12 @@ type Row struct {
 	Runs []string
 	// Note explains how the figure was measured (details section).
 	Note string
+	// Value is the row's headline number (ValueName says which: a rate,
+	// a p99 in seconds), set by the rows that run on both brokers with
+	// BENCH_KAFKA=apache; 0: none.
+	Value         float64
+	ValueName     string
+	LowerIsBetter bool
 }
 
 // Report is everything one harness run found.
@@ -47,6 +53,11 @@ type Report struct {
 	// Findings is hand-written analysis (bench/findings.md) appended to
 	// BENCHMARKS.md, so a regenerated file keeps it.
 	Findings string
+	// Compare holds the figures measured on kfake and on Apache Kafka in
+	// this run (BENCH_KAFKA=apache).
+	Compare []Comparison
+	// rssSuffix tags the memory figures of the Apache pass.
+	rssSuffix string
 }
 
 type rssPeak struct {
@@ -60,6 +71,7 @@ func (r *Report) NoteRSS(service, under string, bytes int64) {
 	if bytes <= 0 {
 		return
 	}
+	service += r.rssSuffix
 	if r.RSS == nil {
 		r.RSS = map[string]rssPeak{}
 	}
@@ -113,6 +125,11 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("\nEvery figure is the median of the runs listed under Details; a baseline is measured in the same run, on the same machine, alternating with the figure it is compared with (these machines are shared: identical runs differ by up to ±20%), and a ratio is the median of the runs' own ratios (each run's figure over the baseline measured next to it).\n\n")
 	b.WriteString(r.Table())
+	if t := r.CompareTable(); t != "" {
+		b.WriteString("\n## kfake and Apache Kafka, same run\n\n")
+		b.WriteString("The dispatcher, end-to-end and sink rows ran twice, first on kfake (a fresh broker process per measurement), then on one Apache Kafka broker (KRaft, pkg/kafkalocal, topics deleted and recreated per measurement, replication factor 1 and min.insync.replicas 1 on one node); each side is the median of its own runs, and their rows marked [Apache Kafka] above carry their baselines.\n\n")
+		b.WriteString(t)
+	}
 	if len(r.Warnings) > 0 {
 		b.WriteString("\nWarnings of this run:\n\n")
 		for _, w := range r.Warnings {
@@ -151,6 +168,9 @@ func DescribeMachine(cfg *Config, chVersion string) []string {
 		out = append(out, "Kafka: the cluster at WANOTIFY_KAFKA_BROKERS (topics recreated per run)")
 	} else {
 		out = append(out, fmt.Sprintf("Kafka: kfake %s as a separate process (services/broker), in memory, a fresh broker per run", modVersion(cfg.Root, "github.com/twmb/franz-go/pkg/kfake")))
+	}
+	if cfg.Kafka == KafkaApache {
+		out = append(out, fmt.Sprintf("Kafka, second pass of the sink, dispatcher and end-to-end rows: Apache Kafka %s, one KRaft node (pkg/kafkalocal, 768 MB heap) started once, topics deleted and recreated per measurement", kafkaVersion(cfg.KafkaLibs)))
 	}
 	switch {
 	case cfg.CH == nil:

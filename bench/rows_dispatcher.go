@@ -209,7 +209,7 @@ func (b *Bench) dispatcher(ctx context.Context) ([]Row, error) {
 		tput.add(got[0], got[1])
 	}
 	s, base := tput.medians()
-	return []Row{{What: "dispatcher, zero provider latency, no limit: notifications/s", Figure: rate(s, "/s"),
+	return []Row{{What: "dispatcher, zero provider latency, no limit: notifications/s", Figure: rate(s, "/s"), Value: s, ValueName: "notifications/s,",
 		Baseline: rate(base, "/s") + " (bare consume → POST → produce loop)", Ratio: pct(tput.ratio()), Target: "≥ 60% of baseline",
 		Verdict: verdict(tput.ratio() >= 0.6), Runs: tput.ratioRuns(func(v float64) string { return rate(v, "/s") }),
 		Note: fmt.Sprintf("A backlog of %d notifications (distinct recipients, 12 partitions) is produced first, on a fresh broker for each measurement; the dispatcher (services/dispatcher, its own process, default settings but an unreachable rate limit) sends each to the provider simulator (services/simulator, no latency, no limit) and emits its status event; the figure is the rate of status events on notifications.status between the 5th and 95th percentile of their timestamps (no group-join ramp, no tail). Baseline: bench.RunBareRelay, its own process, the same %d calls in flight: consume, one HTTP POST per record to the same simulator, produce a status record, autocommit; no transactions, dedupe markers, ordering or breaker.", n, dispatcherConc)}}, nil
@@ -644,6 +644,7 @@ func (b *Bench) endToEnd(ctx context.Context) ([]Row, error) {
 	p99 := all.Quantile(0.99)
 	return []Row{{What: "end to end, provider with zero latency: ingest → provider call p50 / p99 at 1,000/s",
 		Figure: fmt.Sprintf("%s / %s (max %s)", ms(all.Quantile(0.5)), ms(p99), ms(all.Max())), Target: "p99 ≤ 50 ms",
+		Value: p99.Seconds(), ValueName: "p99,", LowerIsBetter: true,
 		Verdict: verdict(p99 <= 50*time.Millisecond && all.Len() > 0), Runs: runs,
 		Note: fmt.Sprintf("Ingest, the dispatcher and the simulator run as processes of their own on one broker; the open-loop generator publishes %.0f notifications/s for %s through POST /v1/notifications, and each one's latency runs from the moment its request was due to the moment the simulator received its send (one clock: same machine). Percentiles over all runs' samples; requests without a recorded send: %d. Of that, ingest's own answer (202, after Kafka's acknowledgement) took p50 %s / p99 %s.", perSecond, d, missing, ms(answered.Quantile(0.5)), ms(answered.Quantile(0.99)))}}, nil
 }

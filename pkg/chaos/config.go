@@ -87,12 +87,15 @@ type Config struct {
 	// ClickHouseLib is libchdb.so (scripts/fetch-clickhouse.sh prints it).
 	ClickHouseLib string
 	// Kafka is the broker the stack runs on and kills: "kfake" (the
-	// default; the in-process broker of services/broker) or "apache"
+	// default; the in-process broker of services/broker), "apache"
 	// (Apache Kafka, a JVM owned by services/broker, recovering from its
-	// SIGKILL with its own log recovery and transaction coordinator).
+	// SIGKILL with its own log recovery and transaction coordinator) or
+	// "apache-cluster" (three Apache Kafka nodes with production's
+	// replication: the node leading the most partitions of
+	// notifications.requested and __transaction_state is the one killed).
 	Kafka string
 	// KafkaLibs is Apache Kafka's class path (scripts/fetch-kafka.sh
-	// prints it); required with Kafka "apache".
+	// prints it); required with Kafka "apache" and "apache-cluster".
 	KafkaLibs string
 	// TopicsFile is the repository's topics.yaml.
 	TopicsFile string
@@ -102,9 +105,14 @@ type Config struct {
 
 // Brokers of Config.Kafka.
 const (
-	KafkaKfake  = "kfake"
-	KafkaApache = "apache"
+	KafkaKfake         = "kfake"
+	KafkaApache        = "apache"
+	KafkaApacheCluster = "apache-cluster"
 )
+
+// clusterSize is the node count of KafkaApacheCluster: production's
+// replication factor.
+const clusterSize = 3
 
 // Full is the `make chaos` scenario: 50,000 notifications over four
 // minutes with the production retry delays (5 s, 15 s, 45 s) and a 30 s
@@ -227,12 +235,12 @@ func (c Config) Validate() error {
 	}
 	switch c.Kafka {
 	case "", KafkaKfake:
-	case KafkaApache:
+	case KafkaApache, KafkaApacheCluster:
 		if c.KafkaLibs == "" {
-			bad("KafkaLibs", "is required with Kafka %q (scripts/fetch-kafka.sh | tail -n1)", KafkaApache)
+			bad("KafkaLibs", "is required with Kafka %q (scripts/fetch-kafka.sh | tail -n1)", c.Kafka)
 		}
 	default:
-		bad("Kafka", "%q is neither %q nor %q", c.Kafka, KafkaKfake, KafkaApache)
+		bad("Kafka", "%q is none of %q, %q, %q", c.Kafka, KafkaKfake, KafkaApache, KafkaApacheCluster)
 	}
 	return errors.Join(errs...)
 }

@@ -23,6 +23,15 @@
 // run to run, so the counts per terminal state vary; the invariants hold
 // exactly, not approximately, or the run fails.
 //
+// # Three brokers
+//
+// With Config.Kafka "apache-cluster" the broker is a cluster of three
+// Apache Kafka nodes with production's replication (factor 3,
+// min.insync.replicas 2), and the broker fault kills the node that leads
+// the most partitions of notifications.requested and __transaction_state:
+// the report adds who led what before, during and after, and checks that
+// the dead node's partitions moved to the survivors.
+//
 // # What the local broker cannot take
 //
 // The broker is franz-go's kfake, a stand-in for Apache Kafka, and two of

@@ -93,7 +93,7 @@ func fetchLedger(ctx context.Context, simAddr string, entries bool) (simulator.S
 // for every record. Control records (transaction markers) are fetched too,
 // only to know exactly when the end is reached.
 func readTopic(ctx context.Context, brokers string, topic string, each func(*kgo.Record)) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(brokers)...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(), kgo.FetchMaxWait(500*time.Millisecond))
 	if err != nil {

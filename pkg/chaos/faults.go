@@ -19,6 +19,8 @@ type faultLog struct {
 	clickhouseKill int
 	brokerKill     int
 	errors         []string
+	// leader is the cluster's broker fault (Kafka apache-cluster).
+	leader *leaderKill
 }
 
 func (f *faultLog) add(fn func(*faultLog)) {
@@ -29,7 +31,8 @@ func (f *faultLog) add(fn func(*faultLog)) {
 
 // faults runs the fault schedule over d from now: a random dispatcher
 // killed every KillEvery (from 10% to 90% of d), the provider outage at
-// 25%, ClickHouse killed at 45% and the broker at 70%. It returns when
+// 25%, ClickHouse killed at 45% and the broker at 70% (on a cluster, the
+// node leading the most partitions: killLeader). It returns when
 // every fault has been undone.
 func faults(ctx context.Context, cfg Config, st *stack, log *faultLog, say func(string, ...any)) {
 	d := cfg.Duration
@@ -109,6 +112,10 @@ func faults(ctx context.Context, cfg Config, st *stack, log *faultLog, say func(
 	}
 	if cfg.BrokerDown > 0 {
 		at(0.70, func() {
+			if cfg.Kafka == KafkaApacheCluster {
+				killLeader(ctx, cfg, st, log, say)
+				return
+			}
 			killRestart(ctx, st, st.broker, cfg.BrokerDown, log, say, func(f *faultLog) { f.brokerKill++ })
 		})
 	}

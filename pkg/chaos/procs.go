@@ -271,7 +271,18 @@ func (s *supervisor) stopAll(grace time.Duration) {
 	procs := append([]*proc(nil), s.procs...)
 	s.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
-		procs[i].stop(grace)
+		// The nodes of a Kafka cluster stop together: one at a time, the
+		// last ones would wait out their grace for a quorum already gone.
+		j := i
+		for j > 0 && procs[i].role == RoleBroker && procs[j-1].role == RoleBroker {
+			j--
+		}
+		var wg sync.WaitGroup
+		for _, p := range procs[j : i+1] {
+			wg.Go(func() { p.stop(grace) })
+		}
+		wg.Wait()
+		i = j
 	}
 }
 

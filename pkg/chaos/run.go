@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 func createTopics(ctx context.Context, broker string, f *topics.File) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(broker)...))
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func createTopics(ctx context.Context, broker string, f *topics.File) error {
 
 // waitGroupMembers waits until group is stable with n members.
 func waitGroupMembers(ctx context.Context, broker, group string, n int, timeout time.Duration) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(broker)...))
 	if err != nil {
 		return err
 	}
@@ -142,12 +142,12 @@ func scenario(ctx context.Context, cfg Config, st *stack, say func(string, ...an
 		kinds[it.kind]++
 	}
 	pub, err := sdk.Connect(sdk.Options{Tenant: tenant, SourceService: "chaos", Timeout: 5 * time.Second},
-		kgo.SeedBrokers(st.brokerAddr), kgo.ProducerLinger(5*time.Millisecond))
+		kgo.SeedBrokers(seeds(st.brokerAddr)...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return nil, err
 	}
 	defer pub.Close()
-	raw, err := kgo.NewClient(kgo.SeedBrokers(st.brokerAddr), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks()))
+	raw, err := kgo.NewClient(kgo.SeedBrokers(seeds(st.brokerAddr)...), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +242,16 @@ func scenario(ctx context.Context, cfg Config, st *stack, say func(string, ...an
 		}
 	}
 	r.Facts = facts(cfg, kinds, stats, flog, st.sup, ev, settled)
+	if cfg.Kafka == KafkaApacheCluster {
+		end, err := leadership(ctx, st.brokerAddr)
+		if err != nil {
+			say("leadership at the end: %v", err)
+		}
+		flog.mu.Lock()
+		k := flog.leader
+		flog.mu.Unlock()
+		clusterReport(r, k, end)
+	}
 	if len(stats.rejected) > 0 {
 		r.Invariants[0].OK = false
 		for id, err := range stats.rejected {
@@ -292,7 +302,7 @@ func kindSummary(kinds map[kind]int) string {
 // delivered (none given up or dropped); settled is false when
 // cfg.SettleTimeout passed first (the checks then show what is stuck).
 func settle(ctx context.Context, cfg Config, st *stack, conn driver.Conn, want int, say func(string, ...any)) (complete, settled bool, err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(st.brokerAddr))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(st.brokerAddr)...))
 	if err != nil {
 		return false, false, err
 	}

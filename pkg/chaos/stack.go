@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -30,12 +31,21 @@ const (
 type stack struct {
 	sup *supervisor
 
+	// brokerAddr is the bootstrap list, comma-separated (one address
+	// per node of a cluster).
 	brokerAddr, chTCP, chHTTP, simAddr, webhookAddr, sinkAdmin, webhookAdmin string
 	simKey, webhookSecret                                                    string
 
 	clickhouse, broker, simulator, webhook, sink *proc
 	dispatchers                                  []*proc
+	// brokers are every broker process: broker alone, or the nodes of
+	// an Apache Kafka cluster (node id i+1 at index i; broker is the
+	// first).
+	brokers []*proc
 }
+
+// seeds splits a comma-separated bootstrap list.
+func seeds(addrs string) []string { return strings.Split(addrs, ",") }
 
 // freeAddr is a loopback address with a port free at the moment.
 func freeAddr() (string, error) {
@@ -81,7 +91,10 @@ func secret() string {
 // newStack lays out the components of cfg on free loopback ports under
 // cfg.WorkDir. Nothing starts yet.
 func newStack(cfg Config, sup *supervisor) (*stack, error) {
-	addrs, err := freeAddrs(8 + cfg.Dispatchers)
+	// Beyond the components' own: a controller port for one Apache Kafka
+	// broker, or two more client ports and three controller ports for a
+	// cluster.
+	addrs, err := freeAddrs(8 + cfg.Dispatchers + 2*(clusterSize-1))
 	if err != nil {
 		return nil, fmt.Errorf("free ports: %w", err)
 	}
@@ -90,21 +103,27 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 		simKey: secret(), webhookSecret: secret(),
 	}
 	common := []string{"WANOTIFY_LOG_LEVEL=info", "WANOTIFY_TRACE_SAMPLE_RATIO=0", "WANOTIFY_SHUTDOWN_READINESS_GRACE=0s"}
-	kafka := "WANOTIFY_KAFKA_BROKERS=" + st.brokerAddr
 	env := func(kv ...string) []string { return append(append([]string{}, common...), kv...) }
+	if cfg.Kafka == KafkaApacheCluster {
+		st.clusterBrokers(cfg, env, addrs[0], addrs[7+cfg.Dispatchers:])
+	}
+	kafka := "WANOTIFY_KAFKA_BROKERS=" + st.brokerAddr
 
 	st.clickhouse = sup.add(&proc{name: "clickhouse", role: RoleClickHouse, restart: true,
 		env: env("WANOTIFY_CH_LIB="+cfg.ClickHouseLib, "WANOTIFY_CH_DATA_DIR="+filepath.Join(cfg.WorkDir, "clickhouse"),
 			"WANOTIFY_CH_TCP_PORT="+port(st.chTCP), "WANOTIFY_CH_HTTP_PORT="+port(st.chHTTP)),
 		ready: httpOK("http://" + st.chHTTP + "/ping")})
-	brokerEnv := env("WANOTIFY_BROKER_PORT="+port(st.brokerAddr), "WANOTIFY_BROKER_DATA_DIR="+filepath.Join(cfg.WorkDir, "kafka"),
-		"WANOTIFY_BROKER_GROUP_MIN_SESSION=1s", "WANOTIFY_ADMIN_ADDR=")
-	if cfg.Kafka == KafkaApache {
-		brokerEnv = append(brokerEnv, "WANOTIFY_BROKER_KIND=apache", "WANOTIFY_KAFKA_LIBS="+cfg.KafkaLibs,
-			"WANOTIFY_BROKER_CONTROLLER_PORT="+port(addrs[7+cfg.Dispatchers]))
+	if cfg.Kafka != KafkaApacheCluster {
+		brokerEnv := env("WANOTIFY_BROKER_PORT="+port(st.brokerAddr), "WANOTIFY_BROKER_DATA_DIR="+filepath.Join(cfg.WorkDir, "kafka"),
+			"WANOTIFY_BROKER_GROUP_MIN_SESSION=1s", "WANOTIFY_ADMIN_ADDR=")
+		if cfg.Kafka == KafkaApache {
+			brokerEnv = append(brokerEnv, "WANOTIFY_BROKER_KIND=apache", "WANOTIFY_KAFKA_LIBS="+cfg.KafkaLibs,
+				"WANOTIFY_BROKER_CONTROLLER_PORT="+port(addrs[7+cfg.Dispatchers]))
+		}
+		st.broker = sup.add(&proc{name: "broker", role: RoleBroker, restart: true, env: brokerEnv,
+			ready: brokerReady(st.brokerAddr)})
+		st.brokers = []*proc{st.broker}
 	}
-	st.broker = sup.add(&proc{name: "broker", role: RoleBroker, restart: true, env: brokerEnv,
-		ready: brokerReady(st.brokerAddr)})
 	// The simulator holds the ledger the checks read: it is never
 	// restarted, and its death fails the run.
 	st.simulator = sup.add(&proc{name: "simulator", role: RoleSimulator,
@@ -132,7 +151,7 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 			// Webhooks must outlive a broker outage (the receiver answers
 			// 503 until its status events are durable), and the queue
 			// must hold every status of the run's backlog.
-			"WANOTIFY_SIM_WEBHOOK_WORKERS=32",
+			"WANOTIFY_SIM_WEBHOOK_WORKERS="+strconv.Itoa(webhookWorkers(cfg)),
 			"WANOTIFY_SIM_WEBHOOK_QUEUE=2000000",
 			"WANOTIFY_SIM_WEBHOOK_MAX_ATTEMPTS=60",
 			"WANOTIFY_SIM_WEBHOOK_MAX_BACKOFF=5s"),
@@ -168,6 +187,20 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 	return st, nil
 }
 
+// webhookWorkers is how many status webhooks the simulator delivers at
+// once. Each delivery waits for the receiver's acks=all write: on three
+// replicas and two shared cores, 32 workers drained 200-300 webhooks a
+// second, less than a full run produces, so the queue grew through the
+// run and webhooks landed minutes late (the first full cluster run; see
+// docs/kafka.md). That is the fake provider's limit, not the pipeline's:
+// Meta delivers over many connections.
+func webhookWorkers(cfg Config) int {
+	if cfg.Kafka == KafkaApacheCluster {
+		return 128
+	}
+	return 32
+}
+
 var probe = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 
 // httpOK succeeds once url answers 200.
@@ -193,7 +226,7 @@ func httpOK(url string) func(context.Context) error {
 // brokerReady succeeds once the broker answers a metadata request.
 func brokerReady(addr string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(addr)...))
 		if err != nil {
 			return err
 		}
@@ -206,10 +239,19 @@ func brokerReady(addr string) func(context.Context) error {
 // startAll starts the components in dependency order, each once the one
 // before is ready.
 func (st *stack) startAll(ctx context.Context, topics func(context.Context) error) error {
-	order := []*proc{st.clickhouse, st.broker}
-	for _, p := range order {
-		if err := st.startReady(ctx, p, 2*time.Minute); err != nil {
+	if err := st.startReady(ctx, st.clickhouse, 2*time.Minute); err != nil {
+		return err
+	}
+	// The brokers all at once: a KRaft quorum of three elects its
+	// leader, and a node registers, only once two voters run.
+	for _, p := range st.brokers {
+		if err := st.sup.start(p); err != nil {
 			return err
+		}
+	}
+	for _, p := range st.brokers {
+		if err := p.waitReady(ctx, 5*time.Minute); err != nil {
+			return fmt.Errorf("%w\n--- end of the %s log:\n%s", err, p.name, st.sup.logTail(p.name, 30))
 		}
 	}
 	if err := topics(ctx); err != nil {

@@ -40,6 +40,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/kafkaconf"
 	"github.com/wanotify/wanotify/pkg/privacy"
+	"github.com/wanotify/wanotify/pkg/senders"
 )
 
 // Exit codes.
@@ -92,6 +93,7 @@ docs/operator.md walks through finding, inspecting and replaying a failure.`,
   notifyctl dlq list --since 2h
   notifyctl dlq replay --tenant acme --error-code http_503 --dry-run
   notifyctl stats --since 24h -o json
+  notifyctl sender list
   notifyctl load -n 10000 --rate 500`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -137,6 +139,7 @@ func MainIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// The variables notifyctl reads, for README's configuration table.
 		chconf.Load(env)
 		privacy.HashKey(env)
+		senders.Load(env)
 		fmt.Fprint(stdout, config.Markdown())
 		return ExitOK
 	}

@@ -171,8 +171,9 @@ the registry no longer lists:
   BREAKER   the worst circuit breaker state any dispatcher reports
   STATE     running, or halted with the account fault (WHY), since when,
             by which dispatcher, and when the next probe may go
-  QUEUED    records the dispatchers hold for the sender, summed over the
-            instances that reported in the last 30 s (INSTANCES)
+  QUEUED    records the dispatchers hold in memory for the sender, summed
+            over the instances that reported in the last 30 s (INSTANCES);
+            a halted sender's records wait on notifications.held instead
 
 Dispatchers report every 5 s; a dispatcher that stopped cleanly withdraws its
 reports at once, one that crashed drops out after 30 s.`,

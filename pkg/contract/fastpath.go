@@ -60,7 +60,7 @@ import (
 // (TestFastPathIsPinnedToTheSchemas fails until then).
 const (
 	notificationSchemaDigest = "3aede6657e3aa7bcbfbf4b8f4afe10d3f00b6eec8b6ae52e12fb2f2491f67c30"
-	statusSchemaDigest       = "8250edce5d340be87905de169aada306a490d244abc3fb90bab451ba13ff7e9d"
+	statusSchemaDigest       = "6e1dc81fab10d1fcd835785229fce99f017b8cddddd47b6fdef3cfd298ccbd68"
 )
 
 var (
@@ -187,6 +187,7 @@ const (
 	sError
 	sOccurredAt
 	sEmitter
+	sRoute
 )
 
 const (
@@ -213,6 +214,7 @@ var (
 		sError:             "error",
 		sOccurredAt:        "occurred_at",
 		sEmitter:           "emitter",
+		sRoute:             "route",
 	}
 	errorMembers = []string{eCode: "code", eMessage: "message", eRetryable: "retryable"}
 
@@ -348,6 +350,8 @@ func fastDecodeStatusEvent(raw []byte) (*StatusEvent, bool) {
 			e.OccurredAt, ok = d.time()
 		case sEmitter:
 			e.Emitter, ok = d.String()
+		case sRoute:
+			e.Route, ok = d.String()
 		}
 		return ok
 	})
@@ -394,6 +398,7 @@ func encodedStatusEvent(e *StatusEvent) present {
 	p.top.set(sSender, e.Sender != "")
 	p.top.set(sAttempt, e.Attempt != 0)
 	p.top.set(sRetryTier, e.RetryTier != "")
+	p.top.set(sRoute, e.Route != "")
 	p.top.set(sDueAt, e.DueAt != nil)
 	p.top.set(sError, e.Error != nil)
 	if e.Error != nil {
@@ -483,6 +488,9 @@ func statusEventValid(e *StatusEvent, p present) bool {
 		!statusEnum(e.Status) ||
 		e.Attempt < 0 || e.Attempt > 1000 ||
 		!runesIn(e.RetryTier, 0, 32) {
+		return false
+	}
+	if top.has(sRoute) && e.Route != RoutePrimary && e.Route != RouteFailover {
 		return false
 	}
 	if top.has(sError) {

@@ -659,6 +659,8 @@ func TestEachConstraintIsRefusedNamingTheField(t *testing.T) {
 		{"attempt maximum", acc, "attempt", json.Number("1001"), false, "/attempt"},
 		{"attempt type", acc, "attempt", json.Number("1.5"), false, "/attempt"},
 		{"retry_tier maxLength", retry, "retry_tier", long(33), false, "/retry_tier"},
+		{"route enum", acc, "route", "backup", false, "/route"},
+		{"route type", acc, "route", json.Number("1"), false, "/route"},
 		{"due_at format", retry, "due_at", "soon", false, "/due_at"},
 		{"error/code required", retry, "error/code", nil, true, "/error/code"},
 		{"error/code minLength", retry, "error/code", "", false, "/error/code"},

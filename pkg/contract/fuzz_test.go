@@ -173,7 +173,7 @@ var notificationPaths = []string{
 var statusPaths = []string{
 	"schema_version", "event_id", "notification_id", "provider_message_id", "provider", "tenant", "event_type",
 	"sender", "recipient", "status", "attempt", "retry_tier", "due_at", "error", "occurred_at", "emitter",
-	"error/code", "error/message", "error/retryable", "unknown",
+	"route", "error/code", "error/message", "error/retryable", "unknown",
 }
 
 var (

@@ -197,5 +197,13 @@ func genStatusEvent(r *rand.Rand) *StatusEvent {
 	if r.IntN(3) == 0 {
 		e.Error = &ErrorInfo{Code: codePool.draw(r), Message: messagePool.draw(r), Retryable: presentOrNot.draw(r)}
 	}
+	switch r.IntN(4) {
+	case 0:
+		e.Route = RoutePrimary
+	case 1:
+		e.Route = RouteFailover
+	case 2:
+		e.Route = "backup" // not in the enum
+	}
 	return e
 }

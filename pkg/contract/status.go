@@ -80,6 +80,12 @@ func (s Status) Terminal() bool {
 	return false
 }
 
+// Routes a StatusEvent may name.
+const (
+	RoutePrimary  = "primary"  // the sender's own route
+	RouteFailover = "failover" // the sender's failover route (sender registry)
+)
+
 // Emitters.
 const (
 	EmitterDispatcher = "dispatcher"
@@ -113,6 +119,7 @@ type StatusEvent struct {
 	Error             *ErrorInfo `json:"error,omitempty"`
 	OccurredAt        time.Time  `json:"occurred_at"`
 	Emitter           string     `json:"emitter"`
+	Route             string     `json:"route,omitempty"` // RoutePrimary or RouteFailover: which of the sender's routes sent it; optional (empty: no send, or written before routes were recorded, which means the primary)
 }
 
 // Key is the record key: the recipient.

@@ -31,6 +31,7 @@ type outcome struct {
 	class      string
 	failedAt   time.Time
 	due        time.Time
+	route      string // the route that made the call (contract.Route*), for senders with a failover
 }
 
 // prepare decides what to do with the active record of a key: send it,
@@ -66,7 +67,7 @@ func (d *Dispatcher) prepare(rc *rec) {
 		if det != nil {
 			rc.prev.Detail = *det
 		}
-		same := e.Origin == rc.origin.Offset
+		same := e.Origin == originKey(rc.origin)
 		switch {
 		case !same && replayable(e.State) && replayCount(r.Headers) > 0:
 			// An operator replays a notification that was not delivered
@@ -129,6 +130,7 @@ func (d *Dispatcher) prepare(rc *rec) {
 		d.settle(rc, outcome{state: dedupe.StateExpired, attempt: rc.attempt, at: time.Now()})
 		return
 	}
+	rc.lane = laneOf(n, rc.origin.Topic)
 	d.mu.Lock()
 	if !rc.part.dead.Load() {
 		d.enqueueLocked(n.Sender, []*rec{rc}, false)

@@ -108,9 +108,12 @@ func (d *Dispatcher) onBreakerState(b *breaker, to gobreaker.State) {
 	}
 	d.log.Info("circuit breaker", "breaker", b.name, "state", to.String())
 	d.mu.Lock()
-	if to == gobreaker.StateClosed {
+	switch {
+	case to == gobreaker.StateClosed:
 		delete(d.openBreaker, b.name)
-	} else {
+	case !d.sendsElsewhere(b):
+		// A sender with a failover route keeps sending through it, so
+		// its breaker does not pause fetching (failover_stage.go).
 		d.openBreaker[b.name] = true
 	}
 	if to == gobreaker.StateOpen {

@@ -9,7 +9,6 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/phone"
-	"github.com/wanotify/wanotify/pkg/provider"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -40,6 +39,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	}()
 	n := rc.n
 	if n.Expired(time.Now()) {
+		d.unreserve(rc)
 		d.settle(rc, outcome{state: dedupe.StateExpired, attempt: rc.attempt, at: time.Now()})
 		return
 	}
@@ -75,7 +75,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		return
 	}
 	d.met.wait.Record(context.Background(), waited.Seconds())
-	if !rc.probe && b.cb.State() == gobreaker.StateOpen {
+	if !rc.probe && !rc.fo.second && b.cb.State() == gobreaker.StateOpen {
 		d.revert(rc)
 		d.unreserve(rc)
 		d.park(b, rc)
@@ -104,9 +104,13 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	))
 	rc.ctx = ctx
 	started := time.Now()
-	id, err := b.cb.Execute(func() (string, error) { return d.prov.Send(ctx, provider.FromNotification(n)) })
+	laneAttrs := metric.WithAttributes(attribute.String("lane", string(rc.lane)), attribute.String("tenant", n.Tenant))
+	if !rc.queued.IsZero() {
+		d.met.laneWait.Record(context.Background(), started.Sub(rc.queued).Seconds(), laneAttrs)
+	}
+	id, err := d.callRoute(ctx, rc, b)
 	done := time.Now()
-	if d.halts != nil && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+	if d.halts != nil && !rc.fo.second && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
 		// The call was made: the state table hears its answer (an account
 		// fault halts the sender, a probe's success resumes it).
 		if herr := d.halts.Outcome(context.WithoutCancel(rc.part.ctx), n.Sender, started, err); herr != nil {
@@ -118,9 +122,11 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		call.Expires = *n.ExpiresAt
 	}
 	dec := d.answers.Judge(call)
+	d.paced(rc, err, dec, done)
 	switch {
 	case err == nil:
 		span.SetAttributes(attribute.String("wanotify.provider_message_id", id))
+		d.met.laneSent.Add(context.Background(), 1, laneAttrs)
 		d.met.sends.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", "accepted"), attribute.String("error_code", "")))
 	case dec.Class == "":
 		// The breaker refused: nothing was sent.
@@ -129,6 +135,26 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		d.met.sends.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", dec.Class), attribute.String("error_code", dec.Code)))
 		span.RecordError(err)
 		span.SetStatus(codes.Error, dec.Code)
+	}
+	if rc.fo.second && (dec.Action == answer.Halt || dec.Action == answer.Park) {
+		// The failover route is down too: the record waits, its attempt
+		// not spent, for either route (failover_stage.go).
+		span.SetAttributes(attribute.Bool("wanotify.outage", true))
+		span.End()
+		d.revert(rc)
+		d.unreserve(rc)
+		d.secondDown(rc, b)
+		return
+	}
+	if (dec.Action == answer.Halt || dec.Action == answer.Park) && d.mayFailoverNow(rc, b, err) {
+		// The primary is down (this answer halted the sender or opened
+		// its breaker) and provably did not take it: back to its
+		// scheduler now, which sends it through the failover route.
+		span.End()
+		d.revert(rc)
+		d.unreserve(rc)
+		d.requeueAfter(rc, 0)
+		return
 	}
 	if dec.Action == answer.Halt {
 		// The sender's account is at fault: the sender is halted (above)
@@ -153,7 +179,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 		d.park(b, rc)
 		return
 	}
-	o := outcome{state: dec.State, attempt: rc.attempt, at: done, providerID: id, err: dec.Err, class: dec.Class, due: dec.Due}
+	o := outcome{state: dec.State, attempt: rc.attempt, at: done, providerID: id, err: dec.Err, class: dec.Class, due: dec.Due, route: d.routeOf(rc)}
 	if err != nil {
 		o.providerID, o.failedAt = "", done
 	}

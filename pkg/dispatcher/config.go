@@ -4,13 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/config"
 	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
+	"github.com/wanotify/wanotify/pkg/dispatcher/pairrate"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
+	"github.com/wanotify/wanotify/pkg/dispatcher/sched"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/provider/cloudapi"
@@ -54,6 +58,14 @@ type Config struct {
 	// MaxBuffered bounds records taken from Kafka and not yet finished;
 	// above it fetching pauses. WANOTIFY_DISPATCHER_MAX_BUFFERED.
 	MaxBuffered int
+	// MaxBulkBuffered bounds the bulk lane's records taken from Kafka and
+	// not yet finished: notifications.bulk is read only as far as its
+	// senders can send soon. WANOTIFY_DISPATCHER_MAX_BULK_BUFFERED.
+	MaxBulkBuffered int
+	// Weights share each sender among its lanes and tenants (package
+	// sched): WANOTIFY_DISPATCHER_LANE_WEIGHTS,
+	// WANOTIFY_DISPATCHER_TENANT_WEIGHTS.
+	Weights sched.Weights
 	// FlushInterval is how often finished records' outputs and offsets are
 	// committed in one transaction. WANOTIFY_DISPATCHER_FLUSH_INTERVAL.
 	FlushInterval time.Duration
@@ -75,6 +87,9 @@ type Config struct {
 	// the tenants it names (WANOTIFY_SENDERS_FILE / WANOTIFY_SENDERS;
 	// default the built-in local registry).
 	Senders *senders.Registry
+	// PairRate paces each sender's messages to one recipient before the
+	// call (WANOTIFY_DISPATCHER_PAIR_INTERVAL / _PAIR_BURST).
+	PairRate pairrate.Config
 	// RetryDelays are the delays of the retry tiers, one per retry topic.
 	// WANOTIFY_DISPATCHER_RETRY_DELAYS.
 	RetryDelays []time.Duration
@@ -138,6 +153,8 @@ func DefaultConfig() Config {
 		TransactionalID:      "wanotify-dispatcher-" + host,
 		Concurrency:          512,
 		MaxBuffered:          10000,
+		MaxBulkBuffered:      5000,
+		Weights:              sched.Weights{Lanes: [sched.Lanes]float64{0, 4, 1}},
 		FlushInterval:        100 * time.Millisecond,
 		FetchMaxWait:         500 * time.Millisecond,
 		SessionTimeout:       45 * time.Second,
@@ -145,6 +162,7 @@ func DefaultConfig() Config {
 		TransactionTimeout:   60 * time.Second,
 		Limits:               ratelimit.Limits{Rate: 45, Burst: 5},
 		Senders:              senders.Local(),
+		PairRate:             pairrate.DefaultConfig(),
 		RetryDelays:          []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
 		DeferDelay:           24 * time.Hour,
 		DeferMax:             3,
@@ -175,6 +193,31 @@ func Load(e *config.Env) Config {
 		"Kafka transactional id; unique per instance and stable across its restarts (default uses the host name)")
 	c.Concurrency = e.Int("WANOTIFY_DISPATCHER_CONCURRENCY", c.Concurrency, "provider calls in flight at most")
 	c.MaxBuffered = e.Int("WANOTIFY_DISPATCHER_MAX_BUFFERED", c.MaxBuffered, "records taken from Kafka and not yet finished before fetching pauses")
+	c.MaxBulkBuffered = e.Int("WANOTIFY_DISPATCHER_MAX_BULK_BUFFERED", c.MaxBulkBuffered,
+		"bulk-lane records taken from Kafka and not yet finished before notifications.bulk pauses (its backlog stays in Kafka)")
+	lw := e.List("WANOTIFY_DISPATCHER_LANE_WEIGHTS", []string{fmt.Sprintf("transactional=%g", c.Weights.Lanes[1]), fmt.Sprintf("bulk=%g", c.Weights.Lanes[2])},
+		"how the transactional and bulk lanes share what the critical lane leaves of a sender's rate (lane=weight; bulk is never starved)")
+	if ws, err := parseWeights(lw); err != nil {
+		e.Fail("WANOTIFY_DISPATCHER_LANE_WEIGHTS", "%v", err)
+	} else {
+		for name, w := range ws {
+			switch name {
+			case "transactional":
+				c.Weights.Lanes[1] = w
+			case "bulk":
+				c.Weights.Lanes[2] = w
+			default:
+				e.Fail("WANOTIFY_DISPATCHER_LANE_WEIGHTS", "lane %q: want transactional or bulk (critical always goes first)", name)
+			}
+		}
+	}
+	tw := e.List("WANOTIFY_DISPATCHER_TENANT_WEIGHTS", nil,
+		"how tenants share a lane of a sender (tenant=weight, weighted fair queuing; a tenant not listed: 1)")
+	if ws, err := parseWeights(tw); err != nil {
+		e.Fail("WANOTIFY_DISPATCHER_TENANT_WEIGHTS", "%v", err)
+	} else if len(ws) > 0 {
+		c.Weights.Tenants = ws
+	}
 	c.FlushInterval = e.Duration("WANOTIFY_DISPATCHER_FLUSH_INTERVAL", c.FlushInterval, "how often outputs and offsets are committed in one transaction")
 	c.FetchMaxWait = e.Duration("WANOTIFY_DISPATCHER_FETCH_MAX_WAIT", c.FetchMaxWait, "longest wait of one fetch for new records")
 	c.SessionTimeout = e.Duration("WANOTIFY_DISPATCHER_SESSION_TIMEOUT", c.SessionTimeout, "consumer group session timeout")
@@ -189,6 +232,7 @@ func Load(e *config.Env) Config {
 		e.Fail("WANOTIFY_DISPATCHER_SENDER_RATES", "per-sender rates are now the rate of each sender in the sender registry (%s); move %q there", senders.EnvFile, rates)
 	}
 	c.Senders = senders.Load(e)
+	c.PairRate = pairrate.Load(e)
 	delays := e.List("WANOTIFY_DISPATCHER_RETRY_DELAYS", durations(c.RetryDelays), "delays of the retry tiers (one per retry topic)")
 	if ds, err := parseDurations(delays); err != nil {
 		e.Fail("WANOTIFY_DISPATCHER_RETRY_DELAYS", "%v", err)
@@ -227,6 +271,23 @@ func durations(ds []time.Duration) []string {
 	return out
 }
 
+// parseWeights reads name=weight pairs; weights are positive numbers.
+func parseWeights(ss []string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, s := range ss {
+		name, v, ok := strings.Cut(strings.TrimSpace(s), "=")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("%q: want name=weight", s)
+		}
+		w, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || !(w > 0) || math.IsInf(w, 0) {
+			return nil, fmt.Errorf("%q: the weight must be a positive number", s)
+		}
+		out[strings.TrimSpace(name)] = w
+	}
+	return out, nil
+}
+
 func parseDurations(ss []string) ([]time.Duration, error) {
 	out := make([]time.Duration, 0, len(ss))
 	for _, s := range ss {
@@ -254,6 +315,9 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 {
 		bad("WANOTIFY_DISPATCHER_CONCURRENCY", "%d must be at least 1", c.Concurrency)
 	}
+	if c.MaxBulkBuffered < 1 {
+		bad("WANOTIFY_DISPATCHER_MAX_BULK_BUFFERED", "%d must be at least 1", c.MaxBulkBuffered)
+	}
 	if c.MaxBuffered < 1 {
 		bad("WANOTIFY_DISPATCHER_MAX_BUFFERED", "%d must be at least 1", c.MaxBuffered)
 	}
@@ -274,6 +338,9 @@ func (c Config) Validate() error {
 	}
 	if c.Senders == nil {
 		bad(senders.EnvFile, "no sender registry")
+	}
+	if err := c.PairRate.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.RetryDelays) != len(topics.RetryTiers) {
 		bad("WANOTIFY_DISPATCHER_RETRY_DELAYS", "want %d delays (one per retry topic), got %d", len(topics.RetryTiers), len(c.RetryDelays))

@@ -49,6 +49,8 @@ func TestValidateNamesTheVariable(t *testing.T) {
 		"WANOTIFY_DISPATCHER_CONCURRENCY":            func(c *Config) { c.Concurrency = 0 },
 		"WANOTIFY_DISPATCHER_BREAKER_FAILURE_RATIO":  func(c *Config) { c.Breaker.FailureRatio = 2 },
 		"WANOTIFY_DISPATCHER_TRANSACTIONAL_ID":       func(c *Config) { c.TransactionalID = "" },
+		"WANOTIFY_DISPATCHER_PAIR_INTERVAL":          func(c *Config) { c.PairRate.Interval = -time.Second },
+		"WANOTIFY_DISPATCHER_PAIR_BURST":             func(c *Config) { c.PairRate.Burst = 0 },
 	}
 	for name, mutate := range cases {
 		c := DefaultConfig()

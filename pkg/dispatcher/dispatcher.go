@@ -21,10 +21,12 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
+	"github.com/wanotify/wanotify/pkg/dispatcher/pairrate"
 	"github.com/wanotify/wanotify/pkg/dispatcher/parking"
 	"github.com/wanotify/wanotify/pkg/dispatcher/ratelimit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/unknown"
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/lanes"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
@@ -44,7 +46,11 @@ type part struct {
 	// yet, until wake fires or a change is announced.
 	rule    parking.Rule
 	stopped bool
-	wake    *time.Timer
+	// full is set on a bulk partition read up to the bulk lane's bound
+	// (MaxBulkBuffered): it is set back to its first record not taken and
+	// paused until the lane has room again.
+	full bool
+	wake *time.Timer
 	// rescan is, for a held partition woken by a resume, the end it had
 	// then (rescanPending until the next fetch tells): records before it
 	// are taken even of senders still halted, which sends them back to
@@ -82,6 +88,12 @@ type rec struct {
 	// record, and probe whether it holds one of its half-open probes.
 	brk   *breaker
 	probe bool
+	// lane is the notification's lane (package lanes), set by the admit
+	// stage; queued is when it entered its sender's scheduler.
+	lane   lanes.Lane
+	queued time.Time
+	// fo is the record's failover state (failover_stage.go).
+	fo routeState
 }
 
 // Dispatcher consumes notifications.requested and the retry topics and
@@ -105,6 +117,10 @@ type Dispatcher struct {
 	// notifications.held partitions only as far as their senders run.
 	halts    *halt.Store
 	heldRule *parking.Held
+	// pairs paces each sender's messages to one recipient (pacing.go);
+	// pacing is its changelog, nil when pacing is off.
+	pairs  *pairrate.Gate
+	pacing *pairrate.Changelog
 	// finder looks for the webhook that settles an interrupted call
 	// (policy verify).
 	finder unknown.Finder
@@ -140,7 +156,7 @@ type Dispatcher struct {
 }
 
 // inputs are the topics the dispatcher consumes.
-var inputs = append(append([]string{topics.Requested}, topics.RetryTiers...), topics.Deferred, topics.Held)
+var inputs = append(append([]string{topics.Critical, topics.Requested, topics.Bulk}, topics.RetryTiers...), topics.Deferred, topics.Held)
 
 // New validates cfg and builds a Dispatcher on prov. kafkaOpts connect to
 // the cluster (seed brokers, TLS, SASL, hooks); New adds the group,
@@ -192,6 +208,11 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 // commits what finished in a final transaction and leaves the group.
 // Records not finished are handed back uncommitted to the next owner.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	stopPacing, err := d.startPacing()
+	if err != nil {
+		return err
+	}
+	defer stopPacing()
 	met, err := newMetrics(d)
 	if err != nil {
 		return fmt.Errorf("dispatcher metrics: %w", err)
@@ -355,6 +376,17 @@ func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.Epoch
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var rewind map[string]map[int32]kgo.EpochOffset
+	stopAt := func(k tp, off int64) {
+		if rewind == nil {
+			rewind = map[string]map[int32]kgo.EpochOffset{}
+		}
+		if rewind[k.topic] == nil {
+			rewind[k.topic] = map[int32]kgo.EpochOffset{}
+		}
+		rewind[k.topic][k.partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
+		d.paused[k] = true
+	}
+	perBulk := d.bulkShareLocked()
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		k := tp{fp.Topic, fp.Partition}
 		p := d.parts[k]
@@ -368,12 +400,20 @@ func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.Epoch
 		if p != nil && p.rescan == rescanPending {
 			p.rescan = fp.HighWatermark
 		}
-		if p == nil || p.dead.Load() || p.stopped {
+		if p == nil || p.dead.Load() || p.stopped || p.full {
 			// A stopped parking partition's records are read again from
 			// where it stopped once it is woken.
 			return
 		}
 		for _, r := range fp.Records {
+			if k.topic == topics.Bulk && p.tr.Unfinished() >= perBulk {
+				// The bulk lane holds what its senders can send soon, each
+				// partition an equal part, so every partition's tenants
+				// are reached; the rest of the campaign stays in Kafka.
+				p.full = true
+				stopAt(k, r.Offset)
+				break
+			}
 			var env *envelope.Failure
 			var envErr error
 			if p.tier >= 0 {
@@ -386,14 +426,7 @@ func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.Epoch
 				}
 				if ok, wake := p.rule.Take(pr, now); !ok {
 					d.stopLocked(p, wake)
-					if rewind == nil {
-						rewind = map[string]map[int32]kgo.EpochOffset{}
-					}
-					if rewind[k.topic] == nil {
-						rewind[k.topic] = map[int32]kgo.EpochOffset{}
-					}
-					rewind[k.topic][k.partition] = kgo.EpochOffset{Epoch: -1, Offset: r.Offset}
-					d.paused[k] = true
+					stopAt(k, r.Offset)
 					break
 				}
 			}
@@ -421,6 +454,18 @@ func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.Epoch
 		}
 	})
 	return rewind
+}
+
+// bulkShareLocked is how many records each owned bulk partition may
+// hold: an equal part of MaxBulkBuffered (d.mu held).
+func (d *Dispatcher) bulkShareLocked() int {
+	n := 0
+	for k, p := range d.parts {
+		if k.topic == topics.Bulk && !p.dead.Load() {
+			n++
+		}
+	}
+	return max(1, d.cfg.MaxBulkBuffered/max(n, 1))
 }
 
 // stopLocked stops reading parking partition p until wake, or until a
@@ -530,9 +575,25 @@ func (d *Dispatcher) reconcilePause() {
 	case d.pausedAll && d.buffered <= d.cfg.MaxBuffered*3/4:
 		d.pausedAll = false
 	}
+	// The bulk lane is read only as far as its senders can send soon
+	// (ingest stops a bulk partition at its part of MaxBulkBuffered): a
+	// campaign of a million costs no more memory than that. The critical lane is paused only at twice MaxBuffered, so
+	// an OTP is read while a provider outage or a backlog pauses the
+	// rest.
+	perBulk := d.bulkShareLocked()
+	for k, p := range d.parts {
+		if k.topic == topics.Bulk && p.full && p.tr.Unfinished() <= perBulk*3/4 {
+			p.full = false
+		}
+	}
+	criticalPaused := d.buffered >= 2*d.cfg.MaxBuffered
 	pause, resume := map[string][]int32{}, map[string][]int32{}
 	for k, p := range d.parts {
-		want := d.pausedAll || p.held.Len() > 0 || p.stopped
+		all := d.pausedAll
+		if k.topic == topics.Critical {
+			all = criticalPaused
+		}
+		want := all || p.held.Len() > 0 || p.stopped || p.full
 		if want != d.paused[k] {
 			if want {
 				pause[k.topic] = append(pause[k.topic], k.partition)

@@ -64,7 +64,11 @@
 //	    Retry-After: it is due that much later and goes to the first tier
 //	    whose delay covers the wait, so one retry partition's records fall
 //	    due in about the order they were written. Permanent errors end in
-//	    status failed.
+//	    status failed. A sender with a failover route (the registry's
+//	    failover:, package failover, failover_stage.go) keeps sending while
+//	    its breaker is open: the breaker gate lets a record the primary
+//	    provably did not take go through the second route, and a record
+//	    the primary may have taken never does.
 //	 5. Settle. The outcome is written as a done marker, and the record is
 //	    finished with its outputs: a status event, and a retry record (tier
 //	    n after attempt n, due at failure time plus the tier delay) or a DLQ

@@ -42,6 +42,10 @@ func testConfig(txnID string) Config {
 	c.Limits.Burst = 20
 	c.DrainTimeout = 10 * time.Second
 	c.Senders = testSenders
+	// Pair pacing (one message per recipient per 6 s) would stretch every
+	// retry and ordering test to the pair interval; its own tests turn it
+	// on (pacing_test.go).
+	c.PairRate.Interval = 0
 	return c
 }
 
@@ -58,9 +62,10 @@ var testSenders = func() *senders.Registry {
 // testSendersFile is testSenders' document (WANOTIFY_SENDERS of the
 // tests' dispatcher processes).
 var testSendersFile = func() senders.File {
-	f := senders.File{Tenants: []senders.Tenant{{Name: "acme", DefaultSender: "sender-1", FreeText: true}}}
+	f := senders.File{Tenants: []senders.Tenant{{Name: "acme", DefaultSender: "sender-1", FreeText: true},
+		{Name: "globex", DefaultSender: "sender-1", FreeText: true}}}
 	for _, s := range []string{"sender-1", "sender-a", "sender-b", "sender-c", "s1", "sender-bad", "sender-good"} {
-		f.Senders = append(f.Senders, senders.Sender{Name: s, Tenants: []string{"acme"}, NumberID: s})
+		f.Senders = append(f.Senders, senders.Sender{Name: s, Tenants: []string{"acme", "globex"}, NumberID: s})
 	}
 	return f
 }()
@@ -171,13 +176,19 @@ func recipient(i int) string { return fmt.Sprintf("+1555%07d", i) }
 
 func (e *env) publish(ns ...*contract.Notification) {
 	e.t.Helper()
+	e.publishTo(topics.Requested, ns...)
+}
+
+// publishTo publishes to one topic (a lane's).
+func (e *env) publishTo(topic string, ns ...*contract.Notification) {
+	e.t.Helper()
 	recs := make([]*kgo.Record, 0, len(ns))
 	for _, n := range ns {
 		v, err := n.Encode()
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: topics.Requested, Key: n.Key(), Value: v})
+		recs = append(recs, &kgo.Record{Topic: topic, Key: n.Key(), Value: v})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/wanotify/wanotify/pkg/lanes"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -25,7 +26,11 @@ type metrics struct {
 	wait      metric.Float64Histogram
 	lateness  metric.Float64Histogram
 	unknown   metric.Int64Counter
-	reg       metric.Registration
+	// laneSent counts accepted calls and laneWait times from entering
+	// the sender's scheduler to the call, per lane and tenant.
+	laneSent metric.Int64Counter
+	laneWait metric.Float64Histogram
+	reg      metric.Registration
 
 	mu       sync.Mutex
 	breakers map[string]int64 // breaker name -> 0 closed, 1 half-open, 2 open
@@ -68,6 +73,20 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 		metric.WithDescription("interrupted provider calls by resolution: checked (waiting for a webhook), webhook (the provider took it), resent, reported (left outcome_unknown)")); err != nil {
 		return nil, err
 	}
+	if m.laneSent, err = meter.Int64Counter("wanotify.dispatcher.lane.sent", metric.WithUnit("{notification}"),
+		metric.WithDescription("notifications the provider accepted, by lane and tenant")); err != nil {
+		return nil, err
+	}
+	if m.laneWait, err = meter.Float64Histogram("wanotify.dispatcher.lane.wait", metric.WithUnit("s"),
+		metric.WithDescription("time from entering its sender's scheduler to the provider call, by lane and tenant"),
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)); err != nil {
+		return nil, err
+	}
+	laneQueued, err := meter.Int64ObservableGauge("wanotify.dispatcher.lane.queued", metric.WithUnit("{notification}"),
+		metric.WithDescription("notifications waiting in their sender's scheduler, by sender, lane and tenant"))
+	if err != nil {
+		return nil, err
+	}
 	breaker, err := meter.Int64ObservableGauge("wanotify.dispatcher.breaker.state",
 		metric.WithDescription("circuit breaker state: 0 closed, 1 half-open, 2 open"))
 	if err != nil {
@@ -88,11 +107,26 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	pairHeld, pairs, pairNotesFailed, err := pacingInstruments(meter)
+	if err != nil {
+		return nil, err
+	}
 	m.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(inflight, d.inflight.Load())
+		d.observePacing(o, pairHeld, pairs, pairNotesFailed)
 		d.mu.Lock()
 		o.ObserveInt64(buffered, int64(d.buffered))
+		scheds := make([]*senderQueue, 0, len(d.senders))
+		for _, sq := range d.senders {
+			scheds = append(scheds, sq)
+		}
 		d.mu.Unlock()
+		for _, sq := range scheds {
+			sq.s.Counts(func(lane int, tenant string, n int) {
+				o.ObserveInt64(laneQueued, int64(n), metric.WithAttributes(attribute.String("sender", sq.sender),
+					attribute.String("lane", string(lanes.All[lane])), attribute.String("tenant", tenant)))
+			})
+		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for name, s := range m.breakers {
@@ -103,7 +137,7 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 				attribute.String("partition", strconv.Itoa(int(k.partition)))))
 		}
 		return nil
-	}, breaker, inflight, buffered, lag)
+	}, breaker, inflight, buffered, lag, laneQueued, pairHeld, pairs, pairNotesFailed)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,11 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 			return
 		}
 	}
+	newNums := make([]int32, 0, len(restore))
+	for p := range restore {
+		newNums = append(newNums, p)
+	}
+	d.restorePacing(ctx, newNums)
 	total := d.requestedPartitions(ctx)
 	d.mu.Lock()
 	for p, s := range restore {
@@ -148,6 +153,7 @@ func (d *Dispatcher) onRevoked(_ context.Context, _ *kgo.Client, revoked map[str
 	}
 	d.mu.Unlock()
 	d.giveUp(ps)
+	d.flushPacing()
 	d.mu.Lock()
 	for _, p := range ps {
 		if d.parts[p.tp] == p {

@@ -18,7 +18,8 @@ import (
 // base URL and secret, sending from the sender's number id. lookup reads
 // the variables the registry refers to (os.LookupEnv in the service); a
 // sender without a credentials reference uses the provider's own
-// WANOTIFY_XPRESSBOT_API_KEY or WANOTIFY_CLOUDAPI_ACCESS_TOKEN.
+// WANOTIFY_XPRESSBOT_API_KEY or WANOTIFY_CLOUDAPI_ACCESS_TOKEN. A sender
+// with a failover gets its second route's client too.
 func (c ProviderConfig) NewRouter(reg *senders.Registry, lookup func(string) (string, bool), log *slog.Logger) (*route.Router, func(), error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -30,28 +31,43 @@ func (c ProviderConfig) NewRouter(reg *senders.Registry, lookup func(string) (st
 			f()
 		}
 	}
-	targets := map[string]route.Target{}
-	for _, s := range reg.Senders() {
+	clientFor := func(s senders.Sender) (provider.Provider, error) {
 		kind := s.Provider
 		if kind == "" {
 			kind = c.Kind
 		}
 		key := kind + "|" + s.BaseURL + "|env:" + s.Credentials.Env + "|file:" + s.Credentials.File
-		p, ok := clients[key]
-		if !ok {
-			var (
-				closeFn func()
-				err     error
-			)
-			p, closeFn, err = c.client(kind, s, lookup, log)
+		if p, ok := clients[key]; ok {
+			return p, nil
+		}
+		p, closeFn, err := c.client(kind, s, lookup, log)
+		if err != nil {
+			return nil, err
+		}
+		clients[key] = p
+		closers = append(closers, closeFn)
+		return p, nil
+	}
+	targets := map[string]route.Target{}
+	for _, s := range reg.Senders() {
+		p, err := clientFor(s)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: sender %q: %w", reg.Source(), s.Name, err)
+		}
+		t := route.Target{Provider: p, NumberID: s.NumberID}
+		if f, ok := reg.Failover(s.Name); ok {
+			// The second route: another sender's, or one written in
+			// place (its own client when its origin or credentials
+			// differ).
+			fp, err := clientFor(f)
 			if err != nil {
 				closeAll()
-				return nil, nil, fmt.Errorf("%s: sender %q: %w", reg.Source(), s.Name, err)
+				return nil, nil, fmt.Errorf("%s: sender %q failover: %w", reg.Source(), s.Name, err)
 			}
-			clients[key] = p
-			closers = append(closers, closeFn)
+			t.Failover = &route.Target{Provider: fp, NumberID: f.NumberID}
 		}
-		targets[s.Name] = route.Target{Provider: p, NumberID: s.NumberID}
+		targets[s.Name] = t
 	}
 	r, err := route.New(targets)
 	if err != nil {

@@ -25,6 +25,9 @@ import (
 //   - the circuit breaker of the provider and sender (breakerGate): open,
 //     it parks the record on the breaker without spending an attempt
 //     (breaker.go); half-open, it lets the allowed probes through.
+//   - pair-rate pacing (package pairrate, pacing.go): a record whose
+//     recipient had a message from this sender less than the pair
+//     interval ago waits aside until the pair is free.
 
 // senderQueue is one sender's scheduler and its pacer's state.
 type senderQueue struct {
@@ -46,6 +49,7 @@ type senderQueue struct {
 func (rc *rec) Sender() string    { return rc.n.Sender }
 func (rc *rec) Recipient() string { return rc.n.Recipient }
 func (rc *rec) Tenant() string    { return rc.n.Tenant }
+func (rc *rec) Lane() int         { return rc.lane.Index() }
 
 // senderLocked returns sender's queue, made on first use (d.mu held).
 func (d *Dispatcher) senderLocked(sender string) *senderQueue {
@@ -63,15 +67,21 @@ func (d *Dispatcher) senderLocked(sender string) *senderQueue {
 		defer d.mu.Unlock()
 		d.kickLocked(sq)
 	})
+	sq.s.SetWeights(d.cfg.Weights)
 	d.senders[sender] = sq
 	return sq
 }
 
 // gates are the rules of sender's scheduler, in the order they are asked.
 func (d *Dispatcher) gates(sender string) []sched.Gate {
-	gs := []sched.Gate{&breakerGate{d: d, sender: sender}}
+	gs := []sched.Gate{&breakerGate{d: d, sender: sender}, d.pairs}
 	if d.halts != nil {
 		gs = append([]sched.Gate{d.halts.Gate()}, gs...)
+	}
+	if r := d.routes(); r != nil && r.HasFailover(sender) {
+		// The primary's gates, with the failover route where they would
+		// hold a record back (failover_stage.go).
+		return []sched.Gate{&failoverGate{d: d, primary: gs}}
 	}
 	return gs
 }
@@ -82,8 +92,12 @@ func (d *Dispatcher) gates(sender string) []sched.Gate {
 func (d *Dispatcher) enqueueLocked(sender string, rcs []*rec, front bool) {
 	sq := d.senderLocked(sender)
 	items := make([]sched.Item, len(rcs))
+	now := time.Now()
 	for i, rc := range rcs {
 		items[i] = rc
+		if rc.queued.IsZero() {
+			rc.queued = now
+		}
 	}
 	sq.s.Push(items, front)
 	d.kickLocked(sq)

@@ -63,12 +63,12 @@ func (d *Dispatcher) revert(rc *rec) {
 // then records it in memory.
 func (d *Dispatcher) writeMarker(rc *rec, o outcome, tries int) error {
 	created := uint32(time.Now().Unix())
-	if rc.hasPrev && rc.prev.Origin == rc.origin.Offset && rc.prev.Created != 0 {
+	if rc.hasPrev && rc.prev.Origin == originKey(rc.origin) && rc.prev.Created != 0 {
 		created = rc.prev.Created
 	}
 	r := dedupe.Record{
 		Hash:  rc.hash,
-		Entry: dedupe.Entry{Origin: rc.origin.Offset, Fingerprint: dedupe.Fold(contract.Fingerprint(rc.n)), Created: created, State: o.state, Attempt: uint8(rc.attempt)},
+		Entry: dedupe.Entry{Origin: originKey(rc.origin), Fingerprint: dedupe.Fold(contract.Fingerprint(rc.n)), Created: created, State: o.state, Attempt: uint8(rc.attempt)},
 		Detail: dedupe.Detail{NotificationID: rc.n.ID, ProviderMessageID: o.providerID, ErrorClass: o.class,
 			FailedAt: o.failedAt, DueAt: o.due, UpdatedAt: o.at, SourceTopic: rc.r.Topic, SourceOffset: rc.r.Offset},
 	}
@@ -126,8 +126,9 @@ func (d *Dispatcher) outputs(rc *rec, o outcome) []*kgo.Record {
 		ctx = rc.r.Context
 	}
 	ev := contract.StatusEvent{
-		NotificationID: n.ID, Provider: d.prov.Name(), Tenant: n.Tenant, EventType: n.EventType, Sender: n.Sender,
+		NotificationID: n.ID, Provider: d.providerOf(rc, o.route), Tenant: n.Tenant, EventType: n.EventType, Sender: n.Sender,
 		Recipient: n.Recipient, Attempt: o.attempt, Error: o.err, OccurredAt: o.at.UTC(), Emitter: contract.EmitterDispatcher,
+		Route: o.route,
 	}
 	var out []*kgo.Record
 	switch o.state {
@@ -236,7 +237,9 @@ func (d *Dispatcher) failureRecord(rc *rec, topic string, o outcome, reason stri
 	if topic == topics.Deferred {
 		f.Deferrals++
 	}
-	return d.envelopeRecord(rc, topic, &f)
+	r := d.envelopeRecord(rc, topic, &f)
+	r.Headers = d.withHistory(rc, r.Headers, o.attempt)
+	return r
 }
 
 // retryTopic is where a retrying outcome waits: notifications.deferred for

@@ -108,6 +108,9 @@ func Defaults(replicas int) map[string]string {
 		"log.cleaner.threads":                      "1",
 		"log.cleaner.dedupe.buffer.size":           "16777216",
 		"unclean.leader.election.enable":           "false",
+		// A restarted node of a cluster leads its preferred partitions
+		// again within half a minute (the default checks every 5 min).
+		"leader.imbalance.check.interval.seconds": "30",
 		// A crashed producer's open transaction is aborted soon after its
 		// timeout, not up to 10 s later.
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
@@ -130,6 +133,38 @@ func NewClusterID() string {
 	}
 }
 
+// Voters formats nodes as controller.quorum.voters lists them:
+// id@127.0.0.1:controllerPort, comma-separated.
+func Voters(nodes []Node) string {
+	vs := make([]string, len(nodes))
+	for i, v := range nodes {
+		vs[i] = fmt.Sprintf("%d@127.0.0.1:%d", v.ID, v.ControllerPort)
+	}
+	return strings.Join(vs, ",")
+}
+
+// ParseVoters reads a list Voters wrote (the nodes' client ports are not
+// part of it and stay 0). Ids and controller ports must be distinct.
+func ParseVoters(s string) ([]Node, error) {
+	var nodes []Node
+	ids, ports := map[int]bool{}, map[int]bool{}
+	for _, v := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(v), "@")
+		host, p, ok2 := strings.Cut(addr, ":")
+		n, err1 := strconv.Atoi(id)
+		cp, err2 := strconv.Atoi(p)
+		if !ok || !ok2 || err1 != nil || err2 != nil || n < 0 || cp <= 0 || cp > 65535 || host != "127.0.0.1" {
+			return nil, fmt.Errorf("voter %q: want id@127.0.0.1:port", v)
+		}
+		if ids[n] || ports[cp] {
+			return nil, fmt.Errorf("voter %q: id or port listed twice", v)
+		}
+		ids[n], ports[cp] = true, true
+		nodes = append(nodes, Node{ID: n, ControllerPort: cp})
+	}
+	return nodes, nil
+}
+
 // Validate names every missing or wrong field.
 func (o *Options) Validate() error {
 	var errs []error
@@ -147,6 +182,9 @@ func (o *Options) Validate() error {
 	if o.Node.Port <= 0 || o.Node.ControllerPort <= 0 || o.Node.Port == o.Node.ControllerPort {
 		errs = append(errs, fmt.Errorf("Node: needs two distinct ports, got %d and %d", o.Node.Port, o.Node.ControllerPort))
 	}
+	if len(o.Voters) > 0 && !slices.ContainsFunc(o.Voters, func(v Node) bool { return v.ID == o.Node.ID && v.ControllerPort == o.Node.ControllerPort }) {
+		errs = append(errs, fmt.Errorf("Voters: %s does not list node %d with controller port %d", Voters(o.Voters), o.Node.ID, o.Node.ControllerPort))
+	}
 	return errors.Join(errs...)
 }
 
@@ -159,15 +197,11 @@ func (o *Options) voters() []Node {
 
 func (o *Options) properties() []byte {
 	voters := o.voters()
-	var vs []string
-	for _, v := range voters {
-		vs = append(vs, fmt.Sprintf("%d@127.0.0.1:%d", v.ID, v.ControllerPort))
-	}
 	props := Defaults(len(voters))
 	maps.Copy(props, map[string]string{
 		"process.roles":                             "broker,controller",
 		"node.id":                                   strconv.Itoa(o.Node.ID),
-		"controller.quorum.voters":                  strings.Join(vs, ","),
+		"controller.quorum.voters":                  Voters(voters),
 		"listeners":                                 fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", o.Node.Port, o.Node.ControllerPort),
 		"advertised.listeners":                      fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", o.Node.Port),
 		"controller.listener.names":                 "CONTROLLER",
@@ -353,26 +387,13 @@ func (p *Process) Kill() error {
 // least brokers brokers and a controller, or ctx ends. dead, when not nil,
 // ends the wait early with an error (a JVM that exited).
 func WaitReady(ctx context.Context, addrs []string, brokers int, dead <-chan struct{}) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.MetadataMinAge(10*time.Millisecond),
-		kgo.RequestRetries(0), kgo.RetryTimeout(time.Second))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	var last error
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		md, err := adm.BrokerMetadata(rctx)
-		cancel()
-		switch {
-		case err != nil:
-			last = err
-		case len(md.Brokers) < brokers:
-			last = fmt.Errorf("%d of %d brokers registered", len(md.Brokers), brokers)
-		case md.Controller < 0:
-			last = errors.New("no active controller")
-		default:
+		// A new client each time: one client kept across the polls went
+		// on counting fewer brokers than a three-node cluster had
+		// registered long after every node served.
+		last = probeMetadata(ctx, addrs, brokers)
+		if last == nil {
 			return nil
 		}
 		select {
@@ -380,7 +401,27 @@ func WaitReady(ctx context.Context, addrs []string, brokers int, dead <-chan str
 			return fmt.Errorf("kafka at %s not ready: %w (last: %v)", strings.Join(addrs, ","), ctx.Err(), last)
 		case <-dead:
 			return fmt.Errorf("kafka at %s exited before it was ready (last: %v)", strings.Join(addrs, ","), last)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+func probeMetadata(ctx context.Context, addrs []string, brokers int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RequestRetries(0), kgo.RetryTimeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	md, err := kadm.NewClient(cl).BrokerMetadata(rctx)
+	switch {
+	case err != nil:
+		return err
+	case len(md.Brokers) < brokers:
+		return fmt.Errorf("%d of %d brokers registered", len(md.Brokers), brokers)
+	case md.Controller < 0:
+		return errors.New("no active controller")
+	}
+	return nil
 }

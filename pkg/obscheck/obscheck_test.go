@@ -171,6 +171,9 @@ var requiredAlerts = map[string]string{
 	"DLQ growing":  "WanotifyDLQGrowing",
 	"429s seen":    "WanotifyProviderThrottling",
 	"sink behind":  "WanotifySinkBehind",
+	// A sender halted by an account fault sends nothing until someone
+	// fixes its account (docs/senders.md).
+	"sender halted": "WanotifySenderHalted",
 }
 
 var alertName = regexp.MustCompile(`^Wanotify[A-Z][A-Za-z0-9]+$`)

@@ -81,6 +81,15 @@ type Rule struct {
 	Code  int
 	Class Class
 	Scope Scope
+	// NotAccepted: an answer with this code proves the provider did not
+	// take the message (it refused the request: authorization, account
+	// standing, validation, rate limits), so sending it another way
+	// cannot make a second message. False for server trouble (the
+	// platform may have failed after taking it) and for codes Meta also
+	// reports about accepted messages in status webhooks. Overrides do
+	// not change it: they change what the pipeline does, not what the
+	// answer proves. docs/provider-errors.md gives each row's reason.
+	NotAccepted bool
 	// RetryAfter applies when the response carried no Retry-After.
 	RetryAfter time.Duration
 	// Desc is the meaning, used as the message when the provider gave none.
@@ -94,47 +103,47 @@ type Rule struct {
 // condition than a reason to drop a notification, and retries are bounded
 // by the DLQ.
 var table = []Rule{
-	{MetaUnknown, Retryable, ScopeSender, 0, "unknown API error (invalid request or possible server error)", SourceWhatsApp},
-	{MetaService, Retryable, ScopeSender, 0, "API service temporarily down or overloaded", SourceWhatsApp},
-	{MetaAPIMethod, AccountFault, ScopeSender, 0, "capability or permission missing for this app", SourceWhatsApp},
-	{MetaAppRateLimit, Throttled, ScopeSender, 0, "application request limit", SourceWhatsApp},
-	{MetaPermissionDenied, AccountFault, ScopeSender, 0, "permission not granted or removed", SourceWhatsApp},
-	{MetaInvalidParameter, Permanent, ScopeMessage, 0, "invalid parameter", SourceWhatsApp},
-	{MetaAccessToken, AccountFault, ScopeSender, 0, "access token expired or invalid", SourceWhatsApp},
-	{MetaPolicyBlock, AccountFault, ScopeSender, 0, "account temporarily blocked for policy violations", SourceWhatsApp},
-	{MetaAccountRateLimit, Throttled, ScopeSender, 0, "business account rate limit", SourceWhatsApp},
-	{MetaThroughput, Throttled, ScopeSender, 0, "throughput limit of the sending number reached", SourceWhatsApp},
-	{MetaExperiment, Permanent, ScopeRecipient, 0, "recipient is part of an experiment group", SourceWhatsApp},
-	{MetaGenericError, Retryable, ScopeSender, 0, "something went wrong at the provider", SourceWhatsApp},
-	{MetaAccessDenied, AccountFault, ScopeSender, 0, "access denied: permission not granted or removed", SourceWhatsApp},
-	{MetaMissingParameter, Permanent, ScopeMessage, 0, "required parameter missing", SourceWhatsApp},
-	{MetaParameterValue, Permanent, ScopeMessage, 0, "parameter value invalid", SourceWhatsApp},
-	{MetaServiceUnavailable, Retryable, ScopeSender, 0, "service temporarily unavailable", SourceWhatsApp},
-	{MetaSelfRecipient, Permanent, ScopeMessage, 0, "recipient is the sender's own number", SourceWhatsApp},
-	{MetaUndeliverable, Permanent, ScopeRecipient, 0, "message undeliverable", SourceWhatsApp},
-	{MetaAccountLocked, AccountFault, ScopeSender, 0, "business account locked or restricted", SourceWhatsApp},
-	{MetaDisplayName, AccountFault, ScopeSender, 0, "display name needs approval before sending", SourceWhatsApp},
-	{MetaPayment, AccountFault, ScopeSender, 0, "business eligibility: payment issue", SourceWhatsApp},
-	{MetaRegistration, AccountFault, ScopeSender, 0, "phone number not registered (certificate)", SourceWhatsApp},
-	{MetaReengagement, Permanent, ScopeRecipient, 0, "outside the 24 h customer service window", SourceWhatsApp},
-	{MetaSpamRateLimit, Throttled, ScopeSender, 0, "spam rate limit hit: slow this number down", SourceWhatsApp},
-	{MetaEcosystem, Deferred, ScopeRecipient, EcosystemRetryAfter, "per-user marketing cap: try this recipient again in about a day", SourceWhatsApp},
-	{MetaUserStoppedMkt, Permanent, ScopeRecipient, 0, "recipient stopped marketing messages", SourceWhatsApp},
-	{MetaUnsupportedType, Permanent, ScopeMessage, 0, "unsupported message type", SourceWhatsApp},
-	{MetaMediaDownload, Permanent, ScopeMessage, 0, "media download error", SourceWhatsApp},
-	{MetaMediaUpload, Permanent, ScopeMessage, 0, "media upload error", SourceWhatsApp},
-	{MetaPairRate, Throttled, ScopeRecipient, PairRateRetryAfter, "too many messages to this recipient (pair rate)", SourceWhatsApp},
-	{MetaMaintenance, Retryable, ScopeSender, 0, "business account in maintenance mode", SourceWhatsApp},
-	{MetaTemplateLimited, Permanent, ScopeMessage, 0, "sending limited because of template misuse", SourceWhatsApp},
-	{MetaTemplateParams, Permanent, ScopeMessage, 0, "template parameters do not match", SourceWhatsApp},
-	{MetaTemplateMissing, Permanent, ScopeMessage, 0, "template does not exist", SourceWhatsApp},
-	{MetaTemplateTooLong, Permanent, ScopeMessage, 0, "template text too long after translation", SourceWhatsApp},
-	{MetaTemplatePolicy, Permanent, ScopeMessage, 0, "template format character policy violated", SourceWhatsApp},
-	{MetaTemplateParamFormat, Permanent, ScopeMessage, 0, "template parameter format mismatch", SourceWhatsApp},
-	{MetaTemplatePaused, Permanent, ScopeMessage, 0, "template paused for low quality", SourceWhatsApp},
-	{MetaTemplateDisabled, Permanent, ScopeMessage, 0, "template disabled for low quality", SourceWhatsApp},
-	{MetaServerUnavailable, Retryable, ScopeSender, 0, "server temporarily unavailable", SourceWhatsApp},
-	{MetaNotRegistered, AccountFault, ScopeSender, 0, "phone number not registered on the platform", SourceWhatsApp},
+	{MetaUnknown, Retryable, ScopeSender, false, 0, "unknown API error (invalid request or possible server error)", SourceWhatsApp},
+	{MetaService, Retryable, ScopeSender, false, 0, "API service temporarily down or overloaded", SourceWhatsApp},
+	{MetaAPIMethod, AccountFault, ScopeSender, false, 0, "capability or permission missing for this app", SourceWhatsApp},
+	{MetaAppRateLimit, Throttled, ScopeSender, true, 0, "application request limit", SourceWhatsApp},
+	{MetaPermissionDenied, AccountFault, ScopeSender, true, 0, "permission not granted or removed", SourceWhatsApp},
+	{MetaInvalidParameter, Permanent, ScopeMessage, true, 0, "invalid parameter", SourceWhatsApp},
+	{MetaAccessToken, AccountFault, ScopeSender, true, 0, "access token expired or invalid", SourceWhatsApp},
+	{MetaPolicyBlock, AccountFault, ScopeSender, true, 0, "account temporarily blocked for policy violations", SourceWhatsApp},
+	{MetaAccountRateLimit, Throttled, ScopeSender, true, 0, "business account rate limit", SourceWhatsApp},
+	{MetaThroughput, Throttled, ScopeSender, true, 0, "throughput limit of the sending number reached", SourceWhatsApp},
+	{MetaExperiment, Permanent, ScopeRecipient, false, 0, "recipient is part of an experiment group", SourceWhatsApp},
+	{MetaGenericError, Retryable, ScopeSender, false, 0, "something went wrong at the provider", SourceWhatsApp},
+	{MetaAccessDenied, AccountFault, ScopeSender, true, 0, "access denied: permission not granted or removed", SourceWhatsApp},
+	{MetaMissingParameter, Permanent, ScopeMessage, true, 0, "required parameter missing", SourceWhatsApp},
+	{MetaParameterValue, Permanent, ScopeMessage, true, 0, "parameter value invalid", SourceWhatsApp},
+	{MetaServiceUnavailable, Retryable, ScopeSender, false, 0, "service temporarily unavailable", SourceWhatsApp},
+	{MetaSelfRecipient, Permanent, ScopeMessage, true, 0, "recipient is the sender's own number", SourceWhatsApp},
+	{MetaUndeliverable, Permanent, ScopeRecipient, false, 0, "message undeliverable", SourceWhatsApp},
+	{MetaAccountLocked, AccountFault, ScopeSender, true, 0, "business account locked or restricted", SourceWhatsApp},
+	{MetaDisplayName, AccountFault, ScopeSender, true, 0, "display name needs approval before sending", SourceWhatsApp},
+	{MetaPayment, AccountFault, ScopeSender, true, 0, "business eligibility: payment issue", SourceWhatsApp},
+	{MetaRegistration, AccountFault, ScopeSender, true, 0, "phone number not registered (certificate)", SourceWhatsApp},
+	{MetaReengagement, Permanent, ScopeRecipient, false, 0, "outside the 24 h customer service window", SourceWhatsApp},
+	{MetaSpamRateLimit, Throttled, ScopeSender, true, 0, "spam rate limit hit: slow this number down", SourceWhatsApp},
+	{MetaEcosystem, Deferred, ScopeRecipient, false, EcosystemRetryAfter, "per-user marketing cap: try this recipient again in about a day", SourceWhatsApp},
+	{MetaUserStoppedMkt, Permanent, ScopeRecipient, false, 0, "recipient stopped marketing messages", SourceWhatsApp},
+	{MetaUnsupportedType, Permanent, ScopeMessage, false, 0, "unsupported message type", SourceWhatsApp},
+	{MetaMediaDownload, Permanent, ScopeMessage, false, 0, "media download error", SourceWhatsApp},
+	{MetaMediaUpload, Permanent, ScopeMessage, false, 0, "media upload error", SourceWhatsApp},
+	{MetaPairRate, Throttled, ScopeRecipient, true, PairRateRetryAfter, "too many messages to this recipient (pair rate)", SourceWhatsApp},
+	{MetaMaintenance, Retryable, ScopeSender, false, 0, "business account in maintenance mode", SourceWhatsApp},
+	{MetaTemplateLimited, Permanent, ScopeMessage, false, 0, "sending limited because of template misuse", SourceWhatsApp},
+	{MetaTemplateParams, Permanent, ScopeMessage, true, 0, "template parameters do not match", SourceWhatsApp},
+	{MetaTemplateMissing, Permanent, ScopeMessage, true, 0, "template does not exist", SourceWhatsApp},
+	{MetaTemplateTooLong, Permanent, ScopeMessage, true, 0, "template text too long after translation", SourceWhatsApp},
+	{MetaTemplatePolicy, Permanent, ScopeMessage, true, 0, "template format character policy violated", SourceWhatsApp},
+	{MetaTemplateParamFormat, Permanent, ScopeMessage, true, 0, "template parameter format mismatch", SourceWhatsApp},
+	{MetaTemplatePaused, Permanent, ScopeMessage, true, 0, "template paused for low quality", SourceWhatsApp},
+	{MetaTemplateDisabled, Permanent, ScopeMessage, true, 0, "template disabled for low quality", SourceWhatsApp},
+	{MetaServerUnavailable, Retryable, ScopeSender, false, 0, "server temporarily unavailable", SourceWhatsApp},
+	{MetaNotRegistered, AccountFault, ScopeSender, true, 0, "phone number not registered on the platform", SourceWhatsApp},
 }
 
 // metaCodes indexes the active table (the built-in one with any

@@ -364,6 +364,13 @@ func TestDocumentedTable(t *testing.T) {
 		if !strings.Contains(l, "`"+r.Class.String()+"`") || !strings.Contains(l, "| "+r.Scope.String()+" |") || !strings.Contains(l, r.Source) {
 			t.Errorf("docs/provider-errors.md row %q does not say class %s, scope %s and source %s", l, r.Class, r.Scope, r.Source)
 		}
+		taken := "| no — "
+		if r.NotAccepted {
+			taken = "| yes — "
+		}
+		if !strings.Contains(l, taken) {
+			t.Errorf("docs/provider-errors.md row %d does not say %q with its reason (provably not taken: %v)", r.Code, taken, r.NotAccepted)
+		}
 	}
 	if len(lines) != len(Table()) {
 		t.Errorf("docs/provider-errors.md has %d code rows, the table %d", len(lines), len(Table()))

@@ -20,6 +20,8 @@
 //	    credentials: {env: ACME_XPRESSBOT_API_KEY}   # or {file: /run/secrets/acme-key}
 //	    rate: 40                         # messages/s; default WANOTIFY_DISPATCHER_RATE
 //	    portfolio: "1234567890"          # business portfolio (messaging limit owner)
+//	    failover: acme-backup            # optional second route: a sender, or
+//	                                     # {provider, base_url, number_id, credentials}
 //	tenants:
 //	  - name: acme
 //	    default_sender: acme-otp
@@ -99,6 +101,10 @@ type Sender struct {
 	// Portfolio is the business portfolio the number belongs to (the
 	// messaging limit is the portfolio's).
 	Portfolio string `yaml:"portfolio,omitempty" json:"portfolio,omitempty"`
+	// Failover is an optional second route (another sender's name, or a
+	// route in place) for records the sender's own route provably did
+	// not take while that route is down. See Failover.
+	Failover *Failover `yaml:"failover,omitempty" json:"failover,omitempty"`
 }
 
 // Credentials refer to a secret; the secret itself is never in the file.
@@ -288,6 +294,12 @@ func (f File) Validate() error {
 		}
 		if s.Rate < 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) {
 			bad(where+".rate", "%v must be a positive number (or 0 for WANOTIFY_DISPATCHER_RATE)", s.Rate)
+		}
+	}
+	for i := range f.Senders {
+		s := &f.Senders[i]
+		if senders[s.Name] == s {
+			validateFailover(s, fmt.Sprintf("senders[%d] (%s)", i, s.Name), senders, bad)
 		}
 	}
 	for i := range f.Tenants {

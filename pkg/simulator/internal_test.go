@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -140,5 +141,37 @@ func TestSenderRateMatchesTheFullComputation(t *testing.T) {
 		if want := maxInWindow(append([]time.Time(nil), ts...), time.Second); r.best != want {
 			t.Fatalf("run %d: running max %d, full computation %d", run, r.best, want)
 		}
+	}
+}
+
+// SendsAcross finds the message two ledgers both took, which neither
+// ledger counts as a duplicate on its own.
+func TestSendsAcrossLedgers(t *testing.T) {
+	a, b := newLedger(0), newLedger(0)
+	now := time.Now()
+	a.accept(Entry{Time: now, NotificationID: "n1", Sender: "111"})
+	a.accept(Entry{Time: now, NotificationID: "n2", Sender: "111"})
+	b.accept(Entry{Time: now, NotificationID: "n3", Sender: "222"})
+	sends, dup, err := SendsAcross(a.snapshot(true), b.snapshot(true))
+	if err != nil || dup != 0 || len(sends) != 3 {
+		t.Fatalf("disjoint ledgers: %v %d %v", sends, dup, err)
+	}
+	b.accept(Entry{Time: now, NotificationID: "n1", Sender: "222"})
+	sa, sb := a.snapshot(true), b.snapshot(true)
+	if sa.DuplicateSends != 0 || sb.DuplicateSends != 0 {
+		t.Fatal("each ledger alone sees no duplicate")
+	}
+	if sends, dup, err = SendsAcross(sa, sb); err != nil || dup != 1 || sends["n1"] != 2 {
+		t.Fatalf("n1 in both: %v %d %v", sends, dup, err)
+	}
+	if _, _, err := SendsAcross(a.snapshot(false)); err == nil {
+		t.Fatal("a snapshot without entries cannot prove anything")
+	}
+	small := newLedger(10)
+	for i := 0; i < 11; i++ {
+		small.accept(Entry{Time: now, NotificationID: fmt.Sprint(i)})
+	}
+	if _, _, err := SendsAcross(small.snapshot(true)); err == nil {
+		t.Fatal("a ledger that dropped entries cannot prove anything")
 	}
 }

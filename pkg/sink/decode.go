@@ -271,6 +271,7 @@ func (d *decoder) statusEvent(raw []byte, ev *EventRow) error {
 		Emitter:           e.Emitter,
 		Attempt:           uint16(e.Attempt),
 		RetryTier:         e.RetryTier,
+		Route:             e.Route,
 		DueAt:             utcPtr(e.DueAt),
 		OccurredAt:        e.OccurredAt.UTC(),
 	}

@@ -31,6 +31,7 @@ type EventRow struct {
 	Emitter           string
 	Attempt           uint16
 	RetryTier         string
+	Route             string // primary or failover (migration 0016); empty: no send, or before routes
 	DueAt             *time.Time
 	ErrorCode         string
 	ErrorMessage      string

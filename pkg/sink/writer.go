@@ -105,7 +105,7 @@ func (w *ClickHouseWriter) insert(ctx context.Context, table, token string, colu
 var eventColumns = []string{
 	"event_id", "notification_id", "provider_message_id", "status", "status_rank", "tenant", "source_service",
 	"event_type", "template", "template_language", "sender", "recipient", "provider", "emitter", "attempt",
-	"retry_tier", "due_at", "error_code", "error_message", "error_retryable", "idempotency_key", "expires_at",
+	"retry_tier", "route", "due_at", "error_code", "error_message", "error_retryable", "idempotency_key", "expires_at",
 	"payload", "occurred_at", "topic", "partition", "offset", "lane",
 }
 
@@ -149,6 +149,7 @@ func appendEvents(cols []driver.BatchColumn, rows []EventRow) error {
 		str(func(r *EventRow) string { return r.Emitter }),
 		attempts,
 		str(func(r *EventRow) string { return r.RetryTier }),
+		str(func(r *EventRow) string { return r.Route }),
 		times(func(r *EventRow) *time.Time { return r.DueAt }),
 		str(func(r *EventRow) string { return r.ErrorCode }),
 		str(func(r *EventRow) string { return r.ErrorMessage }),

@@ -28,12 +28,13 @@ const (
 	// lanes' topics.
 	Critical = "notifications.critical"
 	Bulk     = "notifications.bulk"
-	Retry5s   = "notifications.retry-5s"
-	Retry15s  = "notifications.retry-15s"
-	Retry45s  = "notifications.retry-45s"
-	DLQ       = "notifications.dlq"
-	Status    = "notifications.status"
-	Dedupe    = "notifications.dedupe"
+	Retry5s  = "notifications.retry-5s"
+	Retry15s = "notifications.retry-15s"
+	Retry45s = "notifications.retry-45s"
+	DLQ      = "notifications.dlq"
+	Status   = "notifications.status"
+	Dedupe   = "notifications.dedupe"
+	Pacing   = "notifications.pacing"
 	// Deferred holds notifications the recipient cannot get now (131049)
 	// until they are due, a day later by default; read only as far as
 	// records are due.

@@ -15,7 +15,7 @@ import (
 
 func TestRepositoryFileListsEveryTopic(t *testing.T) {
 	f := testinfra.TopicsFile(t)
-	want := []string{topics.Requested, topics.Retry5s, topics.Retry15s, topics.Retry45s, topics.DLQ, topics.Status, topics.Dedupe, topics.Senders}
+	want := []string{topics.Requested, topics.Retry5s, topics.Retry15s, topics.Retry45s, topics.Deferred, topics.Held, topics.DLQ, topics.Status, topics.Dedupe, topics.Pacing, topics.Senders}
 	got := map[string]topics.Topic{}
 	for _, tp := range f.Topics {
 		got[tp.Name] = tp
@@ -34,13 +34,18 @@ func TestRepositoryFileListsEveryTopic(t *testing.T) {
 	if got[topics.Dedupe].Configs["cleanup.policy"] != "compact" {
 		t.Error("the dedupe changelog must be compacted")
 	}
+	// The pacing changelog keeps each pair's latest time (compact) and
+	// nothing older than its short retention (delete).
+	if p := got[topics.Pacing].Configs; p["cleanup.policy"] != "compact,delete" || p["retention.ms"] == "" {
+		t.Errorf("the pacing changelog must be compact,delete with a retention, got %v", p)
+	}
 	// The sender state table: every dispatcher reads all of it, so one
 	// partition of its own, compacted (the latest state per sender).
 	s := got[topics.Senders]
 	if s.CoPartitioned() || s.Partitions != 1 || s.Configs["cleanup.policy"] != "compact" {
 		t.Errorf("%s: partitioning %q, %d partitions, cleanup.policy %q; want own, 1, compact", topics.Senders, s.Partitioning, s.Partitions, s.Configs["cleanup.policy"])
 	}
-	for _, n := range want[:7] {
+	for _, n := range want[:len(want)-1] {
 		if !got[n].CoPartitioned() {
 			t.Errorf("%s is keyed by recipient but not co-partitioned", n)
 		}

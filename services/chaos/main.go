@@ -8,6 +8,7 @@
 //
 //	chaos [-n 50000] [-duration 4m] [-seed 1] [-short] [-bin-dir bin]
 //	      [-work-dir DIR] [-keep] [-ch-lib PATH] [-topics topics.yaml]
+//	      [-kafka kfake|apache|apache-cluster] [-kafka-libs DIR]
 package main
 
 import (
@@ -39,8 +40,8 @@ func run() int {
 	keep := fs.Bool("keep", false, "keep the work directory after a passing run")
 	lib := fs.String("ch-lib", envOr("WANOTIFY_CH_LIB", chlocal.DefaultLibPath()), "libchdb.so (scripts/fetch-clickhouse.sh | tail -n1; env WANOTIFY_CH_LIB)")
 	topicsFile := fs.String("topics", "topics.yaml", "the topics file")
-	kafka := fs.String("kafka", envOr("KAFKA", chaos.KafkaKfake), "the broker to run and kill: kfake or apache (env KAFKA)")
-	kafkaLibs := fs.String("kafka-libs", os.Getenv("WANOTIFY_KAFKA_LIBS"), "Apache Kafka's jars for -kafka apache (scripts/fetch-kafka.sh | tail -n1; env WANOTIFY_KAFKA_LIBS)")
+	kafka := fs.String("kafka", envOr("KAFKA", chaos.KafkaKfake), "the broker to run and kill: kfake, apache (one broker) or apache-cluster (three nodes, the leading one killed) (env KAFKA)")
+	kafkaLibs := fs.String("kafka-libs", os.Getenv("WANOTIFY_KAFKA_LIBS"), "Apache Kafka's jars for -kafka apache and apache-cluster (scripts/fetch-kafka.sh | tail -n1; env WANOTIFY_KAFKA_LIBS)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -61,6 +62,13 @@ func run() int {
 	}
 	if !*short || set["settle-timeout"] {
 		cfg.SettleTimeout = *settle
+	}
+	if *kafka == chaos.KafkaApacheCluster && !set["settle-timeout"] {
+		// Every status webhook is an acks=all write to three replicas:
+		// on two shared cores the backlog of a full run drains at a
+		// few hundred a second, well past the 10 minutes one broker
+		// needs.
+		cfg.SettleTimeout = max(cfg.SettleTimeout, 30*time.Minute)
 	}
 	cfg.Seed = *seed
 	cfg.Launcher = chaos.BinDir(*binDir)

@@ -5,6 +5,8 @@
 //	go run ./bench/cmd/benchtable              # full run (about 15 minutes on 2 cores)
 //	BENCH_QUICK=1 go run ./bench/cmd/benchtable   # smoke run, writes no report
 //	BENCH_ONLY=ingest,webhook ...                 # some row groups only
+//	BENCH_KAFKA=apache WANOTIFY_KAFKA_LIBS=... ...   # also the sink, dispatcher and
+//	                                              # end-to-end rows on Apache Kafka (make bench KAFKA=apache)
 //
 // The sink rows need ClickHouse: run through scripts/with-clickhouse.sh
 // (as `make bench` does) or set WANOTIFY_CLICKHOUSE_ADDR. Setting
@@ -111,6 +113,7 @@ func run() int {
 	}
 	rep.Machine = bench.DescribeMachine(cfg, clickhouseVersion(ctx, cfg.CH))
 	bench.New(cfg, rep).Run(ctx)
+	cfg.StopApache()
 	// Read when the report is written, so the analysis can follow the run.
 	if b, err := os.ReadFile(filepath.Join(root, "bench", "findings.md")); err == nil {
 		rep.Findings = string(b)
@@ -121,6 +124,10 @@ func run() int {
 
 	fmt.Println()
 	fmt.Print(rep.Table())
+	if t := rep.CompareTable(); t != "" {
+		fmt.Println()
+		fmt.Print(t)
+	}
 	out := os.Getenv(bench.EnvOut)
 	if out == "" && !cfg.Quick && cfg.Only == nil {
 		out = filepath.Join(root, "BENCHMARKS.md")
@@ -149,6 +156,9 @@ func command(cfg *bench.Config) string {
 		}
 	}
 	c := "make bench"
+	if cfg.Kafka == bench.KafkaApache {
+		c += " KAFKA=apache"
+	}
 	if len(env) > 0 {
 		c = strings.Join(env, " ") + " " + c
 	}

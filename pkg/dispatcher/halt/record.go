@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/wanotify/wanotify/pkg/contract"
 )
 
 // Version is the version of the records this package writes. Readers
@@ -173,6 +175,17 @@ func (e *HaltedError) Error() string {
 
 // Is makes errors.Is(err, ErrHalted) true.
 func (e *HaltedError) Is(target error) bool { return target == ErrHalted }
+
+// Info is the error of the status event that tells a notification its
+// sender is halted: the account fault's code, and retryable, since the
+// notification waits and is sent once the sender resumes.
+func (e *HaltedError) Info() contract.ErrorInfo {
+	msg := "sender " + e.Sender + " halted since " + e.Since.UTC().Format(time.RFC3339) + " (account fault); the notification waits until it resumes"
+	if e.Reason.Message != "" {
+		msg += ": " + e.Reason.Message
+	}
+	return contract.ErrorInfo{Code: e.Reason.Code, Message: msg, Retryable: true}
+}
 
 // kind tells what a key holds.
 type kind int

@@ -22,6 +22,12 @@
 // record of its own (key sync/<instance>) and reads until it has read
 // that one. The topic therefore has exactly one partition; Start refuses
 // another count.
+//
+// In a dispatcher: New and Start before the first fetch; the Gate (one
+// per Store) in every sender's scheduler; Outcome after every provider
+// call; OnChange to release a resumed sender's records; RegisterMetrics
+// for the halted gauge; a Reporter's Run alongside, stopped before
+// Close.
 package halt
 
 import (
@@ -169,10 +175,16 @@ type Store struct {
 // entry is one sender's state as applied here.
 type entry struct {
 	st State
-	// offset of st on the topic; -1 while a state this instance wrote is
-	// not yet acknowledged. Records at or below it are already applied
-	// (or older than what is).
+	// offset is the place on the topic of the newest record of the key
+	// applied (or acknowledged, for a local write); records at or below
+	// it are older than what is applied.
 	offset int64
+	// pending counts local writes not yet acknowledged; later is the
+	// newest record of the key read meanwhile (see applyTail).
+	pending int
+	later   *deferred
+	// unsaved: the last local write of the state failed.
+	unsaved bool
 	// probeAfter is when the next probe may go (ProbeDue); zero when
 	// running.
 	probeAfter time.Time
@@ -312,7 +324,7 @@ func (s *Store) apply(r *kgo.Record) {
 	case kindState:
 		if r.Value == nil {
 			// A tombstone: the sender has no state, so it runs.
-			s.applyState(string(r.Key), State{Sender: string(r.Key), State: StateRunning, Since: r.Timestamp}, r.Offset)
+			s.applyTail(string(r.Key), State{Sender: string(r.Key), State: StateRunning, Since: r.Timestamp}, r.Offset)
 			return
 		}
 		st, err := DecodeState(r.Key, r.Value)
@@ -323,88 +335,149 @@ func (s *Store) apply(r *kgo.Record) {
 			s.log.Warn("sender state table: unreadable state skipped", "offset", r.Offset, "err", err)
 			return
 		}
-		s.applyState(st.Sender, st, r.Offset)
+		s.applyTail(st.Sender, st, r.Offset)
 	default:
 		s.log.Warn("sender state table: record with an unknown key skipped", "offset", r.Offset)
 	}
 }
 
-// applyState makes st the sender's state; offset is its place on the
-// topic, or -1 for a state this instance is writing.
-func (s *Store) applyState(sender string, st State, offset int64) {
+// Ordering. A sender's state is the last record of its key in the log,
+// and every instance applies records in log order. A state this instance
+// writes applies here at once, before the broker has placed it; records
+// of that key read meanwhile (older ones, or a newer one by another
+// writer) are held until the write is acknowledged, and then only one
+// placed after it applies. So the log's order wins here too, without a
+// moment where an older record read late undoes the newer local one.
+
+// deferred is a record of a key read while a local write was pending.
+type deferred struct {
+	st     State
+	offset int64
+}
+
+// applyTail applies a state read from the topic at offset.
+func (s *Store) applyTail(sender string, st State, offset int64) {
 	s.mu.Lock()
-	e := s.states[sender]
-	if e != nil && offset >= 0 && offset <= e.offset {
+	e := s.entryLocked(sender)
+	if offset <= e.offset {
 		s.mu.Unlock()
 		return
 	}
+	if e.pending > 0 {
+		if e.later == nil || offset > e.later.offset {
+			e.later = &deferred{st: st, offset: offset}
+		}
+		s.mu.Unlock()
+		return
+	}
+	e.offset, e.unsaved = offset, false
+	ch := s.setLocked(sender, e, st)
+	s.mu.Unlock()
+	s.notify(ch)
+}
+
+// applyLocal applies a state this instance is about to write; settle
+// must follow with the write's result.
+func (s *Store) applyLocal(sender string, st State) {
+	s.mu.Lock()
+	e := s.entryLocked(sender)
+	e.pending++
+	ch := s.setLocked(sender, e, st)
+	s.mu.Unlock()
+	s.notify(ch)
+}
+
+// settle records the result of a local write of sender's state: its
+// offset, or err. A record of the key read meanwhile and placed after
+// it applies now.
+func (s *Store) settle(sender string, offset int64, err error) {
+	s.mu.Lock()
+	e := s.entryLocked(sender)
+	e.pending--
+	if err == nil {
+		e.offset, e.unsaved = max(e.offset, offset), false
+	} else {
+		// Halt writes it again on the next fault.
+		e.unsaved = true
+	}
+	var ch *Change
+	if e.pending == 0 && e.later != nil {
+		l := e.later
+		e.later = nil
+		if l.offset > e.offset {
+			e.offset, e.unsaved = l.offset, false
+			ch = s.setLocked(sender, e, l.st)
+		}
+	}
+	s.mu.Unlock()
+	s.notify(ch)
+}
+
+func (s *Store) entryLocked(sender string) *entry {
+	e := s.states[sender]
 	if e == nil {
 		e = &entry{offset: -1}
 		s.states[sender] = e
 	}
-	was := e.st.Halted()
-	sameHalt := was && st.Halted() && st.Since.Equal(e.st.Since)
-	oldReason := e.st.Reason()
+	return e
+}
+
+// setLocked makes st the state of e and returns the change, if the halt
+// began, ended or changed its reason.
+func (s *Store) setLocked(sender string, e *entry, st State) *Change {
+	was, oldReason := e.st.Halted(), e.st.Reason()
 	e.st = st
-	if offset >= 0 {
-		e.offset = offset
-	}
-	switch {
-	case !st.Halted():
-		e.probeAfter = time.Time{}
-	default:
-		next := st.Since.Add(s.cfg.ProbeInterval)
+	e.probeAfter = time.Time{}
+	if st.Halted() {
+		e.probeAfter = st.Since.Add(s.cfg.ProbeInterval)
 		if st.ProbeAfter != nil {
-			next = *st.ProbeAfter
+			e.probeAfter = *st.ProbeAfter
 		}
-		// A probe taken here may be newer than what the topic says yet.
-		if sameHalt && e.probeAfter.After(next) {
-			next = e.probeAfter
-		}
-		e.probeAfter = next
 	}
-	changed := was != st.Halted() || (st.Halted() && st.Reason() != oldReason)
-	s.mu.Unlock()
-	if changed {
-		if st.Halted() {
-			s.log.Warn("sender halted", "sender", sender, "code", st.Code, "reason", st.Message, "since", st.Since, "by", st.By)
-		} else {
-			s.log.Info("sender resumed", "sender", sender, "by", st.By, "how", st.Message)
-		}
-		if s.cfg.OnChange != nil {
-			s.cfg.OnChange(Change{Sender: sender, Halted: st.Halted(), Reason: st.Reason(), Since: st.Since, By: st.By})
-		}
+	if was == st.Halted() && (!was || st.Reason() == oldReason) {
+		return nil
+	}
+	return &Change{Sender: sender, Halted: st.Halted(), Reason: st.Reason(), Since: st.Since, By: st.By}
+}
+
+// notify logs a change and hands it to OnChange (no lock held).
+func (s *Store) notify(ch *Change) {
+	if ch == nil {
+		return
+	}
+	if ch.Halted {
+		s.log.Warn("sender halted", "sender", ch.Sender, "code", ch.Reason.Code, "reason", ch.Reason.Message, "since", ch.Since, "by", ch.By)
+	} else {
+		s.log.Info("sender resumed", "sender", ch.Sender, "by", ch.By, "how", ch.Reason.Message)
+	}
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(*ch)
 	}
 }
 
-// acked records that the state this instance wrote for sender sits at
-// offset: older records read later do not undo it.
-func (s *Store) acked(sender string, offset int64) {
-	s.mu.Lock()
-	if e := s.states[sender]; e != nil && offset > e.offset {
-		e.offset = offset
-	}
-	s.mu.Unlock()
-}
-
-func (s *Store) write(ctx context.Context, key string, value []byte) (int64, error) {
-	r, err := s.prod.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: value}).First()
+// writeLocal applies st here and writes it, synchronously (acks=all).
+func (s *Store) writeLocal(ctx context.Context, st State) error {
+	s.applyLocal(st.Sender, st)
+	r, err := s.prod.ProduceSync(ctx, &kgo.Record{Key: []byte(st.Sender), Value: EncodeState(st)}).First()
 	if err != nil {
-		return -1, fmt.Errorf("write %s to %s: %w", key, s.cfg.Topic, err)
+		s.settle(st.Sender, -1, err)
+		return fmt.Errorf("write %s to %s: %w", st.Sender, s.cfg.Topic, err)
 	}
-	return r.Offset, nil
+	s.settle(st.Sender, r.Offset, nil)
+	return nil
 }
 
 // Halt halts sender for why. It applies here at once (so nothing more
 // starts even if Kafka is slow), then writes the halt with acks=all and
 // returns once every instance can read it. A sender already halted stays
-// halted since its first halt; only a different reason is written again.
+// halted since its first halt; only a different reason is written again
+// (or the same one, if writing it failed before).
 func (s *Store) Halt(ctx context.Context, sender string, why Reason) error {
 	now := time.Now().UTC()
 	s.mu.Lock()
 	since := now
 	if e := s.states[sender]; e != nil && e.st.Halted() {
-		if e.st.Code == why.Code {
+		if e.st.Code == why.Code && !e.unsaved {
 			s.mu.Unlock()
 			return nil
 		}
@@ -413,12 +486,9 @@ func (s *Store) Halt(ctx context.Context, sender string, why Reason) error {
 	s.mu.Unlock()
 	probe := now.Add(s.cfg.ProbeInterval)
 	st := State{V: Version, Sender: sender, State: StateHalted, Code: why.Code, Message: why.Message, Since: since, By: s.cfg.Instance, ProbeAfter: &probe}
-	s.applyState(sender, st, -1)
-	off, err := s.write(ctx, sender, EncodeState(st))
-	if err != nil {
+	if err := s.writeLocal(ctx, st); err != nil {
 		return fmt.Errorf("halt %s: %w", sender, err)
 	}
-	s.acked(sender, off)
 	return nil
 }
 
@@ -431,12 +501,9 @@ func (s *Store) Resume(ctx context.Context, sender, by string) error {
 
 func (s *Store) resume(ctx context.Context, sender, by, how string) error {
 	st := State{V: Version, Sender: sender, State: StateRunning, Message: how, Since: time.Now().UTC(), By: by}
-	s.applyState(sender, st, -1)
-	off, err := s.write(ctx, sender, EncodeState(st))
-	if err != nil {
+	if err := s.writeLocal(ctx, st); err != nil {
 		return fmt.Errorf("resume %s: %w", sender, err)
 	}
-	s.acked(sender, off)
 	return nil
 }
 
@@ -490,20 +557,21 @@ func (s *Store) setProbe(sender string, at time.Time) {
 		s.mu.Unlock()
 		return
 	}
-	e.probeAfter = at
 	st := e.st
 	at = at.UTC()
 	st.ProbeAfter = &at
-	e.st = st
+	e.pending++
+	s.setLocked(sender, e, st) // the same halt: no change to report
 	s.mu.Unlock()
 	s.prod.Produce(context.Background(), &kgo.Record{Key: []byte(sender), Value: EncodeState(st)}, func(r *kgo.Record, err error) {
 		if err != nil {
 			// Other instances probe on the old schedule: at worst one
 			// more probe.
 			s.log.Warn("sender state table: probe time not written", "sender", sender, "err", err)
+			s.settle(sender, -1, err)
 			return
 		}
-		s.acked(sender, r.Offset)
+		s.settle(sender, r.Offset, nil)
 	})
 }
 

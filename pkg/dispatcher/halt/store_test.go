@@ -18,6 +18,9 @@ import (
 	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/dispatcher/sched"
 	"github.com/wanotify/wanotify/pkg/provider"
+	"github.com/wanotify/wanotify/pkg/provider/providertest"
+	"github.com/wanotify/wanotify/pkg/provider/xpressbot"
+	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/testinfra"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
@@ -273,6 +276,9 @@ func TestGateVerdicts(t *testing.T) {
 	if !strings.Contains(v.Why.Error(), "meta_190") {
 		t.Fatalf("the reason does not say the fault: %v", v.Why)
 	}
+	if info := he.Info(); info.Code != "meta_190" || !info.Retryable || !strings.Contains(info.Message, token.Message) || !strings.Contains(info.Message, "acme-main") {
+		t.Fatalf("status event error of a halted sender: %+v", info)
+	}
 	if v := g.Check(other, since); v.Kind != sched.Go {
 		t.Fatalf("another sender is held too: %+v", v)
 	}
@@ -430,4 +436,103 @@ func TestReports(t *testing.T) {
 	cancel()
 	<-done
 	eventually(t, 5*time.Second, "a clean stop withdraws the reports", func() bool { return len(reader.Reports(time.Now())) == 0 })
+}
+
+// A halt whose write failed still holds here, and the next fault of the
+// same kind writes it again, so the other instances learn of it.
+func TestHaltWriteFailureIsWrittenAgain(t *testing.T) {
+	brokers := testinfra.KafkaWithTopics(t, 1)
+	a := open(t, brokers, "dispatcher-a")
+	b := open(t, brokers, "dispatcher-b")
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.Halt(dead, "acme-main", token); err == nil {
+		t.Fatal("a halt written with a cancelled context reported success")
+	}
+	if _, _, ok := a.Halted("acme-main"); !ok {
+		t.Fatal("a halt whose write failed does not hold locally")
+	}
+	if err := a.Halt(ctxT(t), "acme-main", token); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "b sees the halt written again", func() bool { _, _, ok := b.Halted("acme-main"); return ok })
+	// A tombstone of the sender's key releases it, as a resume does.
+	cl := testinfra.Client(t, brokers, kgo.DefaultProduceTopic(topics.Senders))
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Key: []byte("acme-main")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "a tombstone releases the sender", func() bool { _, _, ok := b.Halted("acme-main"); return !ok })
+}
+
+// The chain from the provider to the halt and back, with the simulator's
+// account-fault switch: a 190 answer halts the sender (and only it) on
+// every instance; once the account is fixed, the next probe goes through
+// and resumes it everywhere.
+func TestSimulatedAccountFaultHaltsAndProbeResumes(t *testing.T) {
+	brokers := testinfra.KafkaWithTopics(t, 1)
+	const interval = time.Minute
+	a := open(t, brokers, "dispatcher-a")
+	b := open(t, brokers, "dispatcher-b")
+	sim, url := providertest.StartSimulator(t, simulator.Config{APIKey: providertest.APIKey, Seed: 1})
+	cl, err := xpressbot.New(xpressbot.Options{BaseURL: url, APIKey: providertest.APIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const other = "106540352242999"
+	if err := sim.SetAccountFault(providertest.Sender, provider.MetaAccessToken); err != nil {
+		t.Fatal(err)
+	}
+	g := a.Gate()
+	n := 0
+	// call runs one item through the gate and, if it may go, the provider,
+	// reporting the answer as the call stage does.
+	call := func(sender string, now time.Time) (sched.Verdict, error) {
+		n++
+		it := &item{sender, providertest.Recipient}
+		v := g.Check(it, now)
+		if v.Kind != sched.Go {
+			return v, nil
+		}
+		m := providertest.TextMessage(n, "hello")
+		m.Sender = sender
+		started := time.Now()
+		_, err := cl.Send(ctxT(t), m)
+		if oerr := a.Outcome(ctxT(t), sender, started, err); oerr != nil {
+			t.Fatal(oerr)
+		}
+		return v, err
+	}
+	if _, err := call(providertest.Sender, time.Now()); err == nil {
+		t.Fatal("the simulator's account fault did not fail the call")
+	}
+	why, since, ok := a.Halted(providertest.Sender)
+	if !ok || why.Code != "meta_190" {
+		t.Fatalf("after a 190: halted %v, why %+v", ok, why)
+	}
+	eventually(t, 3*time.Second, "b sees the halt", func() bool { _, _, ok := b.Halted(providertest.Sender); return ok })
+	if v, _ := call(providertest.Sender, time.Now()); v.Kind != sched.Divert {
+		t.Fatalf("halted sender's next item: %+v", v)
+	}
+	if v, err := call(other, time.Now()); v.Kind != sched.Go || err != nil {
+		t.Fatalf("another sender: %+v, %v", v, err)
+	}
+	// Still broken at the probe: stays halted, same start.
+	due := since.Add(interval + interval/10)
+	if v, err := call(providertest.Sender, due); v.Kind != sched.Go || err == nil {
+		t.Fatalf("probe into a broken account: %+v, %v", v, err)
+	}
+	if _, s2, ok := a.Halted(providertest.Sender); !ok || !s2.Equal(since) {
+		t.Fatalf("after a failed probe: halted %v since %v", ok, s2)
+	}
+	// Fixed: the next probe resumes it everywhere.
+	if err := sim.SetAccountFault(providertest.Sender, 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := call(providertest.Sender, due.Add(interval+interval/10)); v.Kind != sched.Go || err != nil {
+		t.Fatalf("probe into a fixed account: %+v, %v", v, err)
+	}
+	for name, s := range map[string]*halt.Store{"a": a, "b": b} {
+		eventually(t, 3*time.Second, name+" sees the resume", func() bool { _, _, ok := s.Halted(providertest.Sender); return !ok })
+	}
 }

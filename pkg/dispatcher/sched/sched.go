@@ -15,10 +15,12 @@
 //   - Divert: a gate takes the record out of the queue (the breaker parks
 //     it, a halt hands it back to Kafka); the caller does that.
 //
-// The queue of ready records is first-in first-out, with a front for
-// records handed back (a breaker's parked records, a call that could not
-// start); records set aside come back at the front when their time comes,
-// so a sender's records leave in about the order they came.
+// The ready records are queued by lane and tenant (fair.go): the critical
+// lane first, always; the others by weight; within a lane, tenants by
+// weighted fair queuing. One tenant's records of one lane leave first-in
+// first-out, with a front for records handed back (a breaker's parked
+// records, a call that could not start); records set aside come back at
+// the front when their time comes.
 package sched
 
 import (
@@ -33,6 +35,12 @@ type Item interface {
 	// Recipient is the E.164 number the record goes to.
 	Recipient() string
 	Tenant() string
+}
+
+// Laned is an Item that knows its lane (0 the most urgent, below Lanes);
+// an Item that is not Laned is in lane 1.
+type Laned interface {
+	Lane() int
 }
 
 // Kind is what a gate decides for an item.
@@ -89,7 +97,7 @@ type Scheduler struct {
 	now   func() time.Time
 
 	mu      sync.Mutex
-	queue   []Item
+	queue   fairQueue
 	waiting waitHeap
 	seq     uint64
 	timer   *time.Timer
@@ -106,6 +114,22 @@ func New(sender string, gates []Gate, ready func()) *Scheduler {
 	return &Scheduler{sender: sender, gates: gates, ready: ready, now: time.Now}
 }
 
+// SetWeights sets how the lanes and tenants share the sender; call it
+// before the first Push.
+func (s *Scheduler) SetWeights(w Weights) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue.w = w
+}
+
+// Counts reports the items ready per lane and tenant (not those set
+// aside).
+func (s *Scheduler) Counts(f func(lane int, tenant string, n int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue.counts(f)
+}
+
 // Sender is the sender this scheduler serves.
 func (s *Scheduler) Sender() string { return s.sender }
 
@@ -115,17 +139,21 @@ func (s *Scheduler) Push(items []Item, front bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if front {
-		s.queue = append(append(make([]Item, 0, len(items)+len(s.queue)), items...), s.queue...)
+		for i := len(items) - 1; i >= 0; i-- {
+			s.queue.push(items[i], true)
+		}
 		return
 	}
-	s.queue = append(s.queue, items...)
+	for _, it := range items {
+		s.queue.push(it, false)
+	}
 }
 
 // Len is the number of items held: ready and set aside.
 func (s *Scheduler) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) + len(s.waiting)
+	return s.queue.n + len(s.waiting)
 }
 
 // Next returns the next step: the first ready item every gate lets go, or
@@ -137,10 +165,11 @@ func (s *Scheduler) Next() (Step, bool) {
 	defer s.mu.Unlock()
 	now := s.now()
 	s.promoteLocked(now)
-	for len(s.queue) > 0 {
-		it := s.queue[0]
-		s.queue[0] = nil
-		s.queue = s.queue[1:]
+	for {
+		it, ok := s.queue.pop()
+		if !ok {
+			break
+		}
 		st, decided := s.checkLocked(it, now)
 		if decided {
 			return st, true
@@ -193,8 +222,8 @@ func (s *Scheduler) promoteLocked(now time.Time) {
 	for len(s.waiting) > 0 && !s.waiting[0].until.After(now) {
 		due = append(due, heap.Pop(&s.waiting).(waiting).it)
 	}
-	if len(due) > 0 {
-		s.queue = append(due, s.queue...)
+	for i := len(due) - 1; i >= 0; i-- {
+		s.queue.push(due[i], true)
 	}
 }
 
@@ -215,17 +244,7 @@ func (s *Scheduler) armLocked(now time.Time) {
 func (s *Scheduler) Drop(dead func(Item) bool) []Item {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Item
-	keep := s.queue[:0]
-	for _, it := range s.queue {
-		if dead(it) {
-			out = append(out, it)
-		} else {
-			keep = append(keep, it)
-		}
-	}
-	clear(s.queue[len(keep):])
-	s.queue = keep
+	out := s.queue.filter(dead)
 	w := s.waiting[:0]
 	for _, x := range s.waiting {
 		if dead(x.it) {

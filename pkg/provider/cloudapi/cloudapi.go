@@ -253,7 +253,7 @@ func BuildRequest(m provider.Message) (Request, error) {
 		why = "template needs a name and a language"
 	}
 	if why != "" {
-		return Request{}, &provider.Error{Class: provider.Permanent, Code: "invalid_message", Message: why}
+		return Request{}, &provider.Error{Class: provider.Permanent, Code: provider.CodeInvalidMessage, Message: why}
 	}
 	r := Request{
 		MessagingProduct:      "whatsapp",
@@ -286,7 +286,7 @@ func (c *Client) Send(ctx context.Context, m provider.Message) (string, error) {
 		sender = c.opts.PhoneNumberID
 	}
 	if sender == "" || strings.ContainsAny(sender, "/?#") {
-		return "", &provider.Error{Class: provider.Permanent, Code: "invalid_message", Message: "no valid sender phone number id"}
+		return "", &provider.Error{Class: provider.Permanent, Code: provider.CodeInvalidMessage, Message: "no valid sender phone number id"}
 	}
 	req, err := BuildRequest(m)
 	if err != nil {
@@ -294,7 +294,7 @@ func (c *Client) Send(ctx context.Context, m provider.Message) (string, error) {
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return "", &provider.Error{Class: provider.Permanent, Code: "invalid_message", Message: err.Error(), Err: err}
+		return "", &provider.Error{Class: provider.Permanent, Code: provider.CodeInvalidMessage, Message: err.Error(), Err: err}
 	}
 	resp, err := c.call.PostJSON(ctx, c.base+url.PathEscape(sender)+"/messages", c.header, body)
 	if err != nil {

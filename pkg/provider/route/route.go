@@ -21,6 +21,9 @@ import (
 type Target struct {
 	Provider provider.Provider
 	NumberID string
+	// Failover is the sender's second route (the registry's failover:),
+	// used only through SendFailover; nil: none.
+	Failover *Target
 }
 
 // Router sends through each sender's Target. It is safe for concurrent
@@ -49,6 +52,16 @@ func New(targets map[string]Target) (*Router, error) {
 		}
 		kinds[t.Provider.Name()] = true
 		keyed = keyed && provider.DeduplicatesByKey(t.Provider)
+		if f := t.Failover; f != nil {
+			if f.Provider == nil || f.NumberID == "" || f.Failover != nil {
+				return nil, fmt.Errorf("route: sender %q's failover needs a provider and a number id, and no failover of its own", s)
+			}
+			if f.Provider == t.Provider && f.NumberID == t.NumberID {
+				return nil, fmt.Errorf("route: sender %q's failover is its own route", s)
+			}
+			kinds[f.Provider.Name()] = true
+			keyed = keyed && provider.DeduplicatesByKey(f.Provider)
+		}
 	}
 	names := make([]string, 0, len(kinds))
 	for k := range kinds {
@@ -84,11 +97,40 @@ func (r *Router) Senders() []string {
 	return out
 }
 
+// HasFailover reports whether sender has a second route.
+func (r *Router) HasFailover(sender string) bool {
+	t, ok := r.targets[sender]
+	return ok && t.Failover != nil
+}
+
+// FailoverName is the provider name of sender's second route ("" for
+// none): the provider a status event names for a record it sent.
+func (r *Router) FailoverName(sender string) string {
+	if t, ok := r.targets[sender]; ok && t.Failover != nil {
+		return t.Failover.Provider.Name()
+	}
+	return ""
+}
+
+// SendFailover sends m through its sender's second route, from that
+// route's number id. Whether it may is pkg/dispatcher/failover's
+// decision, not the router's. A sender without a second route is
+// refused, never sent.
+func (r *Router) SendFailover(ctx context.Context, m provider.Message) (string, error) {
+	t, ok := r.targets[m.Sender]
+	if !ok || t.Failover == nil {
+		return "", &provider.Error{Class: provider.Permanent, Code: provider.CodeUnknownSender,
+			Message: fmt.Sprintf("sender %q has no failover route in the sender registry", m.Sender)}
+	}
+	m.Sender = t.Failover.NumberID
+	return t.Failover.Provider.Send(ctx, m)
+}
+
 // Send implements provider.Provider.
 func (r *Router) Send(ctx context.Context, m provider.Message) (string, error) {
 	t, ok := r.targets[m.Sender]
 	if !ok {
-		return "", &provider.Error{Class: provider.Permanent, Code: "unknown_sender",
+		return "", &provider.Error{Class: provider.Permanent, Code: provider.CodeUnknownSender,
 			Message: fmt.Sprintf("sender %q has no route in the sender registry", m.Sender)}
 	}
 	m.Sender = t.NumberID

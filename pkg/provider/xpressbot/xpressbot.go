@@ -276,7 +276,7 @@ func validateMessage(m provider.Message) error {
 	default:
 		return nil
 	}
-	return &provider.Error{Class: provider.Permanent, Code: "invalid_message", Message: why}
+	return &provider.Error{Class: provider.Permanent, Code: provider.CodeInvalidMessage, Message: why}
 }
 
 // Send implements provider.Provider.
@@ -287,7 +287,7 @@ func (c *Client) Send(ctx context.Context, m provider.Message) (string, error) {
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return "", &provider.Error{Class: provider.Permanent, Code: "invalid_message", Message: err.Error(), Err: err}
+		return "", &provider.Error{Class: provider.Permanent, Code: provider.CodeInvalidMessage, Message: err.Error(), Err: err}
 	}
 	// The key travels in the body only: an Idempotency-Key header would make
 	// net/http replay the POST by itself after a dropped connection, and

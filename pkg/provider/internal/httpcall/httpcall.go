@@ -93,7 +93,7 @@ func (c *Caller) PostJSON(ctx context.Context, url string, header http.Header, b
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, &provider.Error{Class: provider.Permanent, Code: "bad_request", Message: err.Error(), Err: err}
+		return nil, &provider.Error{Class: provider.Permanent, Code: provider.CodeBadRequest, Message: err.Error(), Err: err}
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
