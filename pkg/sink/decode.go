@@ -98,6 +98,9 @@ func (d *decoder) decodeRow(r *kgo.Record, ev *EventRow) (rowKind, *DeadLetterRo
 			break
 		}
 		if err = d.requestedEvent(r.Value, ev); err == nil {
+			if ev.Lane == "" {
+				ev.Lane = d.derivedLane(r.Topic, ev.EventType)
+			}
 			ev.Source = src
 			return kindEvent, nil, nil
 		}
@@ -221,7 +224,7 @@ func (d *decoder) requestedEvent(raw []byte, ev *EventRow) error {
 		SourceService:  n.SourceService,
 		EventType:      n.EventType,
 		Sender:         n.Sender,
-		Lane:           laneOf(n),
+		Lane:           n.Lane, // empty: decodeRow derives it
 		Recipient:      n.Recipient,
 		IdempotencyKey: n.IdempotencyKey,
 		ExpiresAt:      utcPtr(n.ExpiresAt),
@@ -235,14 +238,18 @@ func (d *decoder) requestedEvent(raw []byte, ev *EventRow) error {
 	return nil
 }
 
-// laneOf is the lane a notification is served in: its own, or for a
-// record of a producer that knows no lanes the one its event type derives
-// (as the dispatcher derives it).
-func laneOf(n *contract.Notification) string {
-	if n.Lane != "" {
-		return n.Lane
+// derivedLane is the lane of a record that carries none, as the
+// dispatcher serves it: the lane of the critical or bulk topic it is on,
+// else (notifications.requested, where producers that know no lanes
+// write) the lane its event type derives.
+func (d *decoder) derivedLane(topic, eventType string) string {
+	switch {
+	case topic == d.critical:
+		return string(lanes.Critical)
+	case topic == d.bulk:
+		return string(lanes.Bulk)
 	}
-	return string(lanes.Derive(n.EventType))
+	return string(lanes.Derive(eventType))
 }
 
 // statusEvent sets *ev to the row of a notifications.status value.

@@ -88,6 +88,9 @@ func TestLanesAreStoredAndTheLaneViewCountsThem(t *testing.T) {
 	note("acme", "campaign.x", "bulk", topics.Bulk, 50*time.Second, step{contract.StatusRetryScheduled, time.Second})
 	note("acme", "campaign.x", "bulk", topics.Bulk, 40*time.Second, step{contract.StatusFailed, time.Second})
 	note("acme", "campaign.x", "bulk", topics.Bulk, 2*time.Hour, acc(10*time.Second))
+	// A lane-less record written straight to the bulk topic is in the bulk
+	// lane whatever its event type (the dispatcher serves it there).
+	laneless := note("acme", "otp", "", topics.Bulk, 10*time.Second)
 	// globex, bulk: one accepted in the last minute after 4 s.
 	note("globex", "newsletter", "bulk", topics.Bulk, 5*time.Second, acc(4*time.Second))
 	produce(t, cl, recs)
@@ -100,7 +103,7 @@ func TestLanesAreStoredAndTheLaneViewCountsThem(t *testing.T) {
 	if got := queryUint(t, db.Conn, "SELECT count() FROM notification_events FINAL WHERE status = 'requested'"); got != uint64(seq) {
 		t.Fatalf("%d request rows, want %d", got, seq)
 	}
-	for id, want := range map[string]string{legacyOTP: "critical", legacyInvoice: "transactional"} {
+	for id, want := range map[string]string{legacyOTP: "critical", legacyInvoice: "transactional", laneless: "bulk"} {
 		if n := queryUint(t, db.Conn, "SELECT count() FROM notification_events WHERE notification_id = ? AND status = 'requested' AND lane = ?", id, want); n != 1 {
 			t.Errorf("lane-less notification %s: not stored in lane %s", id, want)
 		}
@@ -108,7 +111,7 @@ func TestLanesAreStoredAndTheLaneViewCountsThem(t *testing.T) {
 	if n := queryUint(t, db.Conn, "SELECT count() FROM notification_events WHERE status = 'requested' AND lane = ''"); n != 0 {
 		t.Errorf("%d request rows without a lane", n)
 	}
-	for lane, want := range map[string]uint64{"critical": 5, "transactional": 2, "bulk": 8} {
+	for lane, want := range map[string]uint64{"critical": 5, "transactional": 2, "bulk": 9} {
 		if n := queryUint(t, db.Conn, "SELECT count() FROM notification_events FINAL WHERE status = 'requested' AND lane = ?", lane); n != want {
 			t.Errorf("lane %s: %d request rows, want %d", lane, n, want)
 		}
@@ -142,7 +145,7 @@ func TestLanesAreStoredAndTheLaneViewCountsThem(t *testing.T) {
 	want := map[string]flow{
 		"critical/acme":      {queued: 2, lastMinute: 3, lastHour: 3, perSecond: 0.05, p50: 1, p99: 2, max: 2, oldest: 90},
 		"transactional/acme": {queued: 1, lastMinute: 0, lastHour: 1, perSecond: 0, p50: 3, p99: 3, max: 3, oldest: 3},
-		"bulk/acme":          {queued: 3, lastMinute: 1, lastHour: 2, perSecond: 0.017, p50: 60, p99: 60, max: 60, oldest: 120},
+		"bulk/acme":          {queued: 4, lastMinute: 1, lastHour: 2, perSecond: 0.017, p50: 60, p99: 60, max: 60, oldest: 120},
 		"bulk/globex":        {queued: 0, lastMinute: 1, lastHour: 1, perSecond: 0.017, p50: 4, p99: 4, max: 4, oldest: 0},
 	}
 	if len(got) != len(want) {

@@ -5,8 +5,10 @@
 --
 -- notification_events.lane is the lane of a 'requested' row: the lane in
 -- the record (ingest and the SDK always set it), or for a record of a
--- producer that knows no lanes the one its event type derives
--- (lanes.Derive), the lane the dispatcher serves it in. Status rows leave
+-- producer that knows no lanes the lane of the topic it is on
+-- (notifications.critical, notifications.bulk), and on
+-- notifications.requested the one its event type derives (lanes.Derive),
+-- as the dispatcher serves it. Status rows leave
 -- it empty: a notification keeps its lane through retries and the DLQ.
 -- Rows written before this migration have an empty lane.
 ALTER TABLE notification_events ADD COLUMN IF NOT EXISTS lane LowCardinality(String) DEFAULT '' AFTER sender;
