@@ -6,10 +6,15 @@ import (
 	"github.com/wanotify/wanotify/pkg/lanes"
 )
 
-// laneOf is a notification's lane: the lane of the topic its request came
-// on (a retry keeps it), or, for notifications.requested (where producers
-// that know no lanes write), the lane its event type gets.
+// laneOf is a notification's lane: the one it carries (ingest and the SDK
+// chose it within what the tenant may use; retries keep it in the value),
+// else the lane of the topic its request came on, or, for
+// notifications.requested (where producers that know no lanes write), the
+// lane its event type gets.
 func laneOf(n *contract.Notification, originTopic string) lanes.Lane {
+	if l, err := lanes.Parse(n.Lane); err == nil {
+		return l
+	}
 	if l, ok := lanes.OfTopic(originTopic); ok && l != lanes.Transactional {
 		return l
 	}
