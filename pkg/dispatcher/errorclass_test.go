@@ -72,25 +72,9 @@ func TestDeferredWaitsInKafkaAndIsSentAgain(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// They wait in Kafka, not in memory: nothing is buffered, and every
-	// deferred partition that holds one is stopped at it, paused.
-	for {
-		r.d.mu.Lock()
-		buffered, stopped := r.d.buffered, 0
-		for k, p := range r.d.parts {
-			if k.topic == topics.Deferred && p.stopped && r.d.paused[k] {
-				stopped++
-			}
-		}
-		r.d.mu.Unlock()
-		if buffered == 0 && stopped > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d records buffered, %d deferred partitions stopped: the deferred records are held in memory", buffered, stopped)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// They wait in Kafka, not in memory: nothing is buffered, and the
+	// deferred partitions that hold them are stopped at them, paused.
+	waitParked(t, r, topics.Deferred)
 	// The cap lifts (a day passes, in the test a few seconds).
 	b := e.sim.Behavior()
 	b.Rules.MarketingCapped = nil

@@ -46,6 +46,48 @@ func heldEvents(statuses map[string][]contract.StatusEvent, ids []string) (touch
 	return touched, maxPer
 }
 
+// waitHeld waits until every one of ids got its held event.
+func waitHeld(t *testing.T, w *watcher, ids []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		statuses, _, _ := w.snapshot()
+		touched, _ := heldEvents(statuses, ids)
+		if touched == len(ids) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d notifications of the halted sender got their held event within %s", touched, len(ids), timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitParked waits until r holds nothing and at least one partition of
+// the parking topic is stopped and paused: what waits there waits in
+// Kafka, not in memory.
+func waitParked(t *testing.T, r *running, topic string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r.d.mu.Lock()
+		buffered, stopped := r.d.buffered, 0
+		for k, p := range r.d.parts {
+			if k.topic == topic && p.stopped && r.d.paused[k] {
+				stopped++
+			}
+		}
+		r.d.mu.Unlock()
+		if buffered == 0 && stopped > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records buffered, %d partitions of %s stopped: what waits there is held in memory", buffered, stopped, topic)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestAccountFaultHaltsOnlyThatSender: the token of one sender is revoked
 // mid-run with thousands of its notifications queued. The sender is
 // halted: nothing of it is failed or dead-lettered, each notification gets
@@ -100,45 +142,13 @@ func TestAccountFaultHaltsOnlyThatSender(t *testing.T) {
 	}
 	// Every notification of the halted sender is touched once: one
 	// retry_scheduled on notifications.held naming the fault.
-	deadline := time.Now().Add(120 * time.Second)
-	for {
-		statuses, _, _ := w.snapshot()
-		touched, _ := heldEvents(statuses, bad)
-		if touched == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d notifications of the halted sender got their held event", touched, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitHeld(t, w, bad, 120*time.Second)
 	calls := e.sim.Ledger().Failures["meta_190"]
 	if limit := cfg.Concurrency + 20; calls > limit {
 		t.Fatalf("%d calls answered 190, want at most %d: the halt must stop the sender at once", calls, limit)
 	}
 	// They wait in Kafka: nothing buffered, the held partitions stopped.
-	waitParked := func(r *running) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			r.d.mu.Lock()
-			buffered, stopped := r.d.buffered, 0
-			for k, p := range r.d.parts {
-				if k.topic == topics.Held && p.stopped && r.d.paused[k] {
-					stopped++
-				}
-			}
-			r.d.mu.Unlock()
-			if buffered == 0 && stopped > 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d records buffered, %d held partitions stopped: the halted sender's records are held in memory", buffered, stopped)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitParked(r)
+	waitParked(t, r, topics.Held)
 
 	// The halt holds across a restart: a new instance sends nothing of
 	// the sender either.
@@ -154,21 +164,11 @@ func TestAccountFaultHaltsOnlyThatSender(t *testing.T) {
 		ns = append(ns, m)
 	}
 	e.publish(ns...)
-	deadline = time.Now().Add(60 * time.Second)
-	for {
-		statuses, _, _ := w.snapshot()
-		if touched, _ := heldEvents(statuses, late); touched == len(late) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("notifications published to the halted sender after the restart were not held")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitHeld(t, w, late, 60*time.Second)
 	if got := e.sim.Ledger().Failures["meta_190"]; got != calls {
 		t.Fatalf("%d calls answered 190 after the restart, %d before: the restarted instance must know the halt", got, calls)
 	}
-	waitParked(r2)
+	waitParked(t, r2, topics.Held)
 	statuses, retries, dlq := w.snapshot()
 	for _, id := range append(append([]string{}, bad...), late...) {
 		for _, ev := range statuses[id] {
@@ -251,17 +251,7 @@ func TestHaltedSenderResumesOnItsProbe(t *testing.T) {
 		ns = append(ns, m)
 	}
 	e.publish(ns...)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		statuses, _, _ := w.snapshot()
-		if touched, _ := heldEvents(statuses, bad); touched == len(bad) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the locked sender's notifications were not all held")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitHeld(t, w, bad, 60*time.Second)
 	// A few probe intervals of the fault: about one call each.
 	before := e.sim.Ledger().Failures["meta_131031"]
 	time.Sleep(3 * cfg.HaltProbeInterval)
