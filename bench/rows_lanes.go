@@ -24,15 +24,21 @@ var laneSenders = senders.Inline(senders.File{
 		{Name: laneTenant, DefaultSender: benchSender, FreeText: true}},
 })
 
-// laneRecords builds n records of tenant and event type on topic.
+// laneRecords builds n records of tenant and event type on topic, from
+// the benchmark sender.
 func laneRecords(topic, tenant, eventType, prefix string, n, recipientBase int) ([]*kgo.Record, error) {
+	return senderRecords(benchSender, topic, tenant, eventType, prefix, n, recipientBase)
+}
+
+// senderRecords builds n records of sender, tenant and event type on topic.
+func senderRecords(sender, topic, tenant, eventType, prefix string, n, recipientBase int) ([]*kgo.Record, error) {
 	now := time.Now()
 	out := make([]*kgo.Record, n)
 	for i := range out {
 		req := sdk.Request{IdempotencyKey: fmt.Sprintf("%s-%d", prefix, i), EventType: eventType, UserID: fmt.Sprintf("user-%d", i),
-			Recipient: fmt.Sprintf("+4471%08d", (recipientBase+i)%100000000), Sender: benchSender,
+			Recipient: fmt.Sprintf("+4471%08d", (recipientBase+i)%100000000), Sender: sender,
 			Template: &contract.Template{Name: "otp_code", Language: "en_US", Parameters: []string{"482913"}}}
-		rec, _, err := sdk.BuildRecord(tenant, &req, sdk.BuildOptions{SourceService: "bench", Sender: benchSender}, now, "")
+		rec, _, err := sdk.BuildRecord(tenant, &req, sdk.BuildOptions{SourceService: "bench", Sender: sender}, now, "")
 		if err != nil {
 			return nil, err
 		}

@@ -28,10 +28,7 @@ type breakers struct {
 	mu  sync.Mutex
 	m   map[string]*breaker
 	cfg BreakerConfig
-	// halts reports that account faults halt senders rather than count
-	// against the breaker.
-	halts bool
-	on    func(b *breaker, to gobreaker.State)
+	on  func(b *breaker, to gobreaker.State)
 	// created reports a new breaker (closed).
 	created func(b *breaker)
 }
@@ -78,7 +75,7 @@ func (bs *breakers) get(providerName, sender string) *breaker {
 				return false
 			}
 			pe := provider.AsError(err)
-			return pe.Code == "canceled" || (bs.halts && pe.Class == provider.AccountFault)
+			return pe.Code == "canceled" || pe.Class == provider.AccountFault
 		},
 		// Called with the breaker's lock held: hand off, never call back.
 		OnStateChange: func(_ string, _, to gobreaker.State) { go bs.on(b, to) },

@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -110,7 +109,7 @@ func (d *Dispatcher) send(rc *rec, sq *senderQueue) {
 	}
 	id, err := d.callRoute(ctx, rc, b)
 	done := time.Now()
-	if d.halts != nil && !rc.fo.second && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+	if d.halts != nil && !rc.fo.second && !answer.BreakerRefused(err) {
 		// The call was made: the state table hears its answer (an account
 		// fault halts the sender, a probe's success resumes it).
 		if herr := d.halts.Outcome(context.WithoutCancel(rc.part.ctx), n.Sender, started, err); herr != nil {

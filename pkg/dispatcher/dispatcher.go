@@ -183,7 +183,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		limits: ratelimit.New(limits),
 		rules:  admit.Rules{admit.Ownership{Registry: cfg.Senders}},
 		answers: answer.Policy{Delays: cfg.RetryDelays, Keyed: provider.DeduplicatesByKey(prov),
-			Resend: cfg.OutcomeUnknownPolicy == PolicyResend, DeferDelay: cfg.DeferDelay, DeferMax: cfg.DeferMax, Halts: true},
+			Resend: cfg.OutcomeUnknownPolicy == PolicyResend, DeferDelay: cfg.DeferDelay, DeferMax: cfg.DeferMax},
 		tracer:      otel.Tracer(meterName),
 		parts:       map[tp]*part{},
 		stores:      map[int32]*dedupe.Partition{},
@@ -194,7 +194,7 @@ func New(cfg Config, prov provider.Provider, kafkaOpts []kgo.Opt, logger *slog.L
 		sem:         make(chan struct{}, cfg.Concurrency),
 		finder:      &unknown.StatusScan{Opts: kafkaOpts, Topic: topics.Status},
 	}
-	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState, halts: true,
+	d.brk = &breakers{m: map[string]*breaker{}, cfg: cfg.Breaker, on: d.onBreakerState,
 		created: func(b *breaker) {
 			if d.met != nil {
 				d.met.setBreaker(b.name, 0)

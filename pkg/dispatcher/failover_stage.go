@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
 	"github.com/wanotify/wanotify/pkg/dispatcher/failover"
 	"github.com/wanotify/wanotify/pkg/dispatcher/sched"
 	"github.com/wanotify/wanotify/pkg/provider"
@@ -101,7 +102,7 @@ func (d *Dispatcher) callRoute(ctx context.Context, rc *rec, b *breaker) (string
 		id, err = d.routes().SendFailover(ctx, m)
 	} else {
 		id, err = b.cb.Execute(func() (string, error) { return d.prov.Send(ctx, m) })
-		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		if answer.BreakerRefused(err) {
 			return id, err
 		}
 	}

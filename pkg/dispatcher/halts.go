@@ -87,9 +87,7 @@ func (h haltsView) ProbeDue(sender string, now time.Time) (bool, time.Time) {
 // onHaltChange hears every halt and resume, this instance's or another's.
 // A resume reads every held partition through once.
 func (d *Dispatcher) onHaltChange(c halt.Change) {
-	if d.met != nil {
-		d.log.Info("sender state", "sender", c.Sender, "halted", c.Halted, "code", c.Reason.Code, "by", c.By)
-	}
+	d.log.Info("sender state", "sender", c.Sender, "halted", c.Halted, "code", c.Reason.Code, "by", c.By)
 	if c.Halted {
 		return
 	}

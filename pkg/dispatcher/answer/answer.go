@@ -61,9 +61,6 @@ type Policy struct {
 	// the last retry tier instead.
 	DeferDelay time.Duration
 	DeferMax   int
-	// Halts: an account fault halts the sender (Action Halt) instead of
-	// parking the record on the breaker.
-	Halts bool
 }
 
 // MaxAttempts is the first attempt plus one per retry tier.
@@ -103,12 +100,18 @@ type Decision struct {
 	Deferred bool
 }
 
+// BreakerRefused reports whether err is the sender's breaker refusing the
+// call: nothing reached the provider.
+func BreakerRefused(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}
+
 // Judge decides what c means for its record.
 func (p Policy) Judge(c Call) Decision {
 	if c.Err == nil {
 		return Decision{Action: Settle, State: dedupe.StateAccepted}
 	}
-	if errors.Is(c.Err, gobreaker.ErrOpenState) || errors.Is(c.Err, gobreaker.ErrTooManyRequests) {
+	if BreakerRefused(c.Err) {
 		// The breaker refused: nothing was sent.
 		return Decision{Action: Park}
 	}
@@ -145,13 +148,13 @@ func (p Policy) Judge(c Call) Decision {
 		// Without long deferrals: the last tier, the longest wait there is.
 		d.State = dedupe.StateRetrying
 		d.Due = c.At.Add(p.Delays[len(p.Delays)-1])
-	case pe.Class == provider.AccountFault && p.Halts:
+	case pe.Class == provider.AccountFault:
+		// The sender's account is at fault (token, payment, policy
+		// block): the sender is halted, not this notification failed.
 		d.Action = Halt
-	case pe.Class == provider.AccountFault, c.Breaker != gobreaker.StateClosed:
+	case c.Breaker != gobreaker.StateClosed:
 		// The provider is down (this failure opened the breaker, or came
-		// in while it was open), or the sender's account is (token,
-		// payment, policy block: counted against the sender's breaker,
-		// so it opens after a few): an outage, not this notification's
+		// in while it was open): an outage, not this notification's
 		// fault. The attempt is not counted and nothing is failed or
 		// dead-lettered.
 		d.Action = Park

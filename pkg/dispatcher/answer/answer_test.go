@@ -46,7 +46,8 @@ func TestJudge(t *testing.T) {
 		{"deferred as often as allowed: dead-lettered", deferring, answer.Call{Attempt: 3, Deferrals: 2, Err: perr(provider.Deferred, "131049", 0)}, answer.Settle, dedupe.StateDeadLettered, 0, "131049"},
 		{"expires before the deferral is over", deferring, answer.Call{Attempt: 1, Err: perr(provider.Deferred, "131049", 0), Expires: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}, answer.Settle, dedupe.StateExpired, 0, "131049"},
 		{"deferrals do not spend the retries", deferring, answer.Call{Attempt: 3, Deferrals: 2, Err: perr(provider.Retryable, "http_503", 0)}, answer.Settle, dedupe.StateRetrying, 5 * time.Second, "http_503"},
-		{"account fault parks", plain, answer.Call{Attempt: 1, Err: perr(provider.AccountFault, "190", 0)}, answer.Park, dedupe.StateNone, 0, "190"},
+		{"account fault halts the sender", plain, answer.Call{Attempt: 1, Err: perr(provider.AccountFault, "190", 0)}, answer.Halt, dedupe.StateNone, 0, "190"},
+		{"account fault while the breaker is open still halts", plain, answer.Call{Attempt: 2, Err: perr(provider.AccountFault, "368", 0), Breaker: gobreaker.StateOpen}, answer.Halt, dedupe.StateNone, 0, "368"},
 		{"failure while the breaker is open parks", plain, answer.Call{Attempt: 3, Err: perr(provider.Retryable, "http_503", 0), Breaker: gobreaker.StateOpen}, answer.Park, dedupe.StateNone, 0, "http_503"},
 		{"retryable: tier of the attempt", plain, answer.Call{Attempt: 2, Err: perr(provider.Retryable, "http_503", 0)}, answer.Settle, dedupe.StateRetrying, 15 * time.Second, "http_503"},
 		{"throttled waits its Retry-After", plain, answer.Call{Attempt: 1, Err: perr(provider.Throttled, "130429", 30*time.Second)}, answer.Settle, dedupe.StateRetrying, 30 * time.Second, "130429"},
@@ -63,7 +64,7 @@ func TestJudge(t *testing.T) {
 			if d.Action != tc.action {
 				t.Fatalf("action %v, want %v", d.Action, tc.action)
 			}
-			if tc.action == answer.Park {
+			if tc.action != answer.Settle {
 				return
 			}
 			if d.State != tc.state {
