@@ -53,6 +53,7 @@ func (b *Bench) Run(ctx context.Context) {
 		{"e2e", b.endToEnd, "end to end"},
 		{"dedupe", b.dedupe, "dedupe state"},
 		{"lanes", b.lanes, "priority lanes and tenant fairness"},
+		{"bulkmem", b.laneMemory, "bulk backlog memory"},
 		{"halt", b.halt, "sender halts"},
 	}
 	for _, g := range groups {

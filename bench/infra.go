@@ -38,7 +38,7 @@ const (
 )
 
 // Groups are the row groups, in the order they run.
-var Groups = []string{"ingest", "batch", "webhook", "sink", "dispatcher", "slow", "accuracy", "pacing", "retry", "e2e", "dedupe", "lanes", "halt"}
+var Groups = []string{"ingest", "batch", "webhook", "sink", "dispatcher", "slow", "accuracy", "pacing", "retry", "e2e", "dedupe", "lanes", "bulkmem", "halt"}
 
 // Config is what the harness runs against and how.
 type Config struct {

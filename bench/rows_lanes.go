@@ -61,11 +61,7 @@ func (b *Bench) lanes(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return append(otp, Row{What: "lanes: fairness", Figure: "failed: " + firstLine(err.Error()), Verdict: NotRun}), nil
 	}
-	mem, err := b.laneMemory(ctx)
-	if err != nil {
-		return append(append(otp, fair...), Row{What: "lanes: memory", Figure: "failed: " + firstLine(err.Error()), Verdict: NotRun}), nil
-	}
-	return append(append(otp, fair...), mem...), nil
+	return append(otp, fair...), nil
 }
 
 // laneOTP: 100,000 marketing notifications drain a sender limited to
@@ -270,10 +266,13 @@ func (b *Bench) laneFairness(ctx context.Context) ([]Row, error) {
 }
 
 // laneMemory: the dispatcher's peak RSS with 1,000,000 bulk notifications
-// queued, beside the same with 10,000, each for the same while.
+// queued, beside the same with 100,000 in the same run; and, for scale, with
+// 10,000 (twice the bulk bound, so every partition's backlog fits one
+// small fetch). Each runs for the same while.
 func (b *Bench) laneMemory(ctx context.Context) ([]Row, error) {
 	big := b.size(1_000_000, 200_000)
-	small := b.size(100_000, 50_000)
+	mid := b.size(100_000, 50_000)
+	small := 10_000
 	hold := 30 * time.Second
 	measure := func(n int) (int64, error) {
 		cl, err := b.cfg.NewCluster(ctx)
@@ -312,7 +311,11 @@ func (b *Bench) laneMemory(ctx context.Context) ([]Row, error) {
 		b.stop(fmt.Sprintf("%d bulk notifications queued", n), p)
 		return peak, nil
 	}
-	base, err := measure(small)
+	fits, err := measure(small)
+	if err != nil {
+		return nil, err
+	}
+	base, err := measure(mid)
 	if err != nil {
 		return nil, err
 	}
@@ -321,8 +324,14 @@ func (b *Bench) laneMemory(ctx context.Context) ([]Row, error) {
 		return nil, err
 	}
 	r := float64(got) / float64(base)
-	return []Row{{What: fmt.Sprintf("lanes: dispatcher peak RSS with %d bulk notifications queued", big), Figure: mb(got),
-		Baseline: fmt.Sprintf("%s with %d queued", mb(base), small), Ratio: fmt.Sprintf("%.2f×", r), Target: "bounded: about the baseline",
-		Verdict: verdict(r <= 1.5),
-		Note:    fmt.Sprintf("The backlog is produced to notifications.bulk before one dispatcher (WANOTIFY_DISPATCHER_RATE=80, default MAX_BULK_BUFFERED=5000) starts; peak RSS (VmHWM) after %s of sending, beside the same with %d queued in the same run. The backlog stays in Kafka: the dispatcher reads a bulk partition only to its part of MAX_BULK_BUFFERED.", hold, small)}}, nil
+	setup := fmt.Sprintf("The backlog is produced to notifications.bulk before one dispatcher (WANOTIFY_DISPATCHER_RATE=80, default MAX_BULK_BUFFERED=5000 and BULK_READERS=2) starts; peak RSS (VmHWM) after %s of sending.", hold)
+	return []Row{
+		{What: fmt.Sprintf("lanes: dispatcher peak RSS with %d bulk notifications queued", big), Figure: mb(got),
+			Baseline: fmt.Sprintf("%s with %d queued", mb(base), mid), Ratio: fmt.Sprintf("%.2f×", r), Target: "≤ 1.25× (bounded: does not grow with the backlog)",
+			Verdict: verdict(r <= 1.25),
+			Note:    setup + " The backlog stays in Kafka: a bulk partition is read only to its part of MAX_BULK_BUFFERED, two partitions with a backlog at a time."},
+		{What: fmt.Sprintf("lanes: dispatcher peak RSS with %d bulk notifications queued (fits the bound)", small), Figure: mb(fits),
+			Baseline: "—", Ratio: fmt.Sprintf("%.2f× of it with %d", float64(got)/float64(fits), big), Target: "reported", Verdict: Reported,
+			Note: setup + " Each partition's backlog is about one small fetch here; with a larger backlog every fetch of a partition brings at least a whole producer batch (thousands of records) of which only its share is kept, which is the difference."},
+	}, nil
 }

@@ -205,16 +205,26 @@ func (d *Dispatcher) resetAfterAbort(ps []*part) {
 		return
 	}
 	d.giveUp(victims)
+	// The rewound partitions must not stay paused from before, except bulk
+	// ones: they are read when the bulk plan gives them a turn.
+	resume, pause := map[string][]int32{}, map[string][]int32{}
 	d.mu.Lock()
 	for _, p := range victims {
-		d.parts[p.tp] = d.newPart(p.tp)
+		np := d.newPart(p.tp)
+		d.parts[p.tp] = np
 		delete(d.paused, p.tp)
+		if np.bulk != nil {
+			d.paused[p.tp] = true
+			pause[p.tp.topic] = append(pause[p.tp.topic], p.tp.partition)
+		} else {
+			resume[p.tp.topic] = append(resume[p.tp.topic], p.tp.partition)
+		}
 	}
 	d.mu.Unlock()
-	// The rewound partitions must not stay paused from before.
-	resume := map[string][]int32{}
-	for _, p := range victims {
-		resume[p.tp.topic] = append(resume[p.tp.topic], p.tp.partition)
+	if len(pause) > 0 {
+		d.cl.PauseFetchPartitions(pause)
 	}
-	d.cl.ResumeFetchPartitions(resume)
+	if len(resume) > 0 {
+		d.cl.ResumeFetchPartitions(resume)
+	}
 }

@@ -62,6 +62,10 @@ type Config struct {
 	// not yet finished: notifications.bulk is read only as far as its
 	// senders can send soon. WANOTIFY_DISPATCHER_MAX_BULK_BUFFERED.
 	MaxBulkBuffered int
+	// BulkReaders is how many bulk partitions with a backlog are read at
+	// once (package bulkread): a fetch of one brings at least a whole
+	// producer batch. WANOTIFY_DISPATCHER_BULK_READERS.
+	BulkReaders int
 	// Weights share each sender among its lanes and tenants (package
 	// sched): WANOTIFY_DISPATCHER_LANE_WEIGHTS,
 	// WANOTIFY_DISPATCHER_TENANT_WEIGHTS.
@@ -73,6 +77,13 @@ type Config struct {
 	// late a resumed retry partition may start flowing.
 	// WANOTIFY_DISPATCHER_FETCH_MAX_WAIT.
 	FetchMaxWait time.Duration
+	// FetchPartitionBytes is how much one fetch asks of each partition.
+	// Below Kafka's usual 1 MiB: the dispatcher sends at its senders'
+	// rates, and what a fetch brings is decoded at once, so this bounds
+	// the memory of reading a backlog. A producer batch larger than it is
+	// still read, one partition a fetch.
+	// WANOTIFY_DISPATCHER_FETCH_PARTITION_BYTES.
+	FetchPartitionBytes int
 	// SessionTimeout and RebalanceTimeout of the group membership.
 	SessionTimeout   time.Duration
 	RebalanceTimeout time.Duration
@@ -154,9 +165,11 @@ func DefaultConfig() Config {
 		Concurrency:          512,
 		MaxBuffered:          10000,
 		MaxBulkBuffered:      5000,
+		BulkReaders:          2,
 		Weights:              sched.Weights{Lanes: [sched.Lanes]float64{0, 4, 1}},
 		FlushInterval:        100 * time.Millisecond,
 		FetchMaxWait:         500 * time.Millisecond,
+		FetchPartitionBytes:  256 << 10,
 		SessionTimeout:       45 * time.Second,
 		RebalanceTimeout:     60 * time.Second,
 		TransactionTimeout:   60 * time.Second,
@@ -195,6 +208,8 @@ func Load(e *config.Env) Config {
 	c.MaxBuffered = e.Int("WANOTIFY_DISPATCHER_MAX_BUFFERED", c.MaxBuffered, "records taken from Kafka and not yet finished before fetching pauses")
 	c.MaxBulkBuffered = e.Int("WANOTIFY_DISPATCHER_MAX_BULK_BUFFERED", c.MaxBulkBuffered,
 		"bulk-lane records taken from Kafka and not yet finished before notifications.bulk pauses (its backlog stays in Kafka)")
+	c.BulkReaders = e.Int("WANOTIFY_DISPATCHER_BULK_READERS", c.BulkReaders,
+		"notifications.bulk partitions with a backlog read at once (each fetch of one brings at least a whole producer batch)")
 	lw := e.List("WANOTIFY_DISPATCHER_LANE_WEIGHTS", []string{fmt.Sprintf("transactional=%g", c.Weights.Lanes[1]), fmt.Sprintf("bulk=%g", c.Weights.Lanes[2])},
 		"how the transactional and bulk lanes share what the critical lane leaves of a sender's rate (lane=weight; bulk is never starved)")
 	if ws, err := parseWeights(lw); err != nil {
@@ -220,6 +235,8 @@ func Load(e *config.Env) Config {
 	}
 	c.FlushInterval = e.Duration("WANOTIFY_DISPATCHER_FLUSH_INTERVAL", c.FlushInterval, "how often outputs and offsets are committed in one transaction")
 	c.FetchMaxWait = e.Duration("WANOTIFY_DISPATCHER_FETCH_MAX_WAIT", c.FetchMaxWait, "longest wait of one fetch for new records")
+	c.FetchPartitionBytes = e.Int("WANOTIFY_DISPATCHER_FETCH_PARTITION_BYTES", c.FetchPartitionBytes,
+		"bytes one fetch asks of each partition (bounds the memory of reading a backlog; a larger producer batch is still read, one partition a fetch)")
 	c.SessionTimeout = e.Duration("WANOTIFY_DISPATCHER_SESSION_TIMEOUT", c.SessionTimeout, "consumer group session timeout")
 	c.RebalanceTimeout = e.Duration("WANOTIFY_DISPATCHER_REBALANCE_TIMEOUT", c.RebalanceTimeout, "consumer group rebalance timeout")
 	c.TransactionTimeout = e.Duration("WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT", c.TransactionTimeout, "how long the broker keeps an abandoned transaction open")
@@ -318,11 +335,17 @@ func (c Config) Validate() error {
 	if c.MaxBulkBuffered < 1 {
 		bad("WANOTIFY_DISPATCHER_MAX_BULK_BUFFERED", "%d must be at least 1", c.MaxBulkBuffered)
 	}
+	if c.BulkReaders < 1 {
+		bad("WANOTIFY_DISPATCHER_BULK_READERS", "%d must be at least 1", c.BulkReaders)
+	}
 	if c.MaxBuffered < 1 {
 		bad("WANOTIFY_DISPATCHER_MAX_BUFFERED", "%d must be at least 1", c.MaxBuffered)
 	}
 	if c.FlushInterval <= 0 {
 		bad("WANOTIFY_DISPATCHER_FLUSH_INTERVAL", "must be positive")
+	}
+	if c.FetchPartitionBytes < 1<<10 || c.FetchPartitionBytes > 1<<30 {
+		bad("WANOTIFY_DISPATCHER_FETCH_PARTITION_BYTES", "%d must be between 1024 and 1073741824", c.FetchPartitionBytes)
 	}
 	if c.FetchMaxWait <= 0 {
 		bad("WANOTIFY_DISPATCHER_FETCH_MAX_WAIT", "must be positive")

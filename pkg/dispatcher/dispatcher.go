@@ -1,11 +1,13 @@
 package dispatcher
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/dispatcher/admit"
 	"github.com/wanotify/wanotify/pkg/dispatcher/answer"
+	"github.com/wanotify/wanotify/pkg/dispatcher/bulkread"
 	"github.com/wanotify/wanotify/pkg/dispatcher/dedupe"
 	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/dispatcher/order"
@@ -46,10 +49,10 @@ type part struct {
 	// yet, until wake fires or a change is announced.
 	rule    parking.Rule
 	stopped bool
-	// full is set on a bulk partition read up to the bulk lane's bound
-	// (MaxBulkBuffered): it is set back to its first record not taken and
-	// paused until the lane has room again.
-	full bool
+	// bulk is how far a bulk partition is read (nil for the other
+	// topics): up to its part of MaxBulkBuffered, a few partitions with a
+	// backlog at a time (package bulkread).
+	bulk *bulkread.Part
 	wake *time.Timer
 	// rescan is, for a held partition woken by a resume, the end it had
 	// then (rescanPending until the next fetch tells): records before it
@@ -265,6 +268,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		kgo.TransactionTimeout(d.cfg.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(d.cfg.FetchMaxWait),
+		kgo.FetchMaxPartitionBytes(int32(d.cfg.FetchPartitionBytes)),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)...)
@@ -400,17 +404,20 @@ func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.Epoch
 		if p != nil && p.rescan == rescanPending {
 			p.rescan = fp.HighWatermark
 		}
-		if p == nil || p.dead.Load() || p.stopped || p.full {
+		if p == nil || p.dead.Load() || p.stopped || (p.bulk != nil && p.bulk.Full) {
 			// A stopped parking partition's records are read again from
 			// where it stopped once it is woken.
 			return
 		}
+		if p.bulk != nil {
+			p.bulk.Fetched(last, fp.HighWatermark, now)
+		}
 		for _, r := range fp.Records {
-			if k.topic == topics.Bulk && p.tr.Unfinished() >= perBulk {
+			if p.bulk != nil && p.tr.Unfinished() >= perBulk {
 				// The bulk lane holds what its senders can send soon, each
 				// partition an equal part, so every partition's tenants
 				// are reached; the rest of the campaign stays in Kafka.
-				p.full = true
+				p.bulk.Cut(r.Offset, fp.HighWatermark)
 				stopAt(k, r.Offset)
 				break
 			}
@@ -557,6 +564,28 @@ func (d *Dispatcher) finish(rc *rec, outputs []*kgo.Record) {
 	}
 }
 
+// planBulkLocked says which bulk partitions are read now (d.mu held).
+func (d *Dispatcher) planBulkLocked() map[*part]bool {
+	var ps []*part
+	for k, p := range d.parts {
+		if k.topic == topics.Bulk && p.bulk != nil && !p.dead.Load() {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortFunc(ps, func(a, b *part) int { return cmp.Compare(a.tp.partition, b.tp.partition) })
+	bs := make([]*bulkread.Part, len(ps))
+	for i, p := range ps {
+		p.bulk.Unfinished = p.tr.Unfinished()
+		bs[i] = p.bulk
+	}
+	rule := bulkread.Rule{Share: d.bulkShareLocked(), Readers: d.cfg.BulkReaders, Settle: 2*d.cfg.FetchMaxWait + time.Second}
+	read := map[*part]bool{}
+	for i, ok := range rule.Plan(bs, d.pausedAll, time.Now()) {
+		read[ps[i]] = ok
+	}
+	return read
+}
+
 func isDead(it *order.Item) bool { return it.Value.(*rec).part.dead.Load() }
 
 // reconcilePause pauses or resumes fetching: everything while a breaker is
@@ -575,17 +604,12 @@ func (d *Dispatcher) reconcilePause() {
 	case d.pausedAll && d.buffered <= d.cfg.MaxBuffered*3/4:
 		d.pausedAll = false
 	}
-	// The bulk lane is read only as far as its senders can send soon
-	// (ingest stops a bulk partition at its part of MaxBulkBuffered): a
-	// campaign of a million costs no more memory than that. The critical lane is paused only at twice MaxBuffered, so
-	// an OTP is read while a provider outage or a backlog pauses the
-	// rest.
-	perBulk := d.bulkShareLocked()
-	for k, p := range d.parts {
-		if k.topic == topics.Bulk && p.full && p.tr.Unfinished() <= perBulk*3/4 {
-			p.full = false
-		}
-	}
+	// The bulk lane is read only as far as its senders can send soon, a
+	// few partitions with a backlog at a time (package bulkread): a
+	// campaign of a million costs no more memory than its bound. The
+	// critical lane is paused only at twice MaxBuffered, so an OTP is read
+	// while a provider outage or a backlog pauses the rest.
+	readBulk := d.planBulkLocked()
 	criticalPaused := d.buffered >= 2*d.cfg.MaxBuffered
 	pause, resume := map[string][]int32{}, map[string][]int32{}
 	for k, p := range d.parts {
@@ -593,7 +617,10 @@ func (d *Dispatcher) reconcilePause() {
 		if k.topic == topics.Critical {
 			all = criticalPaused
 		}
-		want := all || p.held.Len() > 0 || p.stopped || p.full
+		want := all || p.held.Len() > 0 || p.stopped
+		if p.bulk != nil {
+			want = !readBulk[p]
+		}
 		if want != d.paused[k] {
 			if want {
 				pause[k.topic] = append(pause[k.topic], k.partition)
@@ -627,7 +654,11 @@ func (d *Dispatcher) newPart(k tp) *part {
 		tier, rule = len(topics.RetryTiers), d.heldRule
 	}
 	ctx, cancel := context.WithCancel(d.dispatchCtx)
-	return &part{tp: k, tier: tier, rule: rule, rescan: -1, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
+	var bulk *bulkread.Part
+	if k.topic == topics.Bulk {
+		bulk = &bulkread.Part{Lag: -1}
+	}
+	return &part{tp: k, tier: tier, rule: rule, bulk: bulk, rescan: -1, tr: order.NewPartition(), store: d.stores[k.partition], ctx: ctx, stop: cancel}
 }
 
 // giveUp stops work on partitions: their records are dropped (uncommitted

@@ -19,7 +19,10 @@
 //	    topic that are not yet due are held instead, and their partition is
 //	    paused (PauseFetchPartitions) until a timer releases the earliest
 //	    one at its due time (held.go); nothing sleeps in the poll loop and
-//	    nothing is released before the clock reaches its due time.
+//	    nothing is released before the clock reaches its due time. The
+//	    bulk lane's partitions are read only to their share of
+//	    MaxBulkBuffered, a few with a backlog at a time (package
+//	    bulkread), so a campaign's backlog stays in Kafka.
 //	 2. Admit. When a record becomes its key's active record, it is decoded
 //	    and checked against the dedupe state (package dedupe): a poison
 //	    record goes to the DLQ at once; a second request with the same

@@ -225,3 +225,58 @@ func TestBulkBoundLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d delivered once through a bound of %d (peak %d held)", n, cfg.MaxBulkBuffered, peak)
 }
+
+// A bulk backlog is read a few partitions at a time, and producer batches
+// larger than a fetch asks of a partition are still read: 6,000 published
+// at once over 4 partitions (about one batch each), each fetch asking 4 KiB
+// of a partition, one partition with a backlog read at a time.
+func TestBulkBacklogIsReadAFewPartitionsAtATime(t *testing.T) {
+	const n = 6000
+	e := newEnv(t, 4, simulator.Behavior{})
+	w := e.watch()
+	cfg := testConfig("t-lanes-readers")
+	cfg.MaxBulkBuffered = 400
+	cfg.BulkReaders = 1
+	cfg.FetchPartitionBytes = 4 << 10
+	var ns []*contract.Notification
+	var ids []string
+	for i := range n {
+		m := laneNote("acme", "campaign.winter", fmt.Sprintf("readers-%d", i), recipient(i))
+		ns = append(ns, m)
+		ids = append(ids, m.ID)
+	}
+	e.publishTo(topics.Bulk, ns...)
+	r := e.start(cfg)
+	most, samples := 0, 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e.sim.Ledger().Accepted < n {
+			r.d.mu.Lock()
+			share := r.d.bulkShareLocked()
+			reading := 0
+			for k, p := range r.d.parts {
+				if p.bulk != nil && !r.d.paused[k] && (p.bulk.Lag < 0 || p.bulk.Lag >= int64(share)) {
+					reading++
+				}
+			}
+			r.d.mu.Unlock()
+			most = max(most, reading)
+			samples++
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	for id, st := range w.waitTerminal(t, ids, 120*time.Second) {
+		if st != contract.StatusAccepted {
+			t.Fatalf("%s ended %s", id, st)
+		}
+	}
+	<-done
+	if led := e.sim.Ledger(); led.Accepted != n || led.DuplicateSends != 0 || led.DistinctNotifications != n {
+		t.Fatalf("ledger: %d accepted, %d distinct, %d duplicates; want %d, %d, 0", led.Accepted, led.DistinctNotifications, led.DuplicateSends, n, n)
+	}
+	if most > cfg.BulkReaders {
+		t.Fatalf("%d bulk partitions with a backlog read at once, BulkReaders %d", most, cfg.BulkReaders)
+	}
+	t.Logf("%d delivered once; at most %d partition with a backlog read at once (%d samples)", n, most, samples)
+}

@@ -54,6 +54,7 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 	for p, s := range restore {
 		d.stores[p] = s
 	}
+	pause := map[string][]int32{}
 	for t, ps := range assigned {
 		for _, p := range ps {
 			k := tp{t, p}
@@ -62,6 +63,11 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 			}
 			d.parts[k] = d.newPart(k)
 			delete(d.paused, k)
+			if d.parts[k].bulk != nil {
+				// Read only once the bulk plan gives it a turn.
+				d.paused[k] = true
+				pause[t] = append(pause[t], p)
+			}
 		}
 	}
 	if total > 0 {
@@ -70,6 +76,9 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 	d.updateShareLocked()
 	n := len(d.parts)
 	d.mu.Unlock()
+	if len(pause) > 0 {
+		d.cl.PauseFetchPartitions(pause)
+	}
 	d.log.Info("partitions assigned", "assigned", assigned, "owned", n, "share", d.limits.CurrentShare())
 }
 
