@@ -17,7 +17,8 @@ import (
 // What may differ between honest retries is left out: times (created_at,
 // and event_time and expires_at, which default to the moment of the
 // request or derive from it), the source service and the metadata, which
-// are not sent. Zero means "no fingerprint" (a record written before
+// are not sent, and the lane, which says how soon, not what: it may be
+// derived anew from configuration (template categories) on a retry. Zero means "no fingerprint" (a record written before
 // fingerprints existed); Fingerprint never returns it.
 func Fingerprint(n *Notification) uint64 {
 	h := sha256.New()

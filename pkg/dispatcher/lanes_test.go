@@ -182,87 +182,30 @@ func TestSmallTenantGetsItsFairShare(t *testing.T) {
 	t.Logf("small tenant done at send %d (fair share 1000, bound 2000); big tenant %d sends meanwhile", lastSmall+1, big)
 }
 
-// TestBulkBoundLosesNothing: a bulk backlog read through a small bound
-// (partitions set back and paused again and again) is delivered whole,
-// each notification once.
-func TestBulkBoundLosesNothing(t *testing.T) {
-	const n = 6000
+// drainBulk publishes n bulk notifications before a dispatcher with cfg
+// starts, calls sample (under the dispatcher's lock) every few
+// milliseconds until the provider took them all, and fails unless each
+// was delivered once.
+func drainBulk(t *testing.T, cfg Config, n int, sample func(d *Dispatcher)) {
+	t.Helper()
 	e := newEnv(t, 4, simulator.Behavior{})
 	w := e.watch()
-	cfg := testConfig("t-lanes-bound")
-	cfg.MaxBulkBuffered = 200
 	var ns []*contract.Notification
 	var ids []string
 	for i := range n {
-		m := laneNote("acme", "campaign.autumn", fmt.Sprintf("bound-%d", i), recipient(i))
+		m := laneNote("acme", "campaign.autumn", fmt.Sprintf("%s-%d", cfg.Group, i), recipient(i))
 		ns = append(ns, m)
 		ids = append(ids, m.ID)
 	}
 	e.publishTo(topics.Bulk, ns...)
 	r := e.start(cfg)
-	peak := 0
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for e.sim.Ledger().Accepted < n {
 			r.d.mu.Lock()
-			peak = max(peak, r.d.buffered)
+			sample(r.d)
 			r.d.mu.Unlock()
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	for id, st := range w.waitTerminal(t, ids, 120*time.Second) {
-		if st != contract.StatusAccepted {
-			t.Fatalf("%s ended %s", id, st)
-		}
-	}
-	<-done
-	if led := e.sim.Ledger(); led.Accepted != n || led.DuplicateSends != 0 || led.DistinctNotifications != n {
-		t.Fatalf("ledger: %d accepted, %d distinct, %d duplicates; want %d, %d, 0", led.Accepted, led.DistinctNotifications, led.DuplicateSends, n, n)
-	}
-	if peak > cfg.MaxBulkBuffered {
-		t.Fatalf("%d bulk records held at once, bound %d", peak, cfg.MaxBulkBuffered)
-	}
-	t.Logf("%d delivered once through a bound of %d (peak %d held)", n, cfg.MaxBulkBuffered, peak)
-}
-
-// A bulk backlog is read a few partitions at a time, and producer batches
-// larger than a fetch asks of a partition are still read: 6,000 published
-// at once over 4 partitions (about one batch each), each fetch asking 4 KiB
-// of a partition, one partition with a backlog read at a time.
-func TestBulkBacklogIsReadAFewPartitionsAtATime(t *testing.T) {
-	const n = 6000
-	e := newEnv(t, 4, simulator.Behavior{})
-	w := e.watch()
-	cfg := testConfig("t-lanes-readers")
-	cfg.MaxBulkBuffered = 400
-	cfg.BulkReaders = 1
-	cfg.FetchPartitionBytes = 4 << 10
-	var ns []*contract.Notification
-	var ids []string
-	for i := range n {
-		m := laneNote("acme", "campaign.winter", fmt.Sprintf("readers-%d", i), recipient(i))
-		ns = append(ns, m)
-		ids = append(ids, m.ID)
-	}
-	e.publishTo(topics.Bulk, ns...)
-	r := e.start(cfg)
-	most, samples := 0, 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for e.sim.Ledger().Accepted < n {
-			r.d.mu.Lock()
-			share := r.d.bulkShareLocked()
-			reading := 0
-			for k, p := range r.d.parts {
-				if p.bulk != nil && !r.d.paused[k] && (p.bulk.Lag < 0 || p.bulk.Lag >= int64(share)) {
-					reading++
-				}
-			}
-			r.d.mu.Unlock()
-			most = max(most, reading)
-			samples++
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
@@ -275,6 +218,46 @@ func TestBulkBacklogIsReadAFewPartitionsAtATime(t *testing.T) {
 	if led := e.sim.Ledger(); led.Accepted != n || led.DuplicateSends != 0 || led.DistinctNotifications != n {
 		t.Fatalf("ledger: %d accepted, %d distinct, %d duplicates; want %d, %d, 0", led.Accepted, led.DistinctNotifications, led.DuplicateSends, n, n)
 	}
+}
+
+// TestBulkBoundLosesNothing: a bulk backlog read through a small bound
+// (partitions set back and paused again and again) is delivered whole,
+// each notification once.
+func TestBulkBoundLosesNothing(t *testing.T) {
+	const n = 6000
+	cfg := testConfig("t-lanes-bound")
+	cfg.MaxBulkBuffered = 200
+	peak := 0
+	drainBulk(t, cfg, n, func(d *Dispatcher) { peak = max(peak, d.buffered) })
+	if peak > cfg.MaxBulkBuffered {
+		t.Fatalf("%d bulk records held at once, bound %d", peak, cfg.MaxBulkBuffered)
+	}
+	t.Logf("%d delivered once through a bound of %d (peak %d held)", n, cfg.MaxBulkBuffered, peak)
+}
+
+// TestBulkBacklogIsReadAFewPartitionsAtATime: a bulk backlog is read a few
+// partitions at a time, and producer batches larger than a fetch asks of a
+// partition are still read: 6,000 published at once over 4 partitions
+// (about one batch each), each fetch asking 4 KiB of a partition, one
+// partition with a backlog read at a time.
+func TestBulkBacklogIsReadAFewPartitionsAtATime(t *testing.T) {
+	const n = 6000
+	cfg := testConfig("t-lanes-readers")
+	cfg.MaxBulkBuffered = 400
+	cfg.BulkReaders = 1
+	cfg.FetchPartitionBytes = 4 << 10
+	most, samples := 0, 0
+	drainBulk(t, cfg, n, func(d *Dispatcher) {
+		share := d.bulkShareLocked()
+		reading := 0
+		for k, p := range d.parts {
+			if p.bulk != nil && !d.paused[k] && (p.bulk.Lag < 0 || p.bulk.Lag >= int64(share)) {
+				reading++
+			}
+		}
+		most = max(most, reading)
+		samples++
+	})
 	if most > cfg.BulkReaders {
 		t.Fatalf("%d bulk partitions with a backlog read at once, BulkReaders %d", most, cfg.BulkReaders)
 	}

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -70,17 +71,22 @@ func TestProviderOutageOpensTheBreaker(t *testing.T) {
 }
 
 // TestSlowProviderIsBoundByTheRateNotByPartitions: with 200 ms provider
-// latency and 12 partitions, one call at a time per partition would cap
-// throughput at 60/s; records of different recipients run concurrently,
-// so at least 90% of the 500/s limit is reached.
+// latency and 12 partitions, one call at a time per partition would put at
+// most 12 sends in any 200 ms; records of different recipients run
+// concurrently, so many more calls are in flight at once. Every call takes
+// the simulator's 200 ms after its send is recorded, so sends recorded
+// within 200 ms of each other were in flight together: that count is what
+// is asserted (a structure, not a speed: the achieved rate is a benchmark,
+// `make bench` row "dispatcher, provider latency 250 ms").
 //
 // It runs on kfake even in the Apache Kafka lane: it measures the
 // dispatcher's scheduling, and on a loaded two-core test machine Apache
 // Kafka's synchronous marker writes (p50 6-16 ms there, against 0.9 ms on
-// kfake) bound the figure first; docs/kafka.md (difference 11) has the
-// numbers.
+// kfake) bound it first; docs/kafka.md (difference 11) has the numbers.
 func TestSlowProviderIsBoundByTheRateNotByPartitions(t *testing.T) {
-	e := newEnvOn(t, testinfra.KfakeWithTopics(t, 12), simulator.Behavior{RateLimit: 500, Latency: simulator.Fixed(200 * time.Millisecond)})
+	const partitions = 12
+	latency := 200 * time.Millisecond
+	e := newEnvOn(t, testinfra.KfakeWithTopics(t, partitions), simulator.Behavior{RateLimit: 500, Latency: simulator.Fixed(latency)})
 	w := e.watch()
 	cfg := testConfig("t-slow")
 	cfg.Limits.Rate, cfg.Limits.Burst = 480, 20
@@ -97,28 +103,27 @@ func TestSlowProviderIsBoundByTheRateNotByPartitions(t *testing.T) {
 		ns = append(ns, nt)
 	}
 	e.publish(ns...)
-	w.waitTerminal(t, ids, 90*time.Second)
+	w.waitTerminal(t, ids, 180*time.Second)
 	led := e.sim.Ledger()
 	if led.Throttled != 0 || led.Accepted != n || led.DuplicateSends != 0 {
 		t.Fatalf("ledger: throttled %d accepted %d duplicates %d", led.Throttled, led.Accepted, led.DuplicateSends)
 	}
-	first, last := led.Entries[0].Time, led.Entries[0].Time
+	times := make([]time.Time, 0, len(led.Entries))
 	for _, en := range led.Entries {
-		if en.Time.Before(first) {
-			first = en.Time
-		}
-		if en.Time.After(last) {
-			last = en.Time
-		}
+		times = append(times, en.Time)
 	}
-	rate := float64(n-1) / last.Sub(first).Seconds()
-	t.Logf("achieved %.1f/s of the 500/s limit (%d sends in %s)", rate, n, last.Sub(first).Round(time.Millisecond))
-	if raceEnabled {
-		t.Log("race detector on: throughput not asserted")
-		return
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	together := 0
+	for i, j := 0, 0; i < len(times); i++ {
+		for times[i].Sub(times[j]) >= latency {
+			j++
+		}
+		together = max(together, i-j+1)
 	}
-	if rate < 450 {
-		t.Fatalf("achieved %.1f/s, want at least 450/s (90%% of the limit)", rate)
+	rate := float64(n-1) / times[len(times)-1].Sub(times[0]).Seconds()
+	t.Logf("%d calls in flight at once at most (one per partition would be %d); %.1f/s of the 500/s limit (%d sends)", together, partitions, rate, n)
+	if together <= 2*partitions {
+		t.Fatalf("at most %d calls in flight at once, want more than %d (twice one call per partition)", together, 2*partitions)
 	}
 }
 
