@@ -71,6 +71,9 @@ type App struct {
 	// PhoneValidation is the recipient rule of send
 	// (WANOTIFY_PHONE_VALIDATION: valid or possible).
 	PhoneValidation string
+	// DispatcherGroup is the dispatchers' consumer group: sender list counts
+	// held records from its committed offsets (WANOTIFY_DISPATCHER_GROUP).
+	DispatcherGroup string
 	// Timeout bounds each command's work against Kafka and ClickHouse
 	// (--timeout).
 	Timeout time.Duration
@@ -134,6 +137,7 @@ func MainIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := &App{Env: env, In: stdin, Out: stdout, Err: stderr}
 	app.Kafka = kafkaconf.Load(env, "notifyctl")
 	app.Kafka.Tracing = false
+	app.DispatcherGroup = env.String("WANOTIFY_DISPATCHER_GROUP", "wanotify-dispatcher", "consumer group of the dispatchers")
 	app.PhoneValidation = env.String("WANOTIFY_PHONE_VALIDATION", "valid", "recipient check: valid (the number must be in use in its region, libphonenumber's IsValidNumber) or possible (of a possible length only, for numbering plans newer than the library)")
 	if len(args) == 1 && args[0] == "--help-markdown" {
 		// The variables notifyctl reads, for README's configuration table.

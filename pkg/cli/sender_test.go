@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/cli"
 	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/senders"
+	"github.com/wanotify/wanotify/pkg/topics"
 )
 
 // senderRow is one sender of sender list -o json.
@@ -27,6 +29,7 @@ type senderRow struct {
 	ProbeAfter *time.Time `json:"probe_after"`
 	Breaker    string     `json:"breaker"`
 	Queued     int        `json:"queued"`
+	Held       *int       `json:"held"`
 	Instances  []struct {
 		Instance string  `json:"instance"`
 		Share    float64 `json:"share"`
@@ -75,6 +78,7 @@ func TestSenderListAndResume(t *testing.T) {
 	if err := disp["dispatcher-0"].Halt(ctx, "acme-main", why); err != nil {
 		t.Fatal(err)
 	}
+	parkHeld(ctx, t, brokers)
 
 	var rows []senderRow
 	deadline := time.Now().Add(20 * time.Second)
@@ -89,6 +93,9 @@ func TestSenderListAndResume(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	bulk, main := rows[0], rows[1]
+	if bulk.Held == nil || *bulk.Held != 1 || main.Held == nil || *main.Held != 3 {
+		t.Errorf("held: acme-bulk %v, acme-main %v; want 1 and 3", bulk.Held, main.Held)
+	}
 	if bulk.Name != "acme-bulk" || bulk.Halted || bulk.State != "running" || bulk.Rate != nil || bulk.Queued != 0 || bulk.Breaker != "unknown" || !bulk.Registered {
 		t.Errorf("acme-bulk: %+v", bulk)
 	}
@@ -141,5 +148,51 @@ func TestSenderListAndResume(t *testing.T) {
 	r = run(t, "", "sender", "resume", "acme-bulk")
 	if r.code != cli.ExitOK || !strings.Contains(r.stdout, "was not halted") {
 		t.Fatalf("resume of a running sender: %s", r)
+	}
+}
+
+// parkHeld writes records to notifications.held as the dispatchers would
+// leave them: on partition 0 two of acme-main, the first already committed
+// by the dispatchers' group; on partition 1 a committed transaction with
+// two of acme-main and an aborted one with two of acme-main and one of
+// acme-bulk; on partition 2 one of acme-bulk. Waiting: acme-main 3,
+// acme-bulk 1.
+func parkHeld(ctx context.Context, t *testing.T, brokers []string) {
+	t.Helper()
+	rec := func(p int32, sender string) *kgo.Record {
+		return &kgo.Record{Topic: topics.Held, Partition: p, Value: []byte(`{"sender":"` + sender + `"}`)}
+	}
+	plain, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.ProduceSync(ctx, rec(0, "acme-main"), rec(0, "acme-main"), rec(2, "acme-bulk")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	txn, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID("cli-test-held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	for _, commit := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort} {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		rs := []*kgo.Record{rec(1, "acme-main"), rec(1, "acme-main")}
+		if !commit {
+			rs = append(rs, rec(1, "acme-bulk"))
+		}
+		if err := txn.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topics.Held, Partition: 0, At: 1, LeaderEpoch: -1})
+	if err := kadm.NewClient(plain).CommitAllOffsets(ctx, "wanotify-dispatcher", offs); err != nil {
+		t.Fatal(err)
 	}
 }

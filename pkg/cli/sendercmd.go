@@ -55,17 +55,20 @@ type senderView struct {
 	// as the dispatchers report it, else the registry's; nil when the
 	// registry sets none and no dispatcher reports (the dispatchers'
 	// WANOTIFY_DISPATCHER_RATE applies).
-	Rate       *float64         `json:"rate"`
-	State      string           `json:"state"`
-	Halted     bool             `json:"halted"`
-	Code       string           `json:"code,omitempty"`
-	Message    string           `json:"message,omitempty"`
-	Since      *time.Time       `json:"since,omitempty"`
-	By         string           `json:"by,omitempty"`
-	ProbeAfter *time.Time       `json:"probe_after,omitempty"`
-	Breaker    string           `json:"breaker"`
-	Queued     int              `json:"queued"`
-	Instances  []instanceReport `json:"instances"`
+	Rate       *float64   `json:"rate"`
+	State      string     `json:"state"`
+	Halted     bool       `json:"halted"`
+	Code       string     `json:"code,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	Since      *time.Time `json:"since,omitempty"`
+	By         string     `json:"by,omitempty"`
+	ProbeAfter *time.Time `json:"probe_after,omitempty"`
+	Breaker    string     `json:"breaker"`
+	Queued     int        `json:"queued"`
+	// Held counts the sender's records waiting on notifications.held
+	// (nil when it could not be read).
+	Held      *int             `json:"held"`
+	Instances []instanceReport `json:"instances"`
 }
 
 // instanceReport is one dispatcher instance's live report on a sender.
@@ -80,7 +83,7 @@ type instanceReport struct {
 // breakerRank orders breaker states, worst last.
 var breakerRank = map[string]int{"closed": 1, "half-open": 2, "open": 3}
 
-func senderViews(reg *senders.Registry, states []halt.State, reports []halt.Report) []senderView {
+func senderViews(reg *senders.Registry, states []halt.State, reports []halt.Report, held map[string]int) []senderView {
 	byName := map[string]*senderView{}
 	var order []string
 	add := func(name string, registered bool) *senderView {
@@ -119,6 +122,11 @@ func senderViews(reg *senders.Registry, states []halt.State, reports []halt.Repo
 			}
 		}
 	}
+	for name, n := range held {
+		if v := byName[name]; v != nil {
+			v.Held = &n
+		}
+	}
 	for _, r := range reports {
 		v := byName[r.Sender]
 		if v == nil {
@@ -140,6 +148,10 @@ func senderViews(reg *senders.Registry, states []halt.State, reports []halt.Repo
 		v := byName[n]
 		if v.Breaker == "" {
 			v.Breaker = "unknown"
+		}
+		if v.Held == nil && held != nil {
+			zero := 0
+			v.Held = &zero
 		}
 		out = append(out, *v)
 	}
@@ -172,8 +184,11 @@ the registry no longer lists:
   STATE     running, or halted with the account fault (WHY), since when,
             by which dispatcher, and when the next probe may go
   QUEUED    records the dispatchers hold in memory for the sender, summed
-            over the instances that reported in the last 30 s (INSTANCES);
-            a halted sender's records wait on notifications.held instead
+            over the instances that reported in the last 30 s (INSTANCES)
+  HELD      records of the sender waiting on notifications.held (a halted
+            sender's), counted from the dispatchers' committed offsets
+            (WANOTIFY_DISPATCHER_GROUP) to the topic's end; "?" when it
+            could not be read (the reason goes to standard error)
 
 Dispatchers report every 5 s; a dispatcher that stopped cleanly withdraws its
 reports at once, one that crashed drops out after 30 s.`,
@@ -192,7 +207,16 @@ reports at once, one that crashed drops out after 30 s.`,
 				return err
 			}
 			defer st.Close()
-			views := senderViews(reg, st.States(), st.Reports(time.Now()))
+			opts, err := app.KafkaOpts()
+			if err != nil {
+				return err
+			}
+			held, err := heldBySender(ctx, opts, app.DispatcherGroup)
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "notifyctl: held records not counted: %v\n", err)
+				held = nil
+			}
+			views := senderViews(reg, st.States(), st.Reports(time.Now()), held)
 			return app.Print(views, func(w *tabwriter.Writer) { printSenders(w, views) })
 		},
 	}
@@ -261,7 +285,7 @@ type resumeView struct {
 }
 
 func printSenders(w *tabwriter.Writer, views []senderView) {
-	fmt.Fprintln(w, "SENDER\tRATE\tBREAKER\tSTATE\tSINCE\tBY\tNEXT PROBE\tQUEUED\tINSTANCES\tWHY")
+	fmt.Fprintln(w, "SENDER\tRATE\tBREAKER\tSTATE\tSINCE\tBY\tNEXT PROBE\tQUEUED\tHELD\tINSTANCES\tWHY")
 	for _, v := range views {
 		name := v.Name
 		if !v.Registered {
@@ -279,6 +303,10 @@ func printSenders(w *tabwriter.Writer, views []senderView) {
 			}
 			why = halt.Reason{Code: v.Code, Message: v.Message}.String()
 		}
-		printf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", name, rate, v.Breaker, v.State, since, by, probe, v.Queued, len(v.Instances), why)
+		held := "?"
+		if v.Held != nil {
+			held = strconv.Itoa(*v.Held)
+		}
+		printf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", name, rate, v.Breaker, v.State, since, by, probe, v.Queued, held, len(v.Instances), why)
 	}
 }

@@ -429,7 +429,7 @@ func (d *Dispatcher) ingestLocked(fs kgo.Fetches) map[string]map[int32]kgo.Epoch
 			if p.rule != nil && envErr == nil {
 				pr := parking.Record{Offset: r.Offset, Env: env, Rescan: r.Offset < p.rescan}
 				if k.topic == topics.Held {
-					pr.Sender = senderOf(r.Value)
+					pr.Sender = contract.SenderOf(r.Value)
 				}
 				if ok, wake := p.rule.Take(pr, now); !ok {
 					d.stopLocked(p, wake)
