@@ -112,6 +112,7 @@ func (d *Dispatcher) prepare(rc *rec) {
 				return
 			}
 		case int(e.Attempt) == rc.attempt:
+			d.rederived.Add(1)
 			d.finish(rc, d.outputs(rc, recorded(e, det)))
 			return
 		}

@@ -156,6 +156,10 @@ type Dispatcher struct {
 	abortEvery     int64
 	flushes        atomic.Int64
 	missingCommits atomic.Int64
+	// rederived counts records whose outcome was re-emitted from the
+	// dedupe state instead of calling (consumed again after an abort,
+	// crash or rebalance).
+	rederived atomic.Int64
 }
 
 // inputs are the topics the dispatcher consumes.

@@ -6,9 +6,27 @@ import (
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/contract"
+	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
+	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
+
+// startAborting starts a dispatcher whose every n-th transaction aborts.
+func startAborting(t *testing.T, e *env, cfg Config, n int64) *Dispatcher {
+	t.Helper()
+	d, err := New(cfg, e.provider(), e.kafkaOpts(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.abortEvery = n
+	r := &running{d: d, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return d
+}
 
 // TestDeferralsAreExactlyOnceThroughAbortedTransactions aborts every other
 // transaction (one each 50 ms, at 100 sends/s: a few records each) while capped recipients' notifications are deferred to
@@ -29,16 +47,7 @@ func TestDeferralsAreExactlyOnceThroughAbortedTransactions(t *testing.T) {
 	cfg := testConfig("t-abort-deferred")
 	cfg.Limits.Rate, cfg.Limits.Burst = 100, 5
 	cfg.DeferDelay = 3 * time.Second
-	d, err := New(cfg, e.provider(), e.kafkaOpts(), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.abortEvery = 2
-	r := &running{d: d, done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- d.Run(ctx) }()
-	t.Cleanup(func() { r.stop(t) })
+	d := startAborting(t, e, cfg, 2)
 
 	var deferred, ids []string
 	var ns []*contract.Notification
@@ -114,10 +123,93 @@ func TestDeferralsAreExactlyOnceThroughAbortedTransactions(t *testing.T) {
 	if len(retries) != capped || onDeferred != capped {
 		t.Errorf("%d retry records committed, %d on %s; want %d, all there (one deferral per capped notification)", len(retries), onDeferred, topics.Deferred, capped)
 	}
-	t.Logf("%d transactions, every other aborted; %d capped deferred once each and sent again; %d others sent once",
-		d.flushes.Load(), capped, plain)
-	if d.flushes.Load() < 20 {
-		t.Fatalf("only %d transactions: the aborts were not exercised", d.flushes.Load())
+	t.Logf("%d transactions, every other aborted; %d outcomes re-emitted from the dedupe state; %d capped deferred once each and sent again; %d others sent once",
+		d.flushes.Load(), d.rederived.Load(), capped, plain)
+	if d.rederived.Load() == 0 {
+		t.Fatal("no record was consumed again after an abort: the aborts were not exercised")
+	}
+	checkExactlyOnce(t, w)
+}
+
+// TestHeldRecordsAreExactlyOnceThroughAbortedTransactions: one sender's
+// account is broken from the start while every other transaction aborts.
+// The halt is written to notifications.senders outside the transactions,
+// so a record consumed again after an abort finds its sender halted and is
+// held without another call; after the resume each notification of the
+// halted sender has one held event and is delivered once, at attempt 1,
+// and every committed output exists once.
+func TestHeldRecordsAreExactlyOnceThroughAbortedTransactions(t *testing.T) {
+	const n = 100
+	e := newEnv(t, 4, simulator.Behavior{Latency: simulator.Uniform(2*time.Millisecond, 10*time.Millisecond)})
+	w := e.watch()
+	cfg := testConfig("t-abort-held")
+	cfg.Limits.Rate, cfg.Limits.Burst = 100, 5
+	cfg.HaltProbeInterval = time.Hour // only the resume lifts it here
+	if err := e.sim.SetAccountFault("sender-bad", provider.MetaAccessToken); err != nil {
+		t.Fatal(err)
+	}
+	d := startAborting(t, e, cfg, 2)
+	var bad, good []string
+	var ns []*contract.Notification
+	for i := range n {
+		m := notification(idKey(i), recipient(i), "sender-bad", "hello")
+		bad = append(bad, m.ID)
+		g := notification(idKey(1000+i), recipient(1000+i), "sender-good", "hello")
+		good = append(good, g.ID)
+		ns = append(ns, m, g)
+	}
+	e.publish(ns...)
+	for id, st := range w.waitTerminal(t, good, 90*time.Second) {
+		if st != contract.StatusAccepted {
+			t.Fatalf("%s of the healthy sender ended %s", id, st)
+		}
+	}
+	waitHeld(t, w, bad, 90*time.Second)
+	calls := e.sim.Ledger().Failures["meta_190"]
+	if limit := cfg.Concurrency + 20; calls > limit {
+		t.Fatalf("%d calls answered 190, want at most %d: a record consumed again must find its sender halted", calls, limit)
+	}
+	if err := e.sim.SetAccountFault("sender-bad", 0); err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := halt.New(halt.Config{Opts: e.kafkaOpts(), Instance: "notifyctl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ctl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Resume(ctx, "sender-bad", "test"); err != nil {
+		t.Fatal(err)
+	}
+	for id, st := range w.waitTerminal(t, bad, 90*time.Second) {
+		if st != contract.StatusAccepted {
+			t.Fatalf("%s ended %s after the resume, want accepted", id, st)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // let the watcher catch up
+	statuses, _, dlq := w.snapshot()
+	for _, id := range bad {
+		for _, ev := range statuses[id] {
+			if ev.Status == contract.StatusAccepted && ev.Attempt != 1 {
+				t.Errorf("%s accepted at attempt %d, want 1: the halt spends no attempt", id, ev.Attempt)
+			}
+		}
+	}
+	if _, maxPer := heldEvents(statuses, bad); maxPer != 1 {
+		t.Errorf("a notification got %d held events, want exactly one", maxPer)
+	}
+	led := e.sim.Ledger()
+	if led.DuplicateSends != 0 || led.Accepted != 2*n || len(dlq) != 0 {
+		t.Fatalf("ledger: %d accepted, %d duplicate sends, %d DLQ records; want %d, 0, 0", led.Accepted, led.DuplicateSends, len(dlq), 2*n)
+	}
+	t.Logf("%d transactions, every other aborted; %d outcomes re-emitted from the dedupe state; %d calls answered 190; %d held and delivered once after the resume",
+		d.flushes.Load(), d.rederived.Load(), calls, n)
+	if d.rederived.Load() == 0 {
+		t.Fatal("no record was consumed again after an abort: the aborts were not exercised")
 	}
 	checkExactlyOnce(t, w)
 }
