@@ -213,3 +213,123 @@ func TestHeldRecordsAreExactlyOnceThroughAbortedTransactions(t *testing.T) {
 	}
 	checkExactlyOnce(t, w)
 }
+
+// TestKill9WhileRecordsAreParked kills a dispatcher process with SIGKILL
+// while records wait on both parking topics (a halted sender's on
+// notifications.held, capped recipients' on notifications.deferred) and
+// starts it again: the halt holds, the deferrals come due on the new
+// process, and after the resume every notification is delivered once,
+// with one 131049 per capped notification and one held event per
+// notification of the halted sender.
+func TestKill9WhileRecordsAreParked(t *testing.T) {
+	const n = 60
+	var tos []string
+	for i := range n {
+		tos = append(tos, recipient(1+i))
+	}
+	e := newEnv(t, 4, simulator.Behavior{Rules: simulator.Rules{MarketingTemplates: []string{"promo"}, MarketingCapped: tos}})
+	w := e.watch()
+	if err := e.sim.SetAccountFault("sender-bad", provider.MetaAccessToken); err != nil {
+		t.Fatal(err)
+	}
+	var deferred, bad, good []string
+	var ns []*contract.Notification
+	for i, to := range tos {
+		m := notification(idKey(i), to, "sender-1", "")
+		m.Text, m.Template = nil, &contract.Template{Name: "promo", Language: "en", Parameters: []string{"x"}}
+		deferred = append(deferred, m.ID)
+		b := notification(idKey(1000+i), recipient(1000+i), "sender-bad", "hello")
+		bad = append(bad, b.ID)
+		g := notification(idKey(2000+i), recipient(2000+i), "sender-good", "hello")
+		good = append(good, g.ID)
+		ns = append(ns, m, b, g)
+	}
+	e.publish(ns...)
+	extra := []string{"WANOTIFY_DISPATCHER_RATE=200", "WANOTIFY_DISPATCHER_DEFER_DELAY=8s", "WANOTIFY_DISPATCHER_HALT_PROBE_INTERVAL=1h"}
+	c := e.child(t, "kill-parked", extra...)
+	w.waitTerminal(t, good, 60*time.Second)
+	waitHeld(t, w, bad, 60*time.Second)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		statuses, _, _ := w.snapshot()
+		waiting := 0
+		for _, id := range deferred {
+			for _, ev := range statuses[id] {
+				if ev.Status == contract.StatusRetryScheduled && ev.RetryTier == topics.Deferred {
+					waiting++
+					break
+				}
+			}
+		}
+		if waiting == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d capped notifications deferred within 60 s", waiting, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.kill9(t)
+	calls := e.sim.Ledger().Failures["meta_190"]
+
+	// The cap lifts and the account is fixed while nothing runs; a new
+	// process takes over, then an operator resumes the sender.
+	b := e.sim.Behavior()
+	b.Rules.MarketingCapped = nil
+	if err := e.sim.SetBehavior(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.SetAccountFault("sender-bad", 0); err != nil {
+		t.Fatal(err)
+	}
+	restarted := e.child(t, "kill-parked", extra...)
+	for id, st := range w.waitTerminal(t, deferred, 90*time.Second) {
+		if st != contract.StatusAccepted {
+			t.Fatalf("capped notification %s ended %s, want accepted after its deferral", id, st)
+		}
+	}
+	if got := e.sim.Ledger().Failures["meta_190"]; got != calls {
+		t.Fatalf("%d calls answered 190 after the restart, %d before: the new process must know the halt", got, calls)
+	}
+	ctl, err := halt.New(halt.Config{Opts: e.kafkaOpts(), Instance: "notifyctl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ctl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Resume(ctx, "sender-bad", "test"); err != nil {
+		t.Fatal(err)
+	}
+	for id, st := range w.waitTerminal(t, bad, 90*time.Second) {
+		if st != contract.StatusAccepted {
+			t.Fatalf("%s ended %s after the resume, want accepted", id, st)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // let the watcher catch up
+	statuses, _, dlq := w.snapshot()
+	if _, maxPer := heldEvents(statuses, bad); maxPer != 1 {
+		t.Errorf("a notification got %d held events, want exactly one", maxPer)
+	}
+	led := e.sim.Ledger()
+	if led.DuplicateSends != 0 || led.Accepted != 3*n || len(dlq) != 0 {
+		t.Fatalf("ledger: %d accepted, %d duplicate sends, %d DLQ records; want %d, 0, 0", led.Accepted, led.DuplicateSends, len(dlq), 3*n)
+	}
+	caps := map[string]int{}
+	for _, rj := range led.Rejections {
+		if rj.Code == "meta_131049" {
+			caps[rj.NotificationID]++
+		}
+	}
+	for _, id := range deferred {
+		if caps[id] != 1 {
+			t.Errorf("%s answered 131049 %d times, want once", id, caps[id])
+		}
+	}
+	t.Logf("killed with %d held and %d deferred; after the restart and the resume all %d delivered once; %d calls answered 190", n, n, 3*n, calls)
+	checkExactlyOnce(t, w)
+	restarted.terminate(t)
+}
