@@ -156,6 +156,9 @@ type Dispatcher struct {
 	abortEvery     int64
 	flushes        atomic.Int64
 	missingCommits atomic.Int64
+	// mostBulkBacklogsRead is the most bulk partitions with a backlog any
+	// plan has read at once (d.mu).
+	mostBulkBacklogsRead int
 	// rederived counts records whose outcome was re-emitted from the
 	// dedupe state instead of calling (consumed again after an abort,
 	// crash or rebalance).
@@ -584,9 +587,14 @@ func (d *Dispatcher) planBulkLocked() map[*part]bool {
 	}
 	rule := bulkread.Rule{Share: d.bulkShareLocked(), Readers: d.cfg.BulkReaders, Settle: 2*d.cfg.FetchMaxWait + time.Second}
 	read := map[*part]bool{}
+	backlogs := 0
 	for i, ok := range rule.Plan(bs, d.pausedAll, time.Now()) {
 		read[ps[i]] = ok
+		if ok && (bs[i].Lag < 0 || bs[i].Lag >= int64(rule.Share)) {
+			backlogs++
+		}
 	}
+	d.mostBulkBacklogsRead = max(d.mostBulkBacklogsRead, backlogs)
 	return read
 }
 
