@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/simulator"
+	"github.com/wanotify/wanotify/pkg/topics"
 )
 
 // Invariant names, in the order of the report.
@@ -17,6 +19,7 @@ const (
 	InvNo429     = "zero 429s from the provider"
 	InvDLQ       = "the DLQ holds exactly the exhausted and poison records"
 	InvLedger    = "communication_logs agrees with the ledger, notification by notification"
+	InvHalt      = "an account fault holds its sender's notifications, never fails them"
 )
 
 // check evaluates every invariant on ev. webhooksComplete says the
@@ -38,6 +41,57 @@ func check(ev *evidence, webhooksComplete bool) []Invariant {
 		checkThrottling(ev),
 		checkDLQ(ev, ids),
 		checkLedger(ev, ids, sends, webhooksComplete),
+		checkHalt(ev),
+	}
+}
+
+// checkHalt: no notification ended on an account fault (failed or
+// dead-lettered naming one), only the faulted sender's notifications were
+// held, and when the provider answered the fault at all, the dispatchers
+// held its notifications. That they then
+// reached a terminal state is InvTerminal's.
+func checkHalt(ev *evidence) Invariant {
+	var p problems
+	ids := make([]string, 0, len(ev.endedOnFault))
+	for id := range ev.endedOnFault {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		p.add("%s ended on the account fault %s", id, ev.endedOnFault[id])
+	}
+	held := make([]string, 0, len(ev.held))
+	for id := range ev.held {
+		held = append(held, id)
+	}
+	sort.Strings(held)
+	for _, id := range held {
+		if it, ok := ev.accepted[id]; ok && it.sender != ev.faulted {
+			p.add("%s of %s held, but only %q's account faulted", id, it.sender, ev.faulted)
+		}
+	}
+	calls := 0
+	for _, r := range provider.Table() {
+		if r.Class == provider.AccountFault {
+			calls += ev.ledger.Failures[fmt.Sprintf("meta_%d", r.Code)]
+		}
+	}
+	switch {
+	case calls > 0 && len(ev.held) == 0:
+		p.add("the provider answered %d calls with an account fault, yet nothing was held", calls)
+	case ev.faulted != "" && calls == 0:
+		p.add("%s's account fault was switched on, but the provider never answered a call with it", ev.faulted)
+	}
+	detail := "no account fault injected"
+	if ev.faulted != "" {
+		detail = fmt.Sprintf("%s's access token revoked: %d calls answered with the fault, %d of its notifications held on %s until a probe found it working", ev.faulted, calls, len(ev.held), topics.Held)
+	}
+	return Invariant{
+		Name:     InvHalt,
+		Count:    fmt.Sprintf("%d ended on the fault", len(ev.endedOnFault)),
+		OK:       p.total == 0,
+		Detail:   detail,
+		Problems: p.list, Total: p.total,
 	}
 }
 

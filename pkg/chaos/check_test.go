@@ -17,7 +17,8 @@ import (
 // n1 delivered, n2 failed permanently, n3 dead-lettered after its retries,
 // n4 expired, n5 outcome_unknown after the provider took it, n6
 // outcome_unknown before it reached the provider, n7 published twice, and
-// one poison record with a notification id.
+// one poison record with a notification id; sender-00's account faulted
+// twice, and n1 was held meanwhile.
 func healthy() *evidence {
 	it := func(id string, k kind) item {
 		return item{kind: k, id: id, recipient: "+447100000001", sender: "sender-00"}
@@ -36,7 +37,7 @@ func healthy() *evidence {
 				{NotificationID: "n7", MessageID: "m7", Recipient: "+447100000001", Sender: numberID("sender-00")},
 			},
 			MaxPerSecond: map[string]int{"sender-00": 3},
-			Failures:     map[string]int{"http_503": 4, "meta_131026": 1},
+			Failures:     map[string]int{"http_503": 4, "meta_131026": 1, "meta_190": 2},
 		},
 		requestedIDs: map[string]int{"n1": 1, "n2": 1, "n3": 1, "n4": 1, "n5": 1, "n6": 1, "n7": 2},
 		dlq: []dlqRecord{
@@ -59,6 +60,7 @@ func healthy() *evidence {
 		},
 	}
 	ev.deadLetters = append([]dlqRecord(nil), ev.dlq...)
+	ev.faulted, ev.held, ev.endedOnFault = "sender-00", map[string]int{"n1": 1}, map[string]string{}
 	return ev
 }
 
@@ -176,6 +178,14 @@ func TestEachViolationFailsItsInvariant(t *testing.T) {
 		}, []string{InvLedger}, "n3 (exhaust): outcome failed, want dead_lettered"},
 		{"duplicate not suppressed", func(ev *evidence) { r := ev.logs["n7"]; r.duplicates = 0; ev.logs["n7"] = r },
 			[]string{InvLedger}, "published twice but no suppressed duplicate recorded"},
+		{"failed on an account fault", func(ev *evidence) { ev.endedOnFault["n2"] = "meta_190" },
+			[]string{InvHalt}, "n2 ended on the account fault meta_190"},
+		{"another sender's notification held", func(ev *evidence) { ev.faulted = "sender-01" },
+			[]string{InvHalt}, `n1 of sender-00 held, but only "sender-01"'s account faulted`},
+		{"the fault answered but nothing held", func(ev *evidence) { ev.held = map[string]int{} },
+			[]string{InvHalt}, "the provider answered 2 calls with an account fault, yet nothing was held"},
+		{"the fault never reached the provider", func(ev *evidence) { delete(ev.ledger.Failures, "meta_190"); ev.held = map[string]int{} },
+			[]string{InvHalt}, "sender-00's account fault was switched on, but the provider never answered a call with it"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,6 +55,12 @@ type Config struct {
 	KillDowntime time.Duration
 	// Outage is how long the provider answers every send with 503.
 	Outage time.Duration
+	// AccountFault is how long one sender's access token is revoked
+	// (Meta 190), from half-way through the run: the dispatchers halt
+	// that sender and hold its records on notifications.held, then probe
+	// it every HaltProbe and send them once it works again.
+	AccountFault time.Duration
+	HaltProbe    time.Duration
 	// ClickHouseDown and BrokerDown are how long ClickHouse and the broker
 	// stay dead after their SIGKILL.
 	ClickHouseDown time.Duration
@@ -136,6 +142,8 @@ func Full() Config {
 		KillEvery:          10 * time.Second,
 		KillDowntime:       2 * time.Second,
 		Outage:             30 * time.Second,
+		AccountFault:       30 * time.Second,
+		HaltProbe:          10 * time.Second,
 		ClickHouseDown:     10 * time.Second,
 		BrokerDown:         5 * time.Second,
 		RetryDelays:        []time.Duration{5 * time.Second, 15 * time.Second, 45 * time.Second},
@@ -159,6 +167,8 @@ func Short() Config {
 	c.KillEvery = 7 * time.Second
 	c.KillDowntime = time.Second
 	c.Outage = 5 * time.Second
+	c.AccountFault = 8 * time.Second
+	c.HaltProbe = 2 * time.Second
 	c.ClickHouseDown = 3 * time.Second
 	c.BrokerDown = 2 * time.Second
 	c.RetryDelays = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
@@ -207,8 +217,11 @@ func (c Config) Validate() error {
 	if c.Poison < 0 || c.RetryPoison < 0 {
 		bad("Poison/RetryPoison", "must not be negative")
 	}
-	if c.KillEvery < 0 || c.KillDowntime < 0 || c.Outage < 0 || c.ClickHouseDown < 0 || c.BrokerDown < 0 {
-		bad("KillEvery/KillDowntime/Outage/ClickHouseDown/BrokerDown", "must not be negative (0 turns the fault off)")
+	if c.KillEvery < 0 || c.KillDowntime < 0 || c.Outage < 0 || c.AccountFault < 0 || c.ClickHouseDown < 0 || c.BrokerDown < 0 {
+		bad("KillEvery/KillDowntime/Outage/AccountFault/ClickHouseDown/BrokerDown", "must not be negative (0 turns the fault off)")
+	}
+	if c.HaltProbe <= 0 {
+		bad("HaltProbe", "must be positive")
 	}
 	if len(c.RetryDelays) != 3 {
 		bad("RetryDelays", "want 3 delays (one per retry topic), got %d", len(c.RetryDelays))

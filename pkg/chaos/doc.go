@@ -5,8 +5,10 @@
 // the sink and three dispatchers), a stream of notifications published
 // through pkg/sdk with provider errors injected, and faults on a seeded
 // schedule while it flows: dispatchers killed with SIGKILL and restarted,
-// a provider outage, ClickHouse killed and restarted, the broker killed
-// and restarted.
+// a provider outage, ClickHouse killed and restarted, one sender's access
+// token revoked for a while (an account fault: the dispatchers halt that
+// sender, hold its notifications on notifications.held and probe until it
+// works again), the broker killed and restarted.
 //
 // When everything has settled, the evidence is read back from three
 // independent places (the simulator's ledger of what the provider
@@ -14,8 +16,9 @@
 // promises the pipeline makes: every accepted notification reached
 // exactly one terminal state, no message was sent twice, the provider
 // never answered 429, the dead-letter topic holds exactly the exhausted
-// and poison records, and communication_logs agrees with the ledger
-// notification by notification. Report prints them as a table; a failed
+// and poison records, communication_logs agrees with the ledger
+// notification by notification, and the account fault held only its
+// sender's notifications and failed none of them. Report prints them as a table; a failed
 // invariant lists the first offending notifications.
 //
 // Every random choice (the workload, which dispatcher dies when, the

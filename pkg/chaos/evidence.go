@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wanotify/wanotify/pkg/envelope"
+	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
@@ -57,6 +58,14 @@ type evidence struct {
 	logs        map[string]logRow
 	outcomes    map[string][]string // the dispatcher's terminal statuses per notification
 	deadLetters []dlqRecord         // the dead_letters table
+
+	// faulted is the sender whose account faulted ("" if none did); held
+	// counts, per notification, the dispatcher's retry_scheduled events
+	// onto notifications.held, and endedOnFault the terminal events
+	// (failed, dead_lettered) that name an account fault.
+	faulted      string
+	held         map[string]int
+	endedOnFault map[string]string
 }
 
 // fetchLedger reads the simulator's ledger, with every entry when
@@ -254,6 +263,37 @@ func readClickHouse(ctx context.Context, conn driver.Conn, ev *evidence) error {
 		return fmt.Errorf("read notification_events: %w", err)
 	}
 
+	ev.held, ev.endedOnFault = map[string]int{}, map[string]string{}
+	rows, err = conn.Query(ctx, `SELECT notification_id,
+		toUInt64(uniqExactIf(event_id, status = 'retry_scheduled' AND retry_tier = {held:String})),
+		anyIf(toString(error_code), status IN ('failed','dead_lettered') AND error_code IN {codes:Array(String)})
+		FROM notification_events WHERE emitter = 'dispatcher'
+		GROUP BY notification_id
+		HAVING uniqExactIf(event_id, status = 'retry_scheduled' AND retry_tier = {held:String}) > 0
+		    OR countIf(status IN ('failed','dead_lettered') AND error_code IN {codes:Array(String)}) > 0`,
+		clickhouse.Named("held", topics.Held), clickhouse.Named("codes", accountFaultCodes()))
+	if err != nil {
+		return fmt.Errorf("read notification_events: %w", err)
+	}
+	for rows.Next() {
+		var id, code string
+		var n uint64
+		if err := rows.Scan(&id, &n, &code); err != nil {
+			rows.Close()
+			return fmt.Errorf("read notification_events: %w", err)
+		}
+		if n > 0 {
+			ev.held[id] = int(n)
+		}
+		if code != "" {
+			ev.endedOnFault[id] = code
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read notification_events: %w", err)
+	}
+
 	rows, err = conn.Query(ctx, `SELECT DISTINCT toString(reason), notification_id, toString(origin_topic), origin_partition, origin_offset FROM dead_letters`)
 	if err != nil {
 		return fmt.Errorf("read dead_letters: %w", err)
@@ -267,4 +307,16 @@ func readClickHouse(ctx context.Context, conn driver.Conn, ev *evidence) error {
 		ev.deadLetters = append(ev.deadLetters, d)
 	}
 	return rows.Err()
+}
+
+// accountFaultCodes are the error codes (as status events carry them,
+// "meta_<code>") of every account fault in the provider's error table.
+func accountFaultCodes() []string {
+	var cs []string
+	for _, r := range provider.Table() {
+		if r.Class == provider.AccountFault {
+			cs = append(cs, fmt.Sprintf("meta_%d", r.Code))
+		}
+	}
+	return cs
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/wanotify/wanotify/pkg/provider"
 )
 
 // faultLog counts the faults carried out.
@@ -16,6 +18,7 @@ type faultLog struct {
 	dispatcherKill int
 	killSkipped    int // the group was still rebalancing at a kill's turn
 	outages        int
+	accountFaults  int
 	clickhouseKill int
 	brokerKill     int
 	errors         []string
@@ -31,8 +34,9 @@ func (f *faultLog) add(fn func(*faultLog)) {
 
 // faults runs the fault schedule over d from now: a random dispatcher
 // killed every KillEvery (from 10% to 90% of d), the provider outage at
-// 25%, ClickHouse killed at 45% and the broker at 70% (on a cluster, the
-// node leading the most partitions: killLeader). It returns when
+// 25%, ClickHouse killed at 45%, one sender's account fault from 50% and
+// the broker at 70% (on a cluster, the node leading the most partitions:
+// killLeader). It returns when
 // every fault has been undone.
 func faults(ctx context.Context, cfg Config, st *stack, log *faultLog, say func(string, ...any)) {
 	d := cfg.Duration
@@ -105,6 +109,22 @@ func faults(ctx context.Context, cfg Config, st *stack, log *faultLog, say func(
 			say("provider outage off")
 		})
 	}
+	if cfg.AccountFault > 0 {
+		at(0.50, func() {
+			if err := setAccountFault(ctx, st.simAddr, numberID(faultedSender), provider.MetaAccessToken); err != nil {
+				log.add(func(f *faultLog) { f.errors = append(f.errors, err.Error()) })
+				return
+			}
+			log.add(func(f *faultLog) { f.accountFaults++ })
+			say("account fault: %s's access token revoked (Meta %d) for %s", faultedSender, provider.MetaAccessToken, cfg.AccountFault)
+			sleepCtx(ctx, cfg.AccountFault)
+			// Always lifted, also when the run is being cancelled.
+			if err := setAccountFault(context.Background(), st.simAddr, numberID(faultedSender), 0); err != nil {
+				log.add(func(f *faultLog) { f.errors = append(f.errors, err.Error()) })
+			}
+			say("account fault lifted: %s works again (the dispatchers find out with their next probe)", faultedSender)
+		})
+	}
 	if cfg.ClickHouseDown > 0 {
 		at(0.45, func() {
 			killRestart(ctx, st, st.clickhouse, cfg.ClickHouseDown, log, say, func(f *faultLog) { f.clickhouseKill++ })
@@ -138,21 +158,40 @@ func killRestart(ctx context.Context, st *stack, p *proc, down time.Duration, lo
 }
 
 func setOutage(ctx context.Context, simAddr string, on bool) error {
+	if err := simAdmin(ctx, simAddr, "/admin/outage", fmt.Appendf(nil, `{"on":%t}`, on)); err != nil {
+		return fmt.Errorf("simulator outage %t: %w", on, err)
+	}
+	return nil
+}
+
+// simAdmin posts a JSON body to one of the simulator's admin endpoints.
+func simAdmin(ctx context.Context, simAddr, path string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	body := fmt.Appendf(nil, `{"on":%t}`, on)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+simAddr+"/admin/outage", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+simAddr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := probe.Do(req)
 	if err != nil {
-		return fmt.Errorf("simulator outage %t: %w", on, err)
+		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("simulator outage %t: %s", on, resp.Status)
+		return fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	return nil
+}
+
+// faultedSender is the sender whose account faults (Config.AccountFault).
+var faultedSender = senderName(0)
+
+// setAccountFault switches the simulator's account fault of the sending
+// number sender (code 0 clears it).
+func setAccountFault(ctx context.Context, simAddr, sender string, code int) error {
+	if err := simAdmin(ctx, simAddr, "/admin/account-fault", fmt.Appendf(nil, `{"sender":%q,"code":%d}`, sender, code)); err != nil {
+		return fmt.Errorf("simulator account fault of %s (%d): %w", sender, code, err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/sdk"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
@@ -153,8 +154,8 @@ func scenario(ctx context.Context, cfg Config, st *stack, say func(string, ...an
 	}
 	defer raw.Close()
 
-	say("publishing %d notifications over %s (%s); faults: SIGKILL a dispatcher every %s, provider outage %s, ClickHouse down %s, broker down %s",
-		cfg.N, cfg.Duration, kindSummary(kinds), cfg.KillEvery, cfg.Outage, cfg.ClickHouseDown, cfg.BrokerDown)
+	say("publishing %d notifications over %s (%s); faults: SIGKILL a dispatcher every %s, provider outage %s, ClickHouse down %s, account fault of %s for %s, broker down %s",
+		cfg.N, cfg.Duration, kindSummary(kinds), cfg.KillEvery, cfg.Outage, cfg.ClickHouseDown, faultedSender, cfg.AccountFault, cfg.BrokerDown)
 	stats := &publishStats{acked: map[string]item{}, rejected: map[string]error{}}
 	flog := &faultLog{}
 	poison := map[origin]string{}
@@ -224,6 +225,9 @@ func scenario(ctx context.Context, cfg Config, st *stack, say func(string, ...an
 
 	say("reading the evidence: ledger, topics, ClickHouse")
 	ev := &evidence{accepted: stats.ackedItems(), poison: poison}
+	if flog.accountFaults > 0 {
+		ev.faulted = faultedSender
+	}
 	if ev.ledger, err = fetchLedger(ctx, st.simAddr, true); err != nil {
 		return nil, err
 	}
@@ -392,8 +396,8 @@ func facts(cfg Config, kinds map[kind]int, ps *publishStats, fl *faultLog, sup *
 		{"acknowledged by Kafka", fmt.Sprintf("%d notifications, %d publishes; %d repeated after no confirmation", len(ps.acked), ps.copies, ps.retries)},
 		{"lane topics", fmt.Sprintf("%d records, %d distinct notifications, %d extra copies (second publishes, repeated publishes)", ev.requestedRecords, len(ev.requestedIDs), dupCopies)},
 		{"poison injected", fmt.Sprintf("%d into %s, %d into %s", cfg.Poison, topics.Requested, cfg.RetryPoison, topics.Retry5s)},
-		{"faults", fmt.Sprintf("%d dispatcher SIGKILLs (%d skipped while the group rebalanced), %d provider outage(s) of %s, %d ClickHouse SIGKILL(s) (down %s), %d broker SIGKILL(s) (down %s)",
-			fl.dispatcherKill, fl.killSkipped, fl.outages, cfg.Outage, fl.clickhouseKill, cfg.ClickHouseDown, fl.brokerKill, cfg.BrokerDown)},
+		{"faults", fmt.Sprintf("%d dispatcher SIGKILLs (%d skipped while the group rebalanced), %d provider outage(s) of %s, %d ClickHouse SIGKILL(s) (down %s), %d account fault(s) of %s (Meta %d for %s; probe every %s), %d broker SIGKILL(s) (down %s)",
+			fl.dispatcherKill, fl.killSkipped, fl.outages, cfg.Outage, fl.clickhouseKill, cfg.ClickHouseDown, fl.accountFaults, faultedSender, provider.MetaAccessToken, cfg.AccountFault, cfg.HaltProbe, fl.brokerKill, cfg.BrokerDown)},
 		{"exits nobody asked for (restarted)", strings.Join(cs, ", ")},
 		{"status webhooks", fmt.Sprintf("%d scheduled, %d delivered, %d redelivered after a failure, %d given up, %d dropped", wh.Scheduled, wh.Delivered, wh.Retries, wh.GaveUp, wh.Dropped)},
 		{"provider", "limit 50/s per sender, bucket of 25 (0.5 s); dispatchers pace 45/s per sender over all instances"},

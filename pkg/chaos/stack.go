@@ -175,6 +175,7 @@ func newStack(cfg Config, sup *supervisor) (*stack, error) {
 				"WANOTIFY_DISPATCHER_TRANSACTION_TIMEOUT="+(2*cfg.SessionTimeout).String(),
 				"WANOTIFY_DISPATCHER_RETRY_DELAYS="+durationList(cfg.RetryDelays),
 				"WANOTIFY_DISPATCHER_BREAKER_OPEN_TIMEOUT="+cfg.BreakerOpenTimeout.String(),
+				"WANOTIFY_DISPATCHER_HALT_PROBE_INTERVAL="+cfg.HaltProbe.String(),
 				"WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_WINDOW="+cfg.UnknownWindow.String(),
 				"WANOTIFY_DISPATCHER_OUTCOME_UNKNOWN_RESEND="+eventType,
 				"WANOTIFY_XPRESSBOT_BASE_URL=http://"+st.simAddr,
