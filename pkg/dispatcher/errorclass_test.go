@@ -52,26 +52,7 @@ func TestDeferredWaitsInKafkaAndIsSentAgain(t *testing.T) {
 	e.publish(ns...)
 	// Every capped notification is deferred: retry_scheduled on
 	// notifications.deferred, due a deferral after its failure.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		statuses, _, _ := w.snapshot()
-		waiting := 0
-		for _, id := range deferred {
-			for _, ev := range statuses[id] {
-				if ev.Status == contract.StatusRetryScheduled && ev.RetryTier == topics.Deferred {
-					waiting++
-					break
-				}
-			}
-		}
-		if waiting == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d capped notifications deferred within 60 s", waiting, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitDeferred(t, w, deferred, 60*time.Second)
 	// They wait in Kafka, not in memory: nothing is buffered, and the
 	// deferred partitions that hold them are stopped at them, paused.
 	waitParked(t, r, topics.Deferred)

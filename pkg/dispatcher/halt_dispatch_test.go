@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/wanotify/wanotify/pkg/contract"
 	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/provider"
@@ -61,6 +62,80 @@ func waitHeld(t *testing.T, w *watcher, ids []string, timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// waitDeferred waits until every one of ids got its retry_scheduled
+// event onto notifications.deferred.
+func waitDeferred(t *testing.T, w *watcher, ids []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		statuses, _, _ := w.snapshot()
+		waiting := 0
+		for _, id := range ids {
+			for _, ev := range statuses[id] {
+				if ev.Status == contract.StatusRetryScheduled && ev.RetryTier == topics.Deferred {
+					waiting++
+					break
+				}
+			}
+		}
+		if waiting == len(ids) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d capped notifications deferred within %s", waiting, len(ids), timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// resumeSender resumes a halted sender as notifyctl sender resume does,
+// and fails unless the state table showed it halted.
+func resumeSender(t *testing.T, e *env, sender string) {
+	t.Helper()
+	ctl, err := halt.New(halt.Config{Opts: e.kafkaOpts(), Instance: "notifyctl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ctl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, halted := ctl.Halted(sender); !halted {
+		t.Fatalf("the state table does not show %s halted", sender)
+	}
+	if err := ctl.Resume(ctx, sender, "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resumeAndDeliver resumes a halted sender and fails unless each of its
+// notifications ids is then accepted, at attempt 1 (the halt spends no
+// attempt), with exactly one held event. It returns the DLQ records.
+func resumeAndDeliver(t *testing.T, e *env, w *watcher, sender string, ids []string, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	resumeSender(t, e, sender)
+	for id, st := range w.waitTerminal(t, ids, timeout) {
+		if st != contract.StatusAccepted {
+			t.Fatalf("%s ended %s after the resume, want accepted", id, st)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // let the watcher catch up
+	statuses, _, dlq := w.snapshot()
+	for _, id := range ids {
+		for _, ev := range statuses[id] {
+			if ev.Status == contract.StatusAccepted && ev.Attempt != 1 {
+				t.Errorf("%s accepted at attempt %d, want 1: the halt spends no attempt", id, ev.Attempt)
+			}
+		}
+	}
+	if _, maxPer := heldEvents(statuses, ids); maxPer != 1 {
+		t.Errorf("a notification got %d held events, want exactly one", maxPer)
+	}
+	return dlq
 }
 
 // waitParked waits until r holds nothing and at least one partition of
@@ -190,39 +265,8 @@ func TestAccountFaultHaltsOnlyThatSender(t *testing.T) {
 	if err := e.sim.SetAccountFault("sender-bad", 0); err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := halt.New(halt.Config{Opts: e.kafkaOpts(), Instance: "notifyctl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := ctl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, halted := ctl.Halted("sender-bad"); !halted {
-		t.Fatal("the state table does not show sender-bad halted")
-	}
-	if err := ctl.Resume(ctx, "sender-bad", "test"); err != nil {
-		t.Fatal(err)
-	}
 	all := append(append([]string{}, bad...), late...)
-	for id, st := range w.waitTerminal(t, all, 180*time.Second) {
-		if st != contract.StatusAccepted {
-			t.Fatalf("%s ended %s after the resume, want accepted", id, st)
-		}
-	}
-	statuses, _, dlq = w.snapshot()
-	for _, id := range all {
-		for _, ev := range statuses[id] {
-			if ev.Status == contract.StatusAccepted && ev.Attempt != 1 {
-				t.Errorf("%s accepted at attempt %d, want 1: the halt spends no attempt", id, ev.Attempt)
-			}
-		}
-	}
-	if _, maxPer := heldEvents(statuses, all); maxPer != 1 {
-		t.Errorf("a notification got %d held events, want exactly one per notification", maxPer)
-	}
+	dlq = resumeAndDeliver(t, e, w, "sender-bad", all, 180*time.Second)
 	led := e.sim.Ledger()
 	if led.DuplicateSends != 0 || led.Accepted != len(first)+len(all)+len(good) {
 		t.Fatalf("ledger: %d accepted, %d duplicate sends; want %d and 0", led.Accepted, led.DuplicateSends, len(first)+len(all)+len(good))

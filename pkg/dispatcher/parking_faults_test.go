@@ -6,11 +6,37 @@ import (
 	"time"
 
 	"github.com/wanotify/wanotify/pkg/contract"
-	"github.com/wanotify/wanotify/pkg/dispatcher/halt"
 	"github.com/wanotify/wanotify/pkg/provider"
 	"github.com/wanotify/wanotify/pkg/simulator"
 	"github.com/wanotify/wanotify/pkg/topics"
 )
+
+// checkOneCapEach fails unless the provider answered each of ids 131049
+// exactly once: an aborted or crashed deferral must not call again.
+func checkOneCapEach(t *testing.T, led simulator.Snapshot, ids []string) {
+	t.Helper()
+	caps := map[string]int{}
+	for _, rj := range led.Rejections {
+		if rj.Code == "meta_131049" {
+			caps[rj.NotificationID]++
+		}
+	}
+	for _, id := range ids {
+		if caps[id] != 1 {
+			t.Errorf("%s answered 131049 %d times, want once", id, caps[id])
+		}
+	}
+}
+
+// checkRedoneOnce fails unless aborts made d consume records again (the
+// aborts were exercised) and every committed output exists once.
+func checkRedoneOnce(t *testing.T, d *Dispatcher, w *watcher) {
+	t.Helper()
+	if d.rederived.Load() == 0 {
+		t.Fatal("no record was consumed again after an abort: the aborts were not exercised")
+	}
+	checkExactlyOnce(t, w)
+}
 
 // startAborting starts a dispatcher whose every n-th transaction aborts.
 func startAborting(t *testing.T, e *env, cfg Config, n int64) *Dispatcher {
@@ -66,26 +92,7 @@ func TestDeferralsAreExactlyOnceThroughAbortedTransactions(t *testing.T) {
 	e.publish(ns...)
 	// Every capped notification waits on notifications.deferred before
 	// the cap lifts.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		statuses, _, _ := w.snapshot()
-		waiting := 0
-		for _, id := range deferred {
-			for _, ev := range statuses[id] {
-				if ev.Status == contract.StatusRetryScheduled && ev.RetryTier == topics.Deferred {
-					waiting++
-					break
-				}
-			}
-		}
-		if waiting == capped {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d capped notifications deferred within 60 s", waiting, capped)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitDeferred(t, w, deferred, 60*time.Second)
 	b := e.sim.Behavior()
 	b.Rules.MarketingCapped = nil
 	if err := e.sim.SetBehavior(b); err != nil {
@@ -102,17 +109,7 @@ func TestDeferralsAreExactlyOnceThroughAbortedTransactions(t *testing.T) {
 	if led.DuplicateSends != 0 || led.Accepted != capped+plain {
 		t.Fatalf("ledger: %d accepted, %d duplicates; want %d and 0", led.Accepted, led.DuplicateSends, capped+plain)
 	}
-	caps := map[string]int{}
-	for _, rj := range led.Rejections {
-		if rj.Code == "meta_131049" {
-			caps[rj.NotificationID]++
-		}
-	}
-	for _, id := range deferred {
-		if caps[id] != 1 {
-			t.Errorf("%s answered 131049 %d times, want once (an aborted deferral must not call again)", id, caps[id])
-		}
-	}
+	checkOneCapEach(t, led, deferred)
 	_, retries, _ := w.snapshot()
 	onDeferred := 0
 	for _, rr := range retries {
@@ -125,10 +122,7 @@ func TestDeferralsAreExactlyOnceThroughAbortedTransactions(t *testing.T) {
 	}
 	t.Logf("%d transactions, every other aborted; %d outcomes re-emitted from the dedupe state; %d capped deferred once each and sent again; %d others sent once",
 		d.flushes.Load(), d.rederived.Load(), capped, plain)
-	if d.rederived.Load() == 0 {
-		t.Fatal("no record was consumed again after an abort: the aborts were not exercised")
-	}
-	checkExactlyOnce(t, w)
+	checkRedoneOnce(t, d, w)
 }
 
 // TestHeldRecordsAreExactlyOnceThroughAbortedTransactions: one sender's
@@ -172,46 +166,14 @@ func TestHeldRecordsAreExactlyOnceThroughAbortedTransactions(t *testing.T) {
 	if err := e.sim.SetAccountFault("sender-bad", 0); err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := halt.New(halt.Config{Opts: e.kafkaOpts(), Instance: "notifyctl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := ctl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := ctl.Resume(ctx, "sender-bad", "test"); err != nil {
-		t.Fatal(err)
-	}
-	for id, st := range w.waitTerminal(t, bad, 90*time.Second) {
-		if st != contract.StatusAccepted {
-			t.Fatalf("%s ended %s after the resume, want accepted", id, st)
-		}
-	}
-	time.Sleep(300 * time.Millisecond) // let the watcher catch up
-	statuses, _, dlq := w.snapshot()
-	for _, id := range bad {
-		for _, ev := range statuses[id] {
-			if ev.Status == contract.StatusAccepted && ev.Attempt != 1 {
-				t.Errorf("%s accepted at attempt %d, want 1: the halt spends no attempt", id, ev.Attempt)
-			}
-		}
-	}
-	if _, maxPer := heldEvents(statuses, bad); maxPer != 1 {
-		t.Errorf("a notification got %d held events, want exactly one", maxPer)
-	}
+	dlq := resumeAndDeliver(t, e, w, "sender-bad", bad, 90*time.Second)
 	led := e.sim.Ledger()
 	if led.DuplicateSends != 0 || led.Accepted != 2*n || len(dlq) != 0 {
 		t.Fatalf("ledger: %d accepted, %d duplicate sends, %d DLQ records; want %d, 0, 0", led.Accepted, led.DuplicateSends, len(dlq), 2*n)
 	}
 	t.Logf("%d transactions, every other aborted; %d outcomes re-emitted from the dedupe state; %d calls answered 190; %d held and delivered once after the resume",
 		d.flushes.Load(), d.rederived.Load(), calls, n)
-	if d.rederived.Load() == 0 {
-		t.Fatal("no record was consumed again after an abort: the aborts were not exercised")
-	}
-	checkExactlyOnce(t, w)
+	checkRedoneOnce(t, d, w)
 }
 
 // TestKill9WhileRecordsAreParked kills a dispatcher process with SIGKILL
@@ -249,26 +211,7 @@ func TestKill9WhileRecordsAreParked(t *testing.T) {
 	c := e.child(t, "kill-parked", extra...)
 	w.waitTerminal(t, good, 60*time.Second)
 	waitHeld(t, w, bad, 60*time.Second)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		statuses, _, _ := w.snapshot()
-		waiting := 0
-		for _, id := range deferred {
-			for _, ev := range statuses[id] {
-				if ev.Status == contract.StatusRetryScheduled && ev.RetryTier == topics.Deferred {
-					waiting++
-					break
-				}
-			}
-		}
-		if waiting == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d capped notifications deferred within 60 s", waiting, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitDeferred(t, w, deferred, 60*time.Second)
 	c.kill9(t)
 	calls := e.sim.Ledger().Failures["meta_190"]
 
@@ -291,44 +234,12 @@ func TestKill9WhileRecordsAreParked(t *testing.T) {
 	if got := e.sim.Ledger().Failures["meta_190"]; got != calls {
 		t.Fatalf("%d calls answered 190 after the restart, %d before: the new process must know the halt", got, calls)
 	}
-	ctl, err := halt.New(halt.Config{Opts: e.kafkaOpts(), Instance: "notifyctl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := ctl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := ctl.Resume(ctx, "sender-bad", "test"); err != nil {
-		t.Fatal(err)
-	}
-	for id, st := range w.waitTerminal(t, bad, 90*time.Second) {
-		if st != contract.StatusAccepted {
-			t.Fatalf("%s ended %s after the resume, want accepted", id, st)
-		}
-	}
-	time.Sleep(300 * time.Millisecond) // let the watcher catch up
-	statuses, _, dlq := w.snapshot()
-	if _, maxPer := heldEvents(statuses, bad); maxPer != 1 {
-		t.Errorf("a notification got %d held events, want exactly one", maxPer)
-	}
+	dlq := resumeAndDeliver(t, e, w, "sender-bad", bad, 90*time.Second)
 	led := e.sim.Ledger()
 	if led.DuplicateSends != 0 || led.Accepted != 3*n || len(dlq) != 0 {
 		t.Fatalf("ledger: %d accepted, %d duplicate sends, %d DLQ records; want %d, 0, 0", led.Accepted, led.DuplicateSends, len(dlq), 3*n)
 	}
-	caps := map[string]int{}
-	for _, rj := range led.Rejections {
-		if rj.Code == "meta_131049" {
-			caps[rj.NotificationID]++
-		}
-	}
-	for _, id := range deferred {
-		if caps[id] != 1 {
-			t.Errorf("%s answered 131049 %d times, want once", id, caps[id])
-		}
-	}
+	checkOneCapEach(t, led, deferred)
 	t.Logf("killed with %d held and %d deferred; after the restart and the resume all %d delivered once; %d calls answered 190", n, n, 3*n, calls)
 	checkExactlyOnce(t, w)
 	restarted.terminate(t)
