@@ -601,7 +601,9 @@ func (b *Bench) endToEnd(ctx context.Context) ([]Row, error) {
 			defer b.stop("end to end at 1,000/s", ing)
 			url := "http://" + addr
 			// Warm-up: the dispatcher has joined its group and sends.
-			warm := OpenLoop(ctx, 50, 2*time.Second, 16, publishRequest(url, prefix+"w"))
+			// The warm-up writes to other recipients than the run: the
+			// run follows it within the pair interval.
+			warm := OpenLoop(ctx, 50, 2*time.Second, 16, publishRequestFrom(url, prefix+"w", 50_000_000))
 			if warm.Accepted != warm.Sent {
 				return fmt.Errorf("warm-up: %d of %d accepted (%v)", warm.Accepted, warm.Sent, warm.FirstErr)
 			}

@@ -26,15 +26,29 @@ const (
 
 // publishBody is the Go generator's twin of bench/wrk/publish.lua.
 func publishBody(prefix string, i int64) []byte {
+	return publishBodyTo(prefix, i, i)
+}
+
+// publishBodyTo is publishBody to the recipient numbered to.
+func publishBodyTo(prefix string, i, to int64) []byte {
 	return fmt.Appendf(nil, `{"idempotency_key":"%s-%d","event_type":"otp","user_id":"user-%d","recipient":"+4471%08d",`+
 		`"template":{"name":"otp_code","language":"en_US","parameters":["482913"]},"ttl":300,`+
-		`"metadata":{"order_id":"ord-%d","channel":"checkout","region":"eu-west"}}`, prefix, i, i, i%100000000, i)
+		`"metadata":{"order_id":"ord-%d","channel":"checkout","region":"eu-west"}}`, prefix, i, i, to%100000000, i)
 }
 
 func publishRequest(url, prefix string) Request {
+	return publishRequestFrom(url, prefix, 0)
+}
+
+// publishRequestFrom is publishRequest with the i-th request to the
+// recipient numbered from+i: a run that follows another within the pair
+// interval (WANOTIFY_DISPATCHER_PAIR_INTERVAL, 6 s) must not write to the
+// same recipients, or the dispatcher holds those back, as WhatsApp's pair
+// rate asks.
+func publishRequestFrom(url, prefix string, from int64) Request {
 	return Request{
 		Build: func(i int64) (*http.Request, error) {
-			r, err := http.NewRequest(http.MethodPost, url+"/v1/notifications", bytes.NewReader(publishBody(prefix, i)))
+			r, err := http.NewRequest(http.MethodPost, url+"/v1/notifications", bytes.NewReader(publishBodyTo(prefix, i, from+i)))
 			if err != nil {
 				return nil, err
 			}
