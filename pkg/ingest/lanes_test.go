@@ -15,22 +15,10 @@ import (
 // laneSenders: acme may use every lane and names its templates'
 // categories; globex may not use the critical lane.
 func laneSenders(t *testing.T) *senders.Registry {
-	t.Helper()
-	r, err := senders.New(senders.File{
-		Senders: []senders.Sender{
-			{Name: "acme-otp", Tenants: []string{"acme"}, NumberID: "100"},
-			{Name: "globex-main", Tenants: []string{"globex"}, NumberID: "200"},
-		},
-		Tenants: []senders.Tenant{
-			{Name: "acme", DefaultSender: "acme-otp", FreeText: true,
-				TemplateCategories: map[string]string{"login_code": "AUTHENTICATION", "spring_sale": "MARKETING"}},
-			{Name: "globex", DefaultSender: "globex-main", FreeText: true, Lanes: []string{"transactional", "bulk"}},
-		},
-	}, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return tenantsOfTwoSenders(t,
+		senders.Tenant{Name: "acme", DefaultSender: "acme-otp", FreeText: true,
+			TemplateCategories: map[string]string{"login_code": "AUTHENTICATION", "spring_sale": "MARKETING"}},
+		senders.Tenant{Name: "globex", DefaultSender: "globex-main", FreeText: true, Lanes: []string{"transactional", "bulk"}})
 }
 
 // Each accepted notification carries its lane and is on its lane's topic:

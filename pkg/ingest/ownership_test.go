@@ -13,16 +13,21 @@ import (
 // twoTenantSenders: acme owns acme-otp and may send only otp_code; globex
 // owns globex-main and may send any template and free text.
 func twoTenantSenders(t *testing.T) *senders.Registry {
+	return tenantsOfTwoSenders(t,
+		senders.Tenant{Name: "acme", DefaultSender: "acme-otp", Templates: []string{"otp_code"}},
+		senders.Tenant{Name: "globex", DefaultSender: "globex-main", FreeText: true})
+}
+
+// tenantsOfTwoSenders is a registry of acme (owning acme-otp) and globex
+// (owning globex-main) with the tenants' rules given.
+func tenantsOfTwoSenders(t *testing.T, acme, globex senders.Tenant) *senders.Registry {
 	t.Helper()
 	r, err := senders.New(senders.File{
 		Senders: []senders.Sender{
 			{Name: "acme-otp", Tenants: []string{"acme"}, NumberID: "100"},
 			{Name: "globex-main", Tenants: []string{"globex"}, NumberID: "200"},
 		},
-		Tenants: []senders.Tenant{
-			{Name: "acme", DefaultSender: "acme-otp", Templates: []string{"otp_code"}},
-			{Name: "globex", DefaultSender: "globex-main", FreeText: true},
-		},
+		Tenants: []senders.Tenant{acme, globex},
 	}, "test")
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,9 @@ package senders
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/wanotify/wanotify/pkg/lanes"
@@ -72,12 +72,7 @@ func validateLanes(t *Tenant, where string, bad func(where, format string, args 
 			seen[l] = true
 		}
 	}
-	caps := make([]string, 0, len(t.DailyCaps))
-	for name := range t.DailyCaps {
-		caps = append(caps, name)
-	}
-	sort.Strings(caps)
-	for _, name := range caps {
+	for _, name := range slices.Sorted(maps.Keys(t.DailyCaps)) {
 		field := where + ".daily_caps." + name
 		if l, err := lanes.Parse(name); err != nil || string(l) != name {
 			bad(field, "%q is not a lane (critical, transactional or bulk)", name)
@@ -86,12 +81,7 @@ func validateLanes(t *Tenant, where string, bad func(where, format string, args 
 			bad(field, "%d must be at least 1 (leave the lane out for no cap)", n)
 		}
 	}
-	names := make([]string, 0, len(t.TemplateCategories))
-	for name := range t.TemplateCategories {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(t.TemplateCategories)) {
 		field := where + ".template_categories." + name
 		c := t.TemplateCategories[name]
 		switch {
